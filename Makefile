@@ -1,0 +1,53 @@
+# parcel-course: every task goes through here.  `make demo` and `make test`
+# work on a fresh machine: they create .venv and install what is missing.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+ASSIGNMENTS := $(notdir $(wildcard source/0*))
+
+.PHONY: help install demo test test-fast source release solutions bench clean
+help:
+	@echo "make demo       release the course, grade a simulated class, write the reports"
+	@echo "make test       the whole test suite (what CI runs)"
+	@echo "make source     rebuild source/*/*.ipynb from the .src.py scripts"
+	@echo "make release    nbgrader generate_assignment for every assignment into release/"
+	@echo "make solutions  execute the source notebooks into solutions/ (outputs in)"
+	@echo "make bench      the grading benchmark (writes BENCHMARKS.md)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/parcel-course demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+source: $(STAMP)
+	$(PY) -c "from parcel_utils.course.authoring import build_source; [print(p) for p in build_source('source')]"
+
+release: source
+	$(VENV)/bin/parcel-course generate
+
+solutions: source
+	$(VENV)/bin/parcel-course solutions $(ASSIGNMENTS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/grading.py
+
+clean:
+	rm -rf exchange submitted feedback gradebook.db reports
+	find autograded -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""The instructor workflow around nbgrader: authoring, release, grading, reports."""

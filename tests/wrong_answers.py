@@ -1,0 +1,11 @@
+"""One deliberately wrong answer per assignment, for the grading sanity check.
+
+Each entry edits one solution cell of the reference solution (a plain text
+replacement inside the cell whose nbgrader grade id is ``cell``) and names the
+test cells that must then score zero (``loses``); every other autograded test
+cell must keep full marks.
+"""
+WRONG_ANSWERS = {
+    # "01_convolution": dict(notebook="convolution", cell="correlate2d",
+    #                        find="...", replace="...", loses=["test_correlate2d"]),
+}
