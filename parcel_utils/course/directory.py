@@ -1,0 +1,178 @@
+"""The course directory: assignments, nbgrader calls, release and solutions."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from . import authoring
+
+__all__ = ["Course", "CourseError"]
+
+
+class CourseError(RuntimeError):
+    """Something about the course directory that the instructor must fix."""
+
+
+def nbgrader_executable() -> list[str]:
+    """The nbgrader command of the running Python environment."""
+    return [sys.executable, "-m", "nbgrader"]
+
+
+def grading_env(extra: dict | None = None) -> dict:
+    """Environment for nbgrader and its kernels: quiet TensorFlow, fixed hash seed."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("PYTHONHASHSEED", "0")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env.setdefault("MPLBACKEND", "Agg")
+    # Keep the kernel's Python path the same as ours (editable installs, venvs).
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Course:
+    """A course directory: a folder with ``nbgrader_config.py`` and ``source/``.
+
+    Parameters
+    ----------
+    root : str or Path, default "."
+        The course directory (the repository checkout).
+
+    Examples
+    --------
+    >>> course = Course(".")                       # doctest: +SKIP
+    >>> course.assignments()                       # doctest: +SKIP
+    ['01_convolution', '02_parameters', ...]
+    """
+
+    def __init__(self, root: str | os.PathLike = "."):
+        self.root = Path(root).resolve()
+        if not (self.root / "nbgrader_config.py").is_file():
+            raise CourseError(
+                f"{self.root} has no nbgrader_config.py: run parcel-course from the course "
+                "directory (the repository checkout) or pass --root PATH.")
+        self.source = self.root / "source"
+        self.release = self.root / "release"
+        self.solutions_dir = self.root / "solutions"
+        self.autograded = self.root / "autograded"
+        self.submitted = self.root / "submitted"
+        self.feedback = self.root / "feedback"
+        self.reports = self.root / "reports"
+        self.db_path = self.root / "gradebook.db"
+        self.db_url = "sqlite:///" + str(self.db_path)
+
+    # -- what is in the course ---------------------------------------------------------
+    def assignments(self) -> list[str]:
+        """Assignment ids: the folders of source/ that hold a notebook or a .src.py."""
+        if not self.source.is_dir():
+            return []
+        return sorted(p.name for p in self.source.iterdir()
+                      if p.is_dir() and (any(p.glob("*.ipynb")) or any(p.glob("*.src.py"))))
+
+    def check_assignments(self, assignments) -> list[str]:
+        """Validate assignment ids; None or empty means all of them."""
+        known = self.assignments()
+        if not assignments:
+            return known
+        unknown = [a for a in assignments if a not in known]
+        if unknown:
+            raise CourseError(f"Unknown assignment(s) {unknown}; this course has {known}.")
+        return list(assignments)
+
+    def notebooks(self, assignment: str) -> list[Path]:
+        return sorted(self.source.joinpath(assignment).glob("*.ipynb"))
+
+    # -- running nbgrader --------------------------------------------------------------
+    def nbgrader(self, *args, check=True, quiet=True, env=None, cwd=None) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` in the course directory; raise CourseError with its log on failure."""
+        cmd = [*nbgrader_executable(), *map(str, args)]
+        if quiet:
+            cmd.append("--log-level=WARN")
+        proc = subprocess.run(cmd, cwd=cwd or self.root, env=env or grading_env(),
+                              capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise CourseError(f"`nbgrader {' '.join(map(str, args))}` failed (exit {proc.returncode}):\n"
+                              + (proc.stderr or proc.stdout)[-4000:])
+        return proc
+
+    # -- instructor tasks -------------------------------------------------------------
+    def build_source(self) -> list[Path]:
+        """Rebuild source/*/*.ipynb from the .src.py scripts."""
+        return authoring.build_source(self.source)
+
+    def generate(self, assignments=None, release_dir: str | os.PathLike | None = None,
+                 db: bool = True) -> list[Path]:
+        """``nbgrader generate_assignment`` for each assignment (into release/ by default).
+
+        With ``release_dir`` the student notebooks go there instead, and with
+        ``db=False`` the gradebook is left alone: that is how a test checks that
+        release/ is current without touching the course.
+        """
+        out = []
+        for a in self.check_assignments(assignments):
+            args = ["generate_assignment", a, "--force"]
+            if release_dir is not None:
+                args.append(f"--CourseDirectory.release_directory={Path(release_dir).resolve()}")
+            if not db:
+                args.append("--no-db")
+            self.nbgrader(*args)
+            base = Path(release_dir) if release_dir is not None else self.release
+            out.extend(sorted((base / a).glob("*.ipynb")))
+        return out
+
+    def ensure_in_gradebook(self, assignments) -> None:
+        """Make sure the gradebook knows the assignments (generate_assignment writes them)."""
+        from nbgrader.api import Gradebook, MissingEntry
+        missing = []
+        with Gradebook(self.db_url, self.course_id) as gb:
+            for a in assignments:
+                try:
+                    gb.find_assignment(a)
+                except MissingEntry:
+                    missing.append(a)
+        if missing:
+            self.generate(missing)
+
+    @property
+    def course_id(self) -> str:
+        return "parcel-course"
+
+    def execute_solutions(self, assignments=None, out_dir=None, timeout=900, progress=print) -> dict:
+        """Execute the source notebooks into solutions/ (outputs in); returns seconds per notebook."""
+        from nbclient import NotebookClient
+        out_dir = Path(out_dir) if out_dir else self.solutions_dir
+        times = {}
+        os.environ.update({k: v for k, v in grading_env().items() if k not in os.environ})
+        for a in self.check_assignments(assignments):
+            for nb_path in self.notebooks(a):
+                nb = nbformat.read(nb_path, as_version=4)
+                t0 = time.perf_counter()
+                NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                               resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+                dt = time.perf_counter() - t0
+                target = out_dir / a / nb_path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, target)
+                times[f"{a}/{nb_path.name}"] = dt
+                if progress:
+                    progress(f"executed {a}/{nb_path.name} in {dt:.1f} s -> {target.relative_to(self.root) if target.is_relative_to(self.root) else target}")
+        return times
+
+    def clean_outputs(self) -> None:
+        """Remove what grading wrote (exchange, submissions, gradebook, feedback, reports)."""
+        for d in (self.submitted, self.feedback, self.reports):
+            shutil.rmtree(d, ignore_errors=True)
+        if self.autograded.is_dir():
+            for p in self.autograded.iterdir():
+                if p.name != "README.md":
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+        self.db_path.unlink(missing_ok=True)

@@ -1,0 +1,391 @@
+"""Parallel, isolated autograding (nbgrader issue #174).
+
+Each submission is graded by its own worker in a private temporary course
+directory: a copy of the gradebook, the assignment's non-notebook files and
+the submission, nothing else.  The worker runs the real ``nbgrader autograde``
+there, with the kernel in the sandbox (:mod:`.sandbox`), and sends back the
+grades and the autograded notebooks; the instructor's process merges them
+into the course gradebook as each one arrives, so an interrupted run loses
+nothing and a rerun skips what is already graded.
+
+Jobs carry their files by value, so a worker needs no shared file system:
+the pool is any ``concurrent.futures`` executor, local processes by default
+or a Dask cluster (``distributed.Client(address).get_executor()``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .directory import Course, CourseError, grading_env, nbgrader_executable
+
+__all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
+
+LEDGER = "parcel-grade.json"
+
+
+@dataclass
+class Limits:
+    """What a student's kernel may use while it is graded (all configurable)."""
+    cell_timeout: int = 600          # seconds per cell
+    total_timeout: int = 1800        # seconds for the whole submission
+    memory_mb: int = 6144            # resident memory of the kernel and its children
+    max_processes: int = 512         # processes + threads of the kernel's user
+    max_file_mb: int = 512           # largest file written
+    max_output_lines: int = 1000     # per cell, as nbgrader's LimitOutput
+    sandbox: str = "auto"            # 'bwrap', 'none' or 'auto'
+
+
+@dataclass
+class GradeJob:
+    student: str
+    assignment: str
+    files: dict                      # relative path -> bytes, the submission
+    gradebook: bytes                 # a snapshot of the course gradebook
+    extra_files: dict = field(default_factory=dict)  # source/<a>/ files that are not notebooks
+    limits: Limits = field(default_factory=Limits)
+    digest: str = ""
+
+
+@dataclass
+class GradeResult:
+    student: str
+    assignment: str
+    status: str                      # graded | error | timeout | killed
+    reason: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    grades: list = field(default_factory=list)     # dicts: notebook, grade_id, auto_score, max_score, needs_manual_grade, failed, error
+    comments: list = field(default_factory=list)   # dicts: notebook, grade_id, auto_comment
+    timestamp: str | None = None
+    seconds: float = 0.0
+    execution_seconds: float = 0.0
+    sandbox: str = "none"
+    notebooks: dict = field(default_factory=dict)  # name -> autograded notebook text
+    flags: list = field(default_factory=list)      # dicts: notebook, cell, reason
+    digest: str = ""
+    log: str = ""
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.pop("notebooks")
+        return d
+
+
+def digest_files(files: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name] + b"\0")
+    return h.hexdigest()
+
+
+def read_tree(path: Path, ignore=(".ipynb_checkpoints", "__pycache__")) -> dict:
+    files = {}
+    for p in sorted(Path(path).rglob("*")):
+        if p.is_file() and not any(part in ignore for part in p.parts):
+            files[str(p.relative_to(path))] = p.read_bytes()
+    return files
+
+
+def _write_tree(base: Path, files: dict) -> None:
+    for rel, data in files.items():
+        target = (base / rel).resolve()
+        if not target.is_relative_to(base.resolve()):
+            raise CourseError(f"refusing to write {rel!r} outside the grading directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _worker_config(limits: Limits) -> str:
+    return f"""
+c = get_config()
+import os
+here = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "parcel-course"
+c.CourseDirectory.root = here
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
+from nbgrader.preprocessors import IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata
+from parcel_utils.course.sandbox import SandboxedExecute
+c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.Execute.timeout = {limits.cell_timeout}
+c.LimitOutput.max_lines = {limits.max_output_lines}
+c.SandboxedKernelManager.sandbox = {limits.sandbox!r}
+c.SandboxedKernelManager.max_processes = {limits.max_processes}
+c.SandboxedKernelManager.max_file_mb = {limits.max_file_mb}
+"""
+
+
+def _tree_rss_mb(proc) -> float:
+    import psutil
+    try:
+        p = psutil.Process(proc.pid)
+        procs = [p] + p.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for q in procs:
+        try:
+            if "ipykernel" in " ".join(q.cmdline()) or q.pid != proc.pid:
+                total += q.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+def grade_submission(job: GradeJob) -> GradeResult:
+    """Grade one submission in a private temporary course directory (runs in a worker)."""
+    from .sandbox import sandbox_available
+    t0 = time.perf_counter()
+    res = GradeResult(job.student, job.assignment, status="error", digest=job.digest)
+    limits = job.limits
+    if limits.sandbox == "auto":
+        limits = Limits(**{**asdict(limits), "sandbox": "bwrap" if sandbox_available() else "none"})
+    res.sandbox = limits.sandbox
+    tmp = Path(tempfile.mkdtemp(prefix="parcel-grade-"))
+    try:
+        os.chmod(tmp, 0o700)
+        (tmp / "nbgrader_config.py").write_text(_worker_config(limits))
+        (tmp / "gradebook.db").write_bytes(job.gradebook)
+        os.chmod(tmp / "gradebook.db", 0o600)
+        _write_tree(tmp / "source" / job.assignment, job.extra_files)
+        (tmp / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
+        _write_tree(tmp / "submitted" / job.student / job.assignment, job.files)
+        cmd = [*nbgrader_executable(), "autograde", job.assignment, f"--student={job.student}",
+               "--create", "--force", "--log-level=INFO"]
+        env = grading_env({"PARCEL_GRADING": "1"})
+        t_exec = time.perf_counter()
+        with open(tmp / "autograde.log", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            status, reason = "graded", ""
+            deadline = time.monotonic() + limits.total_timeout
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    status, reason = "timeout", f"grading took more than {limits.total_timeout} s"
+                    break
+                rss = _tree_rss_mb(proc)
+                if rss > limits.memory_mb:
+                    status, reason = "killed", f"the kernel used {rss:.0f} MB, above the {limits.memory_mb} MB cap"
+                    break
+                time.sleep(0.25)
+            if proc.poll() is None:
+                _kill_tree(proc)
+        res.execution_seconds = time.perf_counter() - t_exec
+        res.log = (tmp / "autograde.log").read_text(errors="replace")[-20000:]
+        if status == "graded" and proc.returncode != 0:
+            status, reason = "error", _first_error(res.log) or f"nbgrader autograde exited with {proc.returncode}"
+        res.status, res.reason = status, reason
+        _read_results(tmp, job, res)
+        if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
+            res.status, res.reason = "killed", "the kernel died while the notebook ran"
+    except Exception as exc:  # a worker never raises: the batch goes on
+        res.status, res.reason = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _kill_tree(proc) -> None:
+    import psutil
+    try:
+        parent = psutil.Process(proc.pid)
+        kids = parent.children(recursive=True)
+    except psutil.Error:
+        kids = []
+    for p in kids:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    proc.kill()
+    proc.wait()
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if "[ERROR]" in line or "Error:" in line:
+            return line.strip()[:300]
+    return ""
+
+
+def _read_results(tmp: Path, job: GradeJob, res: GradeResult) -> None:
+    """Read the grades nbgrader wrote into the private gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+    outputs = {}
+    adir = tmp / "autograded" / job.student / job.assignment
+    for p in sorted(adir.glob("*.ipynb")):
+        res.notebooks[p.stem] = p.read_text()
+        nb = nbformat.reads(res.notebooks[p.stem], as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and cell.cell_type == "code":
+                errs = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                outputs[(p.stem, meta["grade_id"])] = errs
+    with Gradebook("sqlite:///" + str(tmp / "gradebook.db"), "parcel-course") as gb:
+        try:
+            sub = gb.find_submission(job.assignment, job.student)
+        except MissingEntry:
+            return
+        res.timestamp = sub.timestamp.isoformat() if sub.timestamp else None
+        for nb in sub.notebooks:
+            for g in nb.grades:
+                errs = outputs.get((nb.name, g.name), [])
+                score = g.auto_score
+                if g.cell_type == "code" and not g.needs_manual_grade and score is None:
+                    score = 0.0
+                res.grades.append(dict(
+                    notebook=nb.name, grade_id=g.name, auto_score=score, max_score=g.max_score,
+                    needs_manual_grade=bool(g.needs_manual_grade), cell_type=g.cell_type,
+                    failed=bool(errs) or (score is not None and score < g.max_score),
+                    error=(errs[0]["ename"] + ": " + str(errs[0].get("evalue", ""))[:200]) if errs else "",
+                    kernel_died=any(e.get("ename") in ("DeadKernelError",) for e in errs)))
+            for c in nb.comments:
+                res.comments.append(dict(notebook=nb.name, grade_id=c.name, auto_comment=c.auto_comment))
+        res.score = float(sub.score or 0)
+        res.max_score = float(sub.max_score or 0)
+
+
+# -- the instructor's side ---------------------------------------------------------------
+
+def collect_jobs(course: Course, assignments=None, students=None, limits: Limits | None = None) -> list[GradeJob]:
+    """One job per submitted/<student>/<assignment>/ of the course."""
+    assignments = course.check_assignments(assignments)
+    course.ensure_in_gradebook(assignments)
+    gradebook = course.db_path.read_bytes()
+    jobs = []
+    for a in assignments:
+        extra = {k: v for k, v in read_tree(course.source / a).items()
+                 if not k.endswith((".ipynb", ".src.py"))}
+        for sdir in sorted(course.submitted.glob(f"*/{a}")):
+            student = sdir.parent.name
+            if students and student not in students:
+                continue
+            files = read_tree(sdir)
+            jobs.append(GradeJob(student, a, files, gradebook, extra, limits or Limits(),
+                                 digest=digest_files(files)))
+    return jobs
+
+
+def _ledger_path(course: Course, student: str, assignment: str) -> Path:
+    return course.autograded / student / assignment / LEDGER
+
+
+def already_graded(course: Course, job: GradeJob) -> bool:
+    p = _ledger_path(course, job.student, job.assignment)
+    if not p.exists():
+        return False
+    try:
+        return json.loads(p.read_text()).get("digest") == job.digest
+    except (OSError, ValueError):
+        return False
+
+
+def merge_result(course: Course, res: GradeResult) -> None:
+    """Write one worker's result into the course: gradebook, autograded/, ledger."""
+    from nbgrader.api import Gradebook
+    from datetime import datetime
+    out = course.autograded / res.student / res.assignment
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name, text in res.notebooks.items():
+        (out / f"{name}.ipynb").write_text(text)
+    with Gradebook(course.db_url, course.course_id) as gb:
+        gb.update_or_create_student(res.student)
+        ts = datetime.fromisoformat(res.timestamp) if res.timestamp else None
+        sub = gb.update_or_create_submission(res.assignment, res.student, **({"timestamp": ts} if ts else {}))
+        recorded = {(g["notebook"], g["grade_id"]): g for g in res.grades}
+        for nb in sub.notebooks:
+            for g in nb.grades:
+                r = recorded.get((nb.name, g.name))
+                if r is not None:
+                    g.auto_score = r["auto_score"]
+                    g.needs_manual_grade = r["needs_manual_grade"]
+                elif g.cell_type == "code":
+                    # the notebook never ran (error, timeout, killed): no credit, flagged for a person
+                    g.auto_score = 0.0
+                    g.needs_manual_grade = False
+            for c in nb.comments:
+                for rc in res.comments:
+                    if (rc["notebook"], rc["grade_id"]) == (nb.name, c.name):
+                        c.auto_comment = rc["auto_comment"]
+            nb.flagged = bool(res.flags) or res.status != "graded"
+        gb.db.commit()
+        res.score = float(gb.find_submission(res.assignment, res.student).score or 0)
+    (out / LEDGER).write_text(json.dumps(res.summary(), indent=1, default=str))
+
+
+def load_ledgers(course: Course) -> list[dict]:
+    """Every grading result recorded in autograded/ (for reports and exports)."""
+    return [json.loads(p.read_text()) for p in sorted(course.autograded.glob(f"*/*/{LEDGER}"))]
+
+
+def make_executor(workers: int = 2, scheduler: str | None = None) -> tuple[Executor, object]:
+    """A concurrent.futures executor: local processes, or a Dask cluster at ``scheduler``."""
+    if scheduler:
+        from distributed import Client
+        client = Client(scheduler)
+        return client.get_executor(pure=False), client
+    import multiprocessing
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")), None
+
+
+def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
+              scheduler: str | None = None, limits: Limits | None = None, force: bool = False,
+              progress: bool = True, executor: Executor | None = None) -> list[GradeResult]:
+    """Grade every collected submission in parallel; results are merged as they arrive.
+
+    Returns the results of this run (skipped, already-graded submissions are
+    not re-run unless ``force``; they stay in the gradebook).
+    """
+    from tqdm.auto import tqdm
+    jobs = collect_jobs(course, assignments, students, limits)
+    todo = [j for j in jobs if force or not already_graded(course, j)]
+    skipped = len(jobs) - len(todo)
+    results = []
+    if not todo:
+        if progress:
+            print(f"Nothing to grade: {skipped} submission(s) already graded (use --force to regrade).")
+        return results
+    own = executor is None
+    client = None
+    if own:
+        executor, client = make_executor(workers, scheduler)
+    bar = tqdm(total=len(todo), desc="grading", unit="sub", disable=not progress,
+               postfix={"skipped": skipped} if skipped else None)
+    try:
+        futures = {executor.submit(grade_submission, j): j for j in todo}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # the worker itself died
+                res = GradeResult(job.student, job.assignment, "error",
+                                  reason=f"grading worker failed: {type(exc).__name__}: {exc}",
+                                  digest=job.digest)
+            merge_result(course, res)
+            results.append(res)
+            bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} {res.score:g}/{res.max_score:g}")
+            bar.update()
+    finally:
+        bar.close()
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+            if client is not None:
+                client.close()
+    return results

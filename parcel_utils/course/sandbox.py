@@ -1,0 +1,150 @@
+"""Run a student's kernel in a sandbox while nbgrader grades it.
+
+nbgrader executes a submission with its ``Execute`` preprocessor, which starts
+a Jupyter kernel.  We replace that preprocessor by :class:`SandboxedExecute`,
+whose kernel manager wraps the kernel command:
+
+``bwrap`` (bubblewrap) when it is available (Linux):
+    new user, PID, network, IPC and UTS namespaces: no network at all, no view
+    of other processes; a file system that holds only the system directories
+    and the Python environment (read-only), the submission's own directory
+    (read-write) and an empty, size-capped /tmp.  The kernel runs as an
+    unprivileged user (``nobody``) when the grader runs as root.
+``limits`` launcher, always:
+    resource limits set before the kernel starts (processes, file size, open
+    files, CPU seconds), see :mod:`parcel_utils.course.limits`.
+
+The kernel talks to nbgrader over Unix sockets (``transport="ipc"``) in a
+private directory, since the sandbox has no network, not even loopback to the
+host's.  Where bubblewrap is missing the kernel still gets the resource limits
+and the grader says, in the report, that the file-system and network
+isolation was not enforced (``sandbox="none"``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer, List, Unicode
+
+__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths"]
+
+NOBODY = 65534
+
+
+def sandbox_available() -> bool:
+    """True when bubblewrap is installed and can create namespaces here."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    import subprocess
+    try:
+        return subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent",
+                               "true"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def python_paths() -> list[str]:
+    """Directories the kernel needs to see to run this Python environment."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]}
+    # Editable installs (our own package among them) live outside site-packages.
+    import parcel_utils
+    paths.add(str(Path(parcel_utils.__file__).resolve().parent))
+    return sorted(p for p in paths if p and os.path.exists(p))
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel inside the sandbox."""
+
+    sandbox = Unicode("auto", help="'bwrap', 'none' or 'auto' (bwrap where available).").tag(config=True)
+    readonly_paths = List(Unicode(), help="Extra host paths the kernel may read.").tag(config=True)
+    max_processes = Integer(512, help="RLIMIT_NPROC of the kernel's user (threads count).").tag(config=True)
+    max_file_mb = Integer(512, help="Largest file the kernel may write, MB.").tag(config=True)
+    max_open_files = Integer(1024, help="Open files at once.").tag(config=True)
+    max_cpu_seconds = Integer(0, help="CPU seconds for the whole kernel (0: no limit).").tag(config=True)
+    tmp_mb = Integer(512, help="Size of the kernel's private /tmp, MB.").tag(config=True)
+    drop_to_nobody = Bool(True, help="Run the kernel as 'nobody' when the grader is root.").tag(config=True)
+
+    def _mode(self) -> str:
+        if self.sandbox == "auto":
+            return "bwrap" if shutil.which("bwrap") else "none"
+        return self.sandbox
+
+    async def _async_pre_start_kernel(self, **kw):
+        # Unix-socket transport in a private directory the sandbox can reach.
+        self._sockdir = tempfile.mkdtemp(prefix="parcel-kernel-")
+        self._kernel_cwd = os.path.abspath(kw.get("cwd") or os.getcwd())
+        self.transport = "ipc"
+        self.ip = os.path.join(self._sockdir, "kernel")
+        self.connection_file = os.path.join(self._sockdir, "connection.json")
+        return await super()._async_pre_start_kernel(**kw)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        limits = [sys.executable, "-m", "parcel_utils.course.limits",
+                  f"--nproc={self.max_processes}", f"--fsize-mb={self.max_file_mb}",
+                  f"--nofile={self.max_open_files}", f"--cpu={self.max_cpu_seconds}", "--"]
+        if self._mode() != "bwrap":
+            return limits + cmd
+        cwd = getattr(self, "_kernel_cwd", None) or os.getcwd()
+        as_nobody = self.drop_to_nobody and os.geteuid() == 0
+        if as_nobody:
+            for d in (self._sockdir, cwd):
+                _chown_tree(d, NOBODY)
+        wrap = []
+        if as_nobody:
+            wrap = [shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                    "--clear-groups", "--"]
+        wrap += [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
+                 "--hostname", "sandbox"]
+        for p in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/fonts", "/etc/alternatives",
+                  "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl",
+                  *python_paths(), *self.readonly_paths):
+            if os.path.exists(p):
+                wrap += ["--ro-bind", p, p]
+        wrap += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(self.tmp_mb * 2**20), "--tmpfs", "/tmp",
+                 "--bind", self._sockdir, self._sockdir,
+                 "--bind", cwd, cwd, "--chdir", cwd,
+                 "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/mpl",
+                 "--setenv", "KERAS_HOME", "/tmp/keras", "--setenv", "TMPDIR", "/tmp",
+                 "--setenv", "PARCEL_SANDBOX", "bwrap", "--"]
+        return wrap + limits + cmd
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and getattr(self, "_sockdir", None):
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+
+
+def _chown_tree(path: str, uid: int) -> None:
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, uid, uid)
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chown(p, uid, uid)
+    # the directories above must be traversable (but not listable) by the kernel's user
+    parent = Path(path).parent
+    while parent != parent.parent:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(parent, mode | stat.S_IXOTH)
+        parent = parent.parent
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute preprocessor with the kernel in the sandbox."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = SandboxedKernelManager
+        super().__init__(*args, **kwargs)
