@@ -1,0 +1,146 @@
+"""The ``parcel-course`` command: thin, it parses and calls :mod:`parcel_utils.course`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _course(args):
+    from parcel_utils.course.directory import Course
+    return Course(args.root)
+
+
+def cmd_source(args):
+    for p in _course(args).build_source():
+        print(p)
+
+
+def cmd_generate(args):
+    course = _course(args)
+    course.build_source()
+    for p in course.generate(args.assignments or None):
+        print(p.relative_to(course.root))
+
+
+def cmd_solutions(args):
+    course = _course(args)
+    course.build_source()
+    course.execute_solutions(args.assignments or None)
+
+
+def cmd_release(args):
+    from parcel_utils.course import exchange
+    course = _course(args)
+    course.build_source()
+    done = exchange.release(course, args.assignments or None)
+    print(f"released {', '.join(done)} to {exchange.exchange_root(course)}")
+
+
+def cmd_collect(args):
+    from parcel_utils.course import exchange
+    course = _course(args)
+    done = exchange.collect(course, args.assignments or None)
+    n = sum(1 for a in done for _ in course.submitted.glob(f"*/{a}"))
+    print(f"collected {n} submission(s) of {', '.join(done)} into {course.submitted}")
+
+
+def _limits(args):
+    from parcel_utils.course.grading import Limits
+    return Limits(cell_timeout=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
+                  total_timeout=args.total_timeout)
+
+
+def cmd_grade(args):
+    from parcel_utils.course import grading
+    course = _course(args)
+    results = grading.grade_all(course, args.assignments or None, args.student or None,
+                                workers=args.workers, scheduler=args.scheduler,
+                                limits=_limits(args), force=args.force)
+    bad = [r for r in results if r.status != "graded"]
+    for r in bad:
+        print(f"  {r.student}/{r.assignment}: {r.status}: {r.reason}", file=sys.stderr)
+    print(f"graded {len(results)} submission(s), {len(bad)} with problems")
+
+
+def cmd_feedback(args):
+    from parcel_utils.course.feedback import write_feedback
+    paths = write_feedback(_course(args), args.assignments or None, args.student or None,
+                           show_hidden_tests=args.show_hidden_tests)
+    print(f"wrote {len(paths)} feedback file(s)")
+
+
+def cmd_export(args):
+    from parcel_utils.course.report import export_grades
+    print(export_grades(_course(args), args.to))
+
+
+def cmd_report(args):
+    from parcel_utils.course.report import write_report, summary_table
+    course = _course(args)
+    print(summary_table(course))
+    print(f"report: {write_report(course, args.out)}")
+
+
+def cmd_demo(args):
+    from parcel_utils.course.demo import run_demo
+    run_demo(_course(args), workers=args.workers, assignments=args.assignments or None)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="parcel-course", description=(
+        "Run the parcel course with nbgrader: build, release, collect, grade in parallel "
+        "in a sandbox, feedback, export and report. Plain `nbgrader ...` commands keep "
+        "working on the same course directory."))
+    p.add_argument("--root", default=".", help="the course directory (default: current directory)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, fn, help, assignments=True):
+        sp = sub.add_parser(name, help=help, description=help)
+        if assignments:
+            sp.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("source", cmd_source, "rebuild source/*/*.ipynb from the .src.py scripts", assignments=False)
+    add("generate", cmd_generate, "generate the student versions into release/")
+    add("solutions", cmd_solutions, "execute the source notebooks into solutions/")
+    add("release", cmd_release, "generate and release assignments to the exchange")
+    add("collect", cmd_collect, "collect submissions from the exchange into submitted/")
+    g = add("grade", cmd_grade, "autograde submissions in parallel, each in its own sandbox")
+    g.add_argument("--student", action="append", help="only this student (repeatable)")
+    g.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    g.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://host:8786")
+    g.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    g.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    g.add_argument("--total-timeout", type=int, default=1800, help="seconds per submission (default 1800)")
+    g.add_argument("--memory-mb", type=int, default=6144, help="memory cap of a kernel (default 6144)")
+    g.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
+                   help="kernel isolation (default: bubblewrap where installed)")
+    f = add("feedback", cmd_feedback, "write feedback HTML per student (hidden tests not shown)")
+    f.add_argument("--student", action="append")
+    f.add_argument("--show-hidden-tests", action="store_true", help="show hidden test code too")
+    e = add("export", cmd_export, "export grades to CSV", assignments=False)
+    e.add_argument("--to", default=None, help="CSV path (default reports/grades.csv)")
+    r = add("report", cmd_report, "write the instructor report (HTML with figures)", assignments=False)
+    r.add_argument("--out", default=None, help="output folder (default reports/)")
+    d = add("demo", cmd_demo, "release, simulate a class, grade it, write feedback and the report")
+    d.add_argument("--workers", type=int, default=2)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from parcel_utils.course.directory import CourseError
+    try:
+        args.fn(args)
+    except CourseError as exc:
+        print(f"parcel-course: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("parcel-course: interrupted; what was graded is kept, rerun to resume.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Pipeline checks, for every assignment of the course.
+
+- source/*.ipynb are current with their .src.py scripts;
+- release/ is current: regenerating it from source/ gives the same notebooks;
+- release notebooks hold no solution code and no hidden tests;
+- grading sanity, by really running nbgrader autograde (through our parallel
+  grader) in a temporary course: the reference solution gets full marks on
+  every autograded cell, the untouched release gets zero, and one deliberately
+  wrong answer loses exactly that question's points.
+
+The solutions themselves are re-executed by nbval (``pytest --nbval-lax solutions``).
+"""
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from parcel_utils.course.authoring import build_source
+from parcel_utils.course.directory import Course
+from parcel_utils.course import grading
+from wrong_answers import WRONG_ANSWERS
+from conftest import ROOT
+
+COURSE = Course(ROOT)
+ASSIGNMENTS = COURSE.assignments()
+
+
+def _cells(path):
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source, json.dumps(c.metadata.get("nbgrader", {}), sort_keys=True))
+            for c in nb.cells]
+
+
+def test_course_has_assignments():
+    assert ASSIGNMENTS, "source/ holds no assignment"
+
+
+def test_every_assignment_has_a_wrong_answer():
+    missing = [a for a in ASSIGNMENTS if a not in WRONG_ANSWERS]
+    assert not missing, f"declare a wrong answer for {missing} in tests/wrong_answers.py"
+
+
+def test_source_notebooks_are_current(tmp_path):
+    built = build_source(ROOT / "source", out_dir=tmp_path)
+    assert built
+    for nb in built:
+        committed = ROOT / "source" / nb.parent.name / nb.name
+        assert committed.exists(), f"{committed} is missing: run `make source`"
+        assert committed.read_text() == nb.read_text(), f"{committed} is stale: run `make source`"
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    COURSE.generate(ASSIGNMENTS, release_dir=out, db=False)
+    return out
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_is_current(assignment, regenerated):
+    fresh = sorted(p.name for p in (regenerated / assignment).glob("*.ipynb"))
+    committed = sorted(p.name for p in (ROOT / "release" / assignment).glob("*.ipynb"))
+    assert fresh == committed, f"release/{assignment} differs in its notebooks: run `make release`"
+    for name in fresh:
+        assert _cells(regenerated / assignment / name) == _cells(ROOT / "release" / assignment / name), \
+            f"release/{assignment}/{name} is stale: run `make release`"
+
+
+def _solution_lines(source_nb):
+    """Substantial code lines inside BEGIN/END SOLUTION and hidden-test blocks."""
+    lines = []
+    for cell in nbformat.read(source_nb, as_version=4).cells:
+        for block in re.findall(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", cell.source, re.S):
+            lines += [l.strip() for l in block.splitlines() if len(l.strip()) > 25 and not l.strip().startswith("#")]
+    return lines
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_holds_no_solution_nor_hidden_test(assignment):
+    for nb_path in (ROOT / "release" / assignment).glob("*.ipynb"):
+        text = "\n".join(c.source for c in nbformat.read(nb_path, as_version=4).cells)
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                       "BEGIN MARK SCHEME"):
+            assert marker not in text, f"{nb_path.name} contains {marker!r}"
+        leaked = [l for l in _solution_lines(ROOT / "source" / assignment / nb_path.name) if l in text]
+        assert not leaked, f"{nb_path.name} shows solution/hidden-test code: {leaked[:3]}"
+
+
+# -- grading sanity ---------------------------------------------------------------------
+
+def _wrong_submission(assignment, src_dir, dst_dir):
+    spec = WRONG_ANSWERS[assignment]
+    for nb_path in src_dir.glob("*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        if nb_path.stem == spec["notebook"]:
+            cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == spec["cell"]]
+            assert len(cells) == 1, f"wrong answer of {assignment}: no cell {spec['cell']!r}"
+            assert spec["find"] in cells[0].source, f"wrong answer of {assignment}: {spec['find']!r} not in the cell"
+            cells[0].source = cells[0].source.replace(spec["find"], spec["replace"])
+        nbformat.write(nb, dst_dir / nb_path.name)
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """One temporary course, three students per assignment, graded in parallel once."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source", root / "source", ignore=shutil.ignore_patterns("*.src.py"))
+    course = Course(root)
+    course.generate(ASSIGNMENTS)
+    for a in ASSIGNMENTS:
+        for student, make in [("reference", None), ("blank", None), ("wrong", _wrong_submission)]:
+            d = course.submitted / student / a
+            d.mkdir(parents=True)
+            if student == "reference":
+                for nb in (root / "source" / a).glob("*.ipynb"):
+                    shutil.copy(nb, d)
+            elif student == "blank":
+                for nb in (root / "release" / a).glob("*.ipynb"):
+                    shutil.copy(nb, d)
+            else:
+                make(a, root / "source" / a, d)
+    results = grading.grade_all(course, workers=2, progress=False)
+    return {(r.student, r.assignment): r for r in results}
+
+
+def _auto(result):
+    """Autograded test cells: (notebook, grade_id) -> (score, max)."""
+    return {(g["notebook"], g["grade_id"]): (g["auto_score"], g["max_score"]) for g in result.grades
+            if g["cell_type"] == "code" and not g["needs_manual_grade"] and not _is_answer(g)}
+
+
+def _is_answer(g):
+    return g["grade_id"] in _answer_ids()
+
+
+_ANSWER_IDS = None
+
+
+def _answer_ids():
+    global _ANSWER_IDS
+    if _ANSWER_IDS is None:
+        _ANSWER_IDS = set()
+        for nb in (ROOT / "source").glob("*/*.ipynb"):
+            for c in nbformat.read(nb, as_version=4).cells:
+                m = c.metadata.get("nbgrader", {})
+                if m.get("solution"):
+                    _ANSWER_IDS.add(m["grade_id"])
+    return _ANSWER_IDS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_gets_full_marks(assignment, graded):
+    r = graded[("reference", assignment)]
+    assert r.status == "graded", r.reason + r.log[-2000:]
+    auto = _auto(r)
+    assert auto, "no autograded test cell"
+    lost = {k: v for k, v in auto.items() if v[0] != v[1]}
+    errors = [g["error"] for g in r.grades if g["error"]]
+    assert not lost, f"the reference solution loses points on {lost}: {errors}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_blank_release_gets_zero(assignment, graded):
+    r = graded[("blank", assignment)]
+    assert r.status == "graded", r.reason
+    scored = {k: v for k, v in _auto(r).items() if v[0] != 0}
+    assert not scored, f"an untouched release scores on {scored}"
+    assert r.score == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_one_wrong_answer_loses_exactly_its_points(assignment, graded):
+    spec = WRONG_ANSWERS[assignment]
+    r = graded[("wrong", assignment)]
+    ref = graded[("reference", assignment)]
+    assert r.status == "graded", r.reason
+    auto = _auto(r)
+    for (nb, gid), (score, mx) in auto.items():
+        if nb == spec["notebook"] and gid in spec["loses"]:
+            assert score == 0, f"{gid} should lose its {mx} points with the wrong answer, scored {score}"
+        else:
+            assert score == mx, f"{gid} should keep its {mx} points, scored {score}"
+    lost = sum(mx for (nb, gid), (s, mx) in auto.items() if nb == spec["notebook"] and gid in spec["loses"])
+    assert r.score == pytest.approx(ref.score - lost)
