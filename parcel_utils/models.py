@@ -35,7 +35,7 @@ import numbers
 __all__ = [
     "conv2d_params", "dense_params", "depthwise_separable_params",
     "conv2d_mult_adds", "depthwise_separable_mult_adds", "separable_cost_ratio",
-    "conv_output_size", "output_shapes", "stack_params",
+    "conv_output_size", "output_shapes", "stack_params", "random_stack", "build_stack",
     "build_lenet5", "build_simple_cnn", "build_mlp", "vgg16_topology",
     "layer_table", "params_by_layer_type", "dense_share",
     "activation_count", "activation_memory_mb",
@@ -309,6 +309,89 @@ def stack_params(input_shape, layers, bias=True):
         else:
             counts.append(0)
     return counts
+
+
+def random_stack(seed, input_shape=None, max_blocks=3, max_dense=2):
+    """A random valid conv / pool / flatten / dense stack, for tests.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the generator; the same seed gives the same stack.
+    input_shape : tuple, optional
+        ``(height, width, depth)``; drawn at random (16 to 40 pixels, depth 1
+        to 4) when not given.
+    max_blocks, max_dense : int
+        At most this many conv-or-pool layers, and dense layers.
+
+    Returns
+    -------
+    (input_shape, layers)
+        In the format of :func:`output_shapes`.
+
+    Examples
+    --------
+    >>> shape, layers = random_stack(0)
+    >>> len(output_shapes(shape, layers)) == len(layers)
+    True
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if input_shape is None:
+        input_shape = (int(rng.integers(16, 41)), int(rng.integers(16, 41)), int(rng.integers(1, 5)))
+    shape = _shape(input_shape)
+    layers = []
+    for _ in range(int(rng.integers(1, _positive_int(max_blocks, "max_blocks") + 1))):
+        padding = str(rng.choice(["valid", "same"]))
+        if rng.random() < 0.6:
+            k = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+            spec = ("conv", int(rng.integers(1, 9)), k if k[0] != k[1] else k[0],
+                    int(rng.integers(1, 3)), padding)
+        else:
+            spec = ("pool", int(rng.integers(2, 4)), None if rng.random() < 0.5 else int(rng.integers(1, 3)),
+                    padding)
+        try:
+            shape = _layer_out(shape, spec)
+        except ValueError:      # does not fit: skip it
+            continue
+        layers.append(spec)
+    layers.append(("flatten",))
+    layers += [("dense", int(rng.integers(1, 33))) for _ in range(int(rng.integers(1, max_dense + 1)))]
+    return tuple(input_shape), layers
+
+
+def build_stack(input_shape, layers, name="stack"):
+    """A Keras Sequential model from a stack described as in :func:`output_shapes`.
+
+    ``conv`` becomes ``Conv2D`` (relu), ``pool`` ``MaxPooling2D``, ``flatten``
+    ``Flatten`` and ``dense`` ``Dense`` (relu).  Layers are named
+    ``layer_0``, ``layer_1``, ... so that the model does not depend on what
+    was built before.
+
+    Examples
+    --------
+    >>> build_stack((8, 8, 1), [("conv", 2, 3), ("flatten",), ("dense", 4)]).count_params()  # doctest: +SKIP
+    164
+    """
+    import keras
+    from keras import layers as L
+
+    output_shapes(input_shape, layers)   # validates, with the messages of output_shapes
+    stack = [keras.Input(shape=_shape(input_shape))]
+    for i, spec in enumerate(layers):
+        n = f"layer_{i}"
+        if spec[0] == "conv":
+            stack.append(L.Conv2D(spec[1], spec[2], strides=spec[3] if len(spec) > 3 else 1,
+                                  padding=spec[4] if len(spec) > 4 else "valid", activation="relu", name=n))
+        elif spec[0] == "pool":
+            stack.append(L.MaxPooling2D(spec[1], strides=spec[2] if len(spec) > 2 else None,
+                                        padding=spec[3] if len(spec) > 3 else "valid", name=n))
+        elif spec[0] == "flatten":
+            stack.append(L.Flatten(name=n))
+        else:
+            stack.append(L.Dense(spec[1], activation="relu", name=n))
+    return keras.Sequential(stack, name=name)
 
 
 # ----------------------------------------------------------------------------

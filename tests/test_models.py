@@ -195,3 +195,12 @@ def test_importing_models_does_not_import_tensorflow():
     code = "import sys, parcel_utils.models; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_random_stacks_agree_with_keras(keras):
+    for seed in range(30):
+        shape, layers = M.random_stack(seed)
+        assert M.random_stack(seed) == (shape, layers)
+        rows = M.layer_table(M.build_stack(shape, layers))
+        assert [r[2] for r in rows] == M.output_shapes(shape, layers)
+        assert [r[3] for r in rows] == M.stack_params(shape, layers)
