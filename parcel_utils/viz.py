@@ -77,8 +77,12 @@ def plot_image_row(images, titles=None, cmap="viridis", colorbar=True, suptitle=
     return fig
 
 
-def plot_filter_response(image, kernel, response, titles=("input", "filter", "output"), cmap="viridis"):
+def plot_filter_response(image, kernel, response, titles=("input", "filter", "output"), cmap="viridis",
+                         response_cmap=None):
     """Input, filter (values written on it) and the filtered output, side by side.
+
+    ``response_cmap`` defaults to ``cmap``; give a diverging one (``"RdBu_r"``)
+    for a signed output such as a derivative.
 
     Example
     -------
@@ -87,14 +91,16 @@ def plot_filter_response(image, kernel, response, titles=("input", "filter", "ou
     >>> len(fig.axes)
     6
     """
-    fig = plot_image_row([image, kernel, response], titles=list(titles), cmap=[cmap, "RdBu_r", cmap])
+    fig = plot_image_row([image, kernel, response], titles=list(titles),
+                         cmap=[cmap, "RdBu_r", response_cmap or cmap])
     k = np.asarray(kernel, dtype=float)
     lim = float(np.abs(k).max()) or 1.0
     ax = fig.axes[1]
     ax.images[0].set_clim(-lim, lim)          # zero is white: the sign of every weight reads at once
     if k.size <= 81:
         for (i, j), v in np.ndenumerate(k):
-            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8)
+            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8,
+                    color="white" if abs(v) > 0.6 * lim else "black")
     return fig
 
 
