@@ -20,6 +20,10 @@ help:
 	@echo "make bench      the grading benchmark (writes BENCHMARKS.md)"
 
 $(STAMP): pyproject.toml
+	@# bubblewrap isolates the grading kernels; install it where we may (root on Debian/Ubuntu).
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1; } || \
+	  echo "note: bubblewrap (bwrap) is not installed: grading runs without file-system/network isolation"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"

@@ -34,6 +34,7 @@ from .directory import Course, CourseError, grading_env, nbgrader_executable
 __all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
 
 LEDGER = "parcel-grade.json"
+SANDBOX_MARK = "parcel-sandbox: kernel started in bwrap"
 
 
 @dataclass
@@ -117,10 +118,11 @@ c.CourseDirectory.course_id = "parcel-course"
 c.CourseDirectory.root = here
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
-from nbgrader.preprocessors import IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
 from parcel_utils.course.sandbox import SandboxedExecute
-c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p
+                                       for p in Autograde.autograde_preprocessors.make_dynamic_default()]
 c.Execute.timeout = {limits.cell_timeout}
 c.LimitOutput.max_lines = {limits.max_output_lines}
 c.SandboxedKernelManager.sandbox = {limits.sandbox!r}
@@ -186,6 +188,10 @@ def grade_submission(job: GradeJob) -> GradeResult:
                 _kill_tree(proc)
         res.execution_seconds = time.perf_counter() - t_exec
         res.log = (tmp / "autograde.log").read_text(errors="replace")[-20000:]
+        if "Exception while loading config file" in res.log:
+            status, reason = "error", "the grading configuration failed to load (see the log); nothing was graded"
+        elif limits.sandbox == "bwrap" and SANDBOX_MARK not in res.log:
+            status, reason = "error", "the kernel did not start in the sandbox; refusing to grade without it"
         if status == "graded" and proc.returncode != 0:
             status, reason = "error", _first_error(res.log) or f"nbgrader autograde exited with {proc.returncode}"
         res.status, res.reason = status, reason
@@ -266,7 +272,7 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
     """One job per submitted/<student>/<assignment>/ of the course."""
     assignments = course.check_assignments(assignments)
     course.ensure_in_gradebook(assignments)
-    gradebook = course.db_path.read_bytes()
+    gradebook = gradebook_snapshot(course)
     jobs = []
     for a in assignments:
         extra = {k: v for k, v in read_tree(course.source / a).items()
@@ -279,6 +285,22 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
             jobs.append(GradeJob(student, a, files, gradebook, extra, limits or Limits(),
                                  digest=digest_files(files)))
     return jobs
+
+
+def gradebook_snapshot(course: Course) -> bytes:
+    """The course gradebook without any student: assignments, notebooks and cells only.
+
+    Each worker starts from it, so that it sees no other student's data and
+    no grade of an earlier run of the same student.
+    """
+    from nbgrader.api import Gradebook
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "gradebook.db"
+        shutil.copy(course.db_path, db)
+        with Gradebook("sqlite:///" + str(db), course.course_id) as gb:
+            for student in list(gb.students):
+                gb.remove_student(student.id)
+        return db.read_bytes()
 
 
 def _ledger_path(course: Course, student: str, assignment: str) -> Path:

@@ -8,8 +8,8 @@ whose kernel manager wraps the kernel command:
     new user, PID, network, IPC and UTS namespaces: no network at all, no view
     of other processes; a file system that holds only the system directories
     and the Python environment (read-only), the submission's own directory
-    (read-write) and an empty, size-capped /tmp.  The kernel runs as an
-    unprivileged user (``nobody``) when the grader runs as root.
+    (read-write) and an empty, size-capped /tmp.  The kernel runs as ``nobody``
+    in its own user namespace, with no capabilities.
 ``limits`` launcher, always:
     resource limits set before the kernel starts (processes, file size, open
     files, CPU seconds), see :mod:`parcel_utils.course.limits`.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import sys
 import sysconfig
 import tempfile
@@ -72,7 +71,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     max_open_files = Integer(1024, help="Open files at once.").tag(config=True)
     max_cpu_seconds = Integer(0, help="CPU seconds for the whole kernel (0: no limit).").tag(config=True)
     tmp_mb = Integer(512, help="Size of the kernel's private /tmp, MB.").tag(config=True)
-    drop_to_nobody = Bool(True, help="Run the kernel as 'nobody' when the grader is root.").tag(config=True)
+    drop_to_nobody = Bool(True, help="Run the kernel as 'nobody' in its own user namespace.").tag(config=True)
 
     def _mode(self) -> str:
         if self.sandbox == "auto":
@@ -96,16 +95,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._mode() != "bwrap":
             return limits + cmd
         cwd = getattr(self, "_kernel_cwd", None) or os.getcwd()
-        as_nobody = self.drop_to_nobody and os.geteuid() == 0
-        if as_nobody:
-            for d in (self._sockdir, cwd):
-                _chown_tree(d, NOBODY)
+        as_nobody = self.drop_to_nobody
         wrap = []
-        if as_nobody:
-            wrap = [shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                    "--clear-groups", "--"]
         wrap += [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
-                 "--hostname", "sandbox"]
+                 "--hostname", "sandbox", "--cap-drop", "ALL"]
+        if as_nobody:
+            wrap += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
         for p in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/fonts", "/etc/alternatives",
                   "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl",
                   *python_paths(), *self.readonly_paths):
@@ -117,29 +112,16 @@ class SandboxedKernelManager(AsyncKernelManager):
                  "--bind", cwd, cwd, "--chdir", cwd,
                  "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/mpl",
                  "--setenv", "KERAS_HOME", "/tmp/keras", "--setenv", "TMPDIR", "/tmp",
-                 "--setenv", "PARCEL_SANDBOX", "bwrap", "--"]
+                 "--setenv", "PARCEL_SANDBOX", "bwrap",
+                 "--unsetenv", "JPY_PARENT_PID",  # its pid means nothing in the PID namespace
+                 "--"]
+        self.log.info("parcel-sandbox: kernel started in bwrap (as %s)", "nobody" if as_nobody else "current user")
         return wrap + limits + cmd
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
         if not restart and getattr(self, "_sockdir", None):
             shutil.rmtree(self._sockdir, ignore_errors=True)
-
-
-def _chown_tree(path: str, uid: int) -> None:
-    for dirpath, dirnames, filenames in os.walk(path):
-        os.chown(dirpath, uid, uid)
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chown(p, uid, uid)
-    # the directories above must be traversable (but not listable) by the kernel's user
-    parent = Path(path).parent
-    while parent != parent.parent:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            os.chmod(parent, mode | stat.S_IXOTH)
-        parent = parent.parent
 
 
 class SandboxedExecute(Execute):

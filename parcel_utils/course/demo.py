@@ -1,0 +1,134 @@
+"""``make demo``: a whole course run on a simulated class.
+
+Release every assignment to the exchange; six simulated students fetch,
+fill in (from the reference solutions, with realistic mistakes) and submit
+with explicit ids; the instructor collects, grades in parallel in the
+sandbox, writes feedback, exports grades and the report.
+
+The class:
+
+========  ==============================================================
+ada       every answer right
+ben       one realistic mistake per assignment; submits twice (blank first)
+cleo      answered the first half of the questions only
+dan       submitted the release untouched
+eve       right, but one answer cell kills the kernel (``os._exit``)
+fay       right, but submits after the due date (late)
+========  ==============================================================
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import nbformat
+
+from . import exchange
+from .directory import Course
+from .mistakes import MISTAKES
+
+STUDENTS = ["ada", "ben", "cleo", "dan", "eve", "fay"]
+SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
+
+
+def _solution_text(source: str) -> str:
+    """The source cell as a student who solved it would write it (markers removed)."""
+    return SOLUTION.sub(lambda m: m.group(1), source).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
+
+
+def fill_in(release_nb: Path, source_nb: Path, answer: str = "all", mistake: dict | None = None,
+            crash: bool = False) -> None:
+    """Write the student's answers into their copy of a notebook.
+
+    answer: 'all', 'half' (the first half of the answer cells) or 'none'.
+    """
+    nb = nbformat.read(release_nb, as_version=4)
+    src = {c.metadata["nbgrader"]["grade_id"]: c for c in nbformat.read(source_nb, as_version=4).cells
+           if c.metadata.get("nbgrader", {}).get("solution")}
+    answer_cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    n = {"all": len(answer_cells), "half": len(answer_cells) // 2, "none": 0}[answer]
+    for i, cell in enumerate(answer_cells):
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        if i >= n or gid not in src:
+            continue
+        cell.source = _solution_text(src[gid].source)
+        if mistake and mistake["cell"] == gid:
+            assert mistake["find"] in cell.source, f"mistake {mistake} does not apply"
+            cell.source = cell.source.replace(mistake["find"], mistake["replace"])
+    if crash and answer_cells:
+        code = [c for c in answer_cells if c.cell_type == "code"]
+        if code:
+            code[0].source = "import os\nos._exit(1)  # the kernel dies here\n" + code[0].source
+    nbformat.write(nb, release_nb)
+
+
+def run_demo(course: Course, workers: int = 2, assignments=None, out=print) -> dict:
+    """Run the whole demo; returns timings of each stage."""
+    from . import grading
+    from .feedback import write_feedback
+    from .report import export_grades, summary_table, write_report
+    t = {}
+    t0 = time.perf_counter()
+    assignments = course.check_assignments(assignments)
+    out(f"== parcel-course demo: {len(assignments)} assignment(s), {len(STUDENTS)} students, {workers} workers")
+    out("-- cleaning the previous run (exchange, submitted, autograded, gradebook, feedback, reports)")
+    course.clean_outputs()
+    shutil.rmtree(exchange.exchange_root(course), ignore_errors=True)
+
+    out("-- release (nbgrader generate_assignment + release_assignment)")
+    course.build_source()
+    exchange.release(course, assignments)
+    t["release"] = time.perf_counter() - t0
+
+    homes = Path(tempfile.mkdtemp(prefix="parcel-demo-students-"))
+    try:
+        out("-- students fetch, work and submit")
+        late_due = None
+        for student in STUDENTS:
+            for a in assignments:
+                home = homes / student
+                folder = exchange.student_fetch(course, a, home)
+                if student == "fay" and late_due is None:
+                    # the due date passes just before fay submits: her submissions are late
+                    late_due = datetime.now(timezone.utc) - timedelta(minutes=1)
+                    for aa in assignments:
+                        course.nbgrader("db", "assignment", "add", aa, f"--duedate={late_due.isoformat()}")
+                if student == "ben":      # a first, blank submission; the second one counts
+                    exchange.student_submit(course, a, student, home)
+                    time.sleep(1.1)       # nbgrader timestamps have a resolution of one second
+                for nb_path in sorted(folder.glob("*.ipynb")):
+                    source_nb = course.source / a / nb_path.name
+                    mistake = MISTAKES.get(a) if student == "ben" else None
+                    if mistake and mistake["notebook"] != nb_path.stem:
+                        mistake = None
+                    fill_in(nb_path, source_nb,
+                            answer={"cleo": "half", "dan": "none"}.get(student, "all"),
+                            mistake=mistake, crash=(student == "eve" and a == assignments[0]))
+                exchange.student_submit(course, a, student, home)
+        t["students"] = time.perf_counter() - t0 - t["release"]
+
+        out("-- collect")
+        exchange.collect(course, assignments)
+        out(f"-- grade in parallel ({workers} workers, sandbox)")
+        t1 = time.perf_counter()
+        grading.grade_all(course, assignments, workers=workers)
+        t["grade"] = time.perf_counter() - t1
+        out("-- feedback, export, report")
+        fb = write_feedback(course, assignments)
+        csv = export_grades(course)
+        report = write_report(course)
+    finally:
+        shutil.rmtree(homes, ignore_errors=True)
+    t["total"] = time.perf_counter() - t0
+    out("")
+    out(summary_table(course))
+    out("")
+    out(f"feedback: {len(fb)} file(s) under {course.feedback}")
+    out(f"grades:   {csv}")
+    out(f"report:   {report}")
+    out(f"time:     {t['total']:.0f} s (grading {t['grade']:.0f} s)")
+    return t
