@@ -8,4 +8,11 @@ cell must keep full marks.
 WRONG_ANSWERS = {
     # "01_convolution": dict(notebook="convolution", cell="correlate2d",
     #                        find="...", replace="...", loses=["test_correlate2d"]),
+    # A student who flips the filter computes a convolution where the exercise (and every CNN)
+    # wants a correlation: all three tests of correlate2d fail, nothing else does.
+    "01_convolution": dict(notebook="convolution", cell="correlate2d",
+                           find="w = np.asarray(kernel, dtype=float)\n",
+                           replace="w = np.asarray(kernel, dtype=float)[::-1, ::-1]\n",
+                           loses=["test_correlate2d_valid", "test_correlate2d_padding",
+                                  "test_correlate2d_stride"]),
 }
