@@ -67,3 +67,246 @@ def check_in_range(value, low, high, name=None):
     """Check ``low <= value <= high``."""
     if not (low <= value <= high):
         raise AssertionError(f"{_name(name)} should lie in [{low}, {high}], got {value}.")
+
+
+# ---------------------------------------------------------------- leakage and reference metrics
+# (added for 03_handcrafted; used by any assignment that fits a scikit-learn model)
+
+REFERENCE_METRICS = __import__("pathlib").Path(__file__).with_name("reference_metrics.json")
+
+
+def _fitted_steps(model):
+    """The fitted estimators of a model, in order (Pipeline steps, GridSearchCV's best estimator)."""
+    if hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    steps = getattr(model, "steps", None)
+    if steps is not None:
+        out = []
+        for _, est in steps:
+            if est is None or est == "passthrough":
+                continue
+            out.extend(_fitted_steps(est))
+        return out
+    return [model]
+
+
+def _row_keys(A, decimals=6):
+    A = np.round(np.asarray(A, dtype=np.float64), decimals) + 0.0   # + 0.0 turns -0.0 into 0.0
+    return {r.tobytes() for r in np.ascontiguousarray(A)}
+
+
+def check_no_leakage(model, X_test, X_train, X_val=None, name="the model"):
+    """Check that a fitted scikit-learn model saw no test row while it was fitted.
+
+    Two independent fingerprints of the rows a model was fitted on are compared
+    with the splits:
+
+    1. The first scaler of the pipeline (anything with ``n_samples_seen_``
+       and ``mean_`` or ``data_min_``/``data_max_``, e.g. ``StandardScaler``,
+       ``MinMaxScaler``) remembers how many rows it saw and their statistics.
+       They must be those of the training rows, or of training + validation
+       rows (a refit after choosing hyper-parameters on validation).  Any
+       other fit set fails, and one that includes the test rows is named.
+    2. A final estimator that stores training rows (``support_vectors_`` of
+       an SVM, ``_fit_X`` of a nearest-neighbour classifier) must store none
+       of the test rows, transformed by the preceding steps.
+
+    Parameters
+    ----------
+    model : fitted estimator, Pipeline or GridSearchCV
+    X_test, X_train : array (n, d)
+        The feature rows of the test and training splits, as given to the model.
+    X_val : array (n, d), optional
+        The validation rows.
+    name : str
+        How to call the model in messages.
+
+    Raises
+    ------
+    AssertionError
+        With one sentence saying which rows the model was fitted on.
+
+    Example
+    -------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn.svm import SVC
+    >>> rng = np.random.default_rng(0)
+    >>> Xtr, Xte = rng.normal(size=(50, 3)), rng.normal(size=(20, 3))
+    >>> ytr = (Xtr[:, 0] > 0).astype(int)
+    >>> clean = make_pipeline(StandardScaler(), SVC()).fit(Xtr, ytr)
+    >>> check_no_leakage(clean, Xte, Xtr)
+    >>> leaky = make_pipeline(StandardScaler(), SVC()).fit(np.vstack([Xtr, Xte]), np.r_[ytr, ytr[:20]])
+    >>> check_no_leakage(leaky, Xte, Xtr)
+    Traceback (most recent call last):
+    ...
+    AssertionError: the model was fitted on the training + test rows (70 rows): fit it on the training split only (or on training + validation once the hyper-parameters are chosen), never on test rows.
+    """
+    X_test = np.asarray(X_test, dtype=np.float64)
+    X_train = np.asarray(X_train, dtype=np.float64)
+    parts = {"training": X_train, "test": X_test}
+    if X_val is not None:
+        parts["validation"] = np.asarray(X_val, dtype=np.float64)
+    for k, A in parts.items():
+        if A.ndim != 2:
+            raise ValueError(f"X_{k if k != 'training' else 'train'} should be a 2-D feature matrix (rows, features), got shape {A.shape}.")
+    if len({A.shape[1] for A in parts.values()}) != 1:
+        raise ValueError("X_test, X_train and X_val should have the same number of feature columns.")
+    steps = _fitted_steps(model)
+    checked = False
+    # 1. The scaler's statistics.
+    for i, est in enumerate(steps):
+        n_seen = getattr(est, "n_samples_seen_", None)
+        if n_seen is None:
+            continue
+        n_seen = int(np.max(n_seen))
+        if getattr(est, "mean_", None) is not None:
+            stats = lambda A: A.mean(axis=0)                        # noqa: E731
+            got = np.asarray(est.mean_, dtype=np.float64)
+        elif getattr(est, "data_min_", None) is not None:
+            stats = lambda A: np.r_[A.min(axis=0), A.max(axis=0)]   # noqa: E731
+            got = np.r_[est.data_min_, est.data_max_].astype(np.float64)
+        else:
+            continue
+        combos = [("training",), ("training", "validation"), ("test",), ("training", "test"),
+                  ("validation", "test"), ("training", "validation", "test"), ("validation",)]
+        match = None
+        for combo in combos:
+            if not all(c in parts for c in combo):
+                continue
+            A = np.vstack([parts[c] for c in combo])
+            if len(A) == n_seen and np.allclose(stats(A), got, rtol=1e-7, atol=1e-9):
+                match = combo
+                break
+        if match is None:
+            raise AssertionError(
+                f"{name} was fitted on {n_seen} rows that are neither the training rows "
+                f"({len(X_train)}) nor training + validation: fit it on the training split only.")
+        if "test" in match:
+            raise AssertionError(
+                f"{name} was fitted on the {' + '.join(match)} rows ({n_seen} rows): fit it on the "
+                "training split only (or on training + validation once the hyper-parameters are "
+                "chosen), never on test rows.")
+        if match == ("validation",):
+            raise AssertionError(f"{name} was fitted on the validation rows only: fit it on the training split.")
+        checked = True
+        break
+    # 2. Rows stored by the final estimator.
+    final = steps[-1]
+    stored = getattr(final, "support_vectors_", None)
+    if stored is None:
+        stored = getattr(final, "_fit_X", None)
+    if stored is not None and np.ndim(stored) == 2:
+        T = X_test
+        for est in steps[:-1]:
+            T = est.transform(T)
+        T = np.asarray(T, dtype=np.float64)
+        leaked = _row_keys(stored) & _row_keys(T)
+        if leaked:
+            raise AssertionError(
+                f"{len(leaked)} test row(s) are stored in the fitted {type(final).__name__} of {name}: "
+                "it was fitted on test rows; fit it on the training split only.")
+        checked = True
+    if not checked:
+        raise AssertionError(
+            f"cannot check what {name} was fitted on: make it a Pipeline that starts with a "
+            "StandardScaler (as the exercise asks).")
+
+
+def _load_reference_metrics(path=None):
+    import json
+    p = REFERENCE_METRICS if path is None else __import__("pathlib").Path(path)
+    if not p.exists():
+        return {}
+    return json.loads(p.read_text())
+
+
+def check_accuracy_against_reference(acc, assignment, key="test_accuracy", tolerance=0.05, path=None):
+    """Check an accuracy against the reference solution's, stored in ``reference_metrics.json``.
+
+    Fails when ``acc`` is more than ``tolerance`` (a fraction: 0.05 = 5 points)
+    below the reference; doing better than the reference is never penalised.
+
+    Parameters
+    ----------
+    acc : float
+        The student's accuracy, a fraction in [0, 1].
+    assignment, key : str
+        Where the reference lies in the JSON file: ``metrics[assignment][key]["value"]``.
+    tolerance : float
+        How far below the reference still passes.
+    path : str or Path, optional
+        Another JSON file (default: ``parcel_utils/reference_metrics.json``).
+
+    Example
+    -------
+    >>> check_accuracy_against_reference(0.99, "03_handcrafted", "test_accuracy")
+    """
+    import numbers
+    if isinstance(acc, bool) or not isinstance(acc, numbers.Real) or not np.isfinite(acc):
+        raise AssertionError(f"the accuracy should be a number, got {acc!r}.")
+    if not 0.0 <= acc <= 1.0:
+        hint = " (divide a percentage by 100)" if 1.0 < acc <= 100.0 else ""
+        raise AssertionError(f"the accuracy should be a fraction in [0, 1]{hint}, got {acc}.")
+    metrics = _load_reference_metrics(path)
+    try:
+        ref = float(metrics[assignment][key]["value"])
+    except (KeyError, TypeError, ValueError):
+        raise AssertionError(f"no reference {key!r} recorded for {assignment!r}: ask the instructor "
+                             "to run `make solutions`.") from None
+    if acc < ref - tolerance:
+        raise AssertionError(
+            f"the {key.replace('_', ' ')} {acc:.3f} is more than {100 * tolerance:.0f} points below "
+            f"the reference solution's {ref:.3f}.")
+
+
+def record_reference_metric(assignment, key, value, machine=None, note=None, path=None):
+    """Store a reference metric (what :func:`check_accuracy_against_reference` compares with).
+
+    Called by the instructor workflow after running a solution notebook (never
+    by a notebook).  The JSON file is rewritten atomically.
+
+    Parameters
+    ----------
+    assignment, key : str
+        E.g. ``"03_handcrafted"``, ``"test_accuracy"``.
+    value : float
+    machine : str, optional
+        Where it was measured; default the platform and the CPU count.
+    note : str, optional
+        How it was measured.
+    path : str or Path, optional
+        Default ``parcel_utils/reference_metrics.json``.
+
+    Example
+    -------
+    >>> record_reference_metric("03_handcrafted", "test_accuracy", 0.87, path="/tmp/m.json")  # doctest: +SKIP
+    """
+    import datetime
+    import json
+    import os
+    import platform
+    import tempfile
+    from pathlib import Path
+    if not isinstance(assignment, str) or not isinstance(key, str):
+        raise ValueError("assignment and key should be strings, e.g. '03_handcrafted', 'test_accuracy'.")
+    value = float(value)
+    p = REFERENCE_METRICS if path is None else Path(path)
+    metrics = _load_reference_metrics(p)
+    if machine is None:
+        machine = f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    entry = {"value": value, "machine": machine,
+             "recorded": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if note:
+        entry["note"] = note
+    metrics.setdefault(assignment, {})[key] = entry
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(metrics, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, p)
+    return entry
+
+
+__all__ += ["check_no_leakage", "check_accuracy_against_reference", "record_reference_metric"]
