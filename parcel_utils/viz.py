@@ -376,3 +376,222 @@ def plot_runtimes(assignments, seconds, statuses=None, execution_seconds=None, l
     ax.legend(fontsize=8, frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=5)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- 03_handcrafted
+def _depth_limits(X):
+    X = np.asarray(X)
+    m = X[X > 0]
+    return 0.0, float(np.percentile(m, 99.5)) if m.size else 1.0
+
+
+def plot_parcel_examples(X, y, class_names, per_class=4, seed=0, vmax=None, size=2.0):
+    """Depth maps of each class: one row per class, one shared colour bar in mm.
+
+    Parameters
+    ----------
+    X : array (N, H, W)
+        Depth maps in mm (0 = no measurement, drawn black).
+    y : array (N,) int
+    class_names : sequence of str
+    per_class : int
+        Maps per row (fewer if a class has fewer).
+    seed : int
+        Which maps are picked (at random within each class).
+    vmax : float, optional
+        Top of the colour scale in mm; default the 99.5th percentile.
+    size : float
+        Side of one panel, in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> X = np.zeros((4, 8, 8)); X[:, 2:6, 2:6] = 50.0
+    >>> fig = plot_parcel_examples(X, np.array([0, 0, 1, 1]), ["a", "b"], per_class=2)
+    >>> len(fig.axes)
+    5
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 3 or len(X) != len(y):
+        raise ValueError(f"X should be (N, H, W) with one label in y per map; got X {X.shape}, y {y.shape}.")
+    rng = np.random.default_rng(seed)
+    lo, hi = _depth_limits(X) if vmax is None else (0.0, vmax)
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_under("black")
+    n = len(class_names)
+    fig, axes = plt.subplots(n, per_class, figsize=(size * per_class + 1.0, size * n), squeeze=False)
+    im = None
+    for k, name in enumerate(class_names):
+        idx = np.flatnonzero(y == k)
+        pick = rng.choice(idx, size=min(per_class, idx.size), replace=False) if idx.size else []
+        for j in range(per_class):
+            ax = axes[k, j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if j < len(pick):
+                im = ax.imshow(np.where(X[pick[j]] > 0, X[pick[j]], -1), cmap=cmap, vmin=max(lo, 1e-3), vmax=hi)
+                ax.set_title(f"#{pick[j]}  max {X[pick[j]].max():.0f} mm", fontsize=8)
+            else:
+                ax.axis("off")
+        axes[k, 0].set_ylabel(name, fontsize=11)
+    if im is not None:
+        fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02, label="height above the belt (mm)")
+    return fig
+
+
+def plot_depth_surface(depth, pixel_mm=8.0, title=None, elev=50, azim=-60):
+    """One depth map as a 3D surface (x, y in mm, height in mm); missing pixels are not drawn.
+
+    Example
+    -------
+    >>> d = np.zeros((16, 16)); d[4:12, 4:12] = 30.0
+    >>> fig = plot_depth_surface(d, title="a box")
+    """
+    d = np.asarray(depth, dtype=float)
+    if d.ndim != 2:
+        raise ValueError(f"depth should be one depth map (H, W), got shape {d.shape}.")
+    yy, xx = np.mgrid[0:d.shape[0], 0:d.shape[1]] * pixel_mm
+    z = np.where(d > 0, d, np.nan)
+    fig = plt.figure(figsize=(6, 4.5))
+    ax = fig.add_subplot(projection="3d")
+    surf = ax.plot_surface(xx, yy, z, cmap="viridis", vmin=0, vmax=np.nanmax(z) if np.isfinite(z).any() else 1,
+                           linewidth=0, antialiased=False, rstride=1, cstride=1)
+    ax.set_xlabel("x (mm)"), ax.set_ylabel("y (mm)"), ax.set_zlabel("height (mm)")
+    ax.view_init(elev=elev, azim=azim)
+    fig.colorbar(surf, ax=ax, shrink=0.6, label="height (mm)")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_feature_distributions(F, y, class_names, feature_names, features=None, bins=30, ncols=3):
+    """Histograms of features, one colour per class (each class normalised to area 1).
+
+    Parameters
+    ----------
+    F : array (N, D)
+        Feature matrix.
+    y : array (N,) int
+    class_names, feature_names : sequences of str
+    features : sequence of str or int, optional
+        Which columns to draw (names or indices); default all.
+
+    Example
+    -------
+    >>> F = np.random.default_rng(0).normal(size=(40, 2))
+    >>> fig = plot_feature_distributions(F, np.r_[[0] * 20, [1] * 20], ["a", "b"], ["f", "g"])
+    """
+    F, y = np.asarray(F, dtype=float), np.asarray(y)
+    if F.ndim != 2 or len(F) != len(y) or F.shape[1] != len(feature_names):
+        raise ValueError("F should be (N, D) with one label per row in y and one name per column in feature_names.")
+    cols = list(range(F.shape[1])) if features is None else [
+        list(feature_names).index(f) if isinstance(f, str) else int(f) for f in features]
+    nrows = int(np.ceil(len(cols) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, c in zip(axes.flat, cols):
+        v = F[:, c]
+        lo, hi = np.percentile(v, [0.5, 99.5])
+        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+        for k, name in enumerate(class_names):
+            ax.hist(np.clip(v[y == k], lo, hi), bins=edges, density=True, histtype="step",
+                    lw=1.6, color=colours(k), label=name)
+        ax.set_title(feature_names[c], fontsize=10)
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(cols):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names, title=None, normalize=False):
+    """Confusion matrix: rows the true class, columns the predicted one, counts written in.
+
+    Parameters
+    ----------
+    y_true, y_pred : array (N,) int
+    class_names : sequence of str
+    title : str, optional
+        Default: the accuracy.
+    normalize : bool
+        Show row fractions instead of counts.
+
+    Example
+    -------
+    >>> fig = plot_confusion_matrix([0, 1, 1], [0, 1, 0], ["a", "b"])
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError("y_true and y_pred should be 1-D arrays of the same length.")
+    n = len(class_names)
+    cm = np.zeros((n, n), int)
+    np.add.at(cm, (y_true, y_pred), 1)
+    show = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
+    fig, ax = plt.subplots(figsize=(1.1 * n + 2, 1.0 * n + 1.5))
+    ax.imshow(show, cmap="Blues")
+    for (i, j), v in np.ndenumerate(show):
+        ax.text(j, i, f"{v:.2f}" if normalize else str(v), ha="center", va="center",
+                color="white" if show[i, j] > show.max() / 2 else "black", fontsize=9)
+    ax.set_xticks(range(n), class_names, rotation=30, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    acc = np.trace(cm) / max(cm.sum(), 1)
+    ax.set_title(title if title is not None else f"accuracy {acc:.3f} ({cm.sum()} maps)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_predictions(X, y_true, y_pred, class_names, indices, features=None, feature_names=None,
+                     show_features=None, ncols=4, size=2.6):
+    """Selected depth maps with their true and predicted class (green right, red wrong) and features.
+
+    Parameters
+    ----------
+    X : array (N, H, W)
+    y_true, y_pred : array (N,) int
+    class_names : sequence of str
+    indices : sequence of int
+        Which maps to show.
+    features : array (N, D), optional
+        Feature matrix; with ``feature_names``, the columns in ``show_features``
+        are printed under each map.
+    show_features : sequence of str, optional
+        Default: the first three feature names.
+
+    Example
+    -------
+    >>> X = np.zeros((2, 8, 8)); X[:, 2:6, 2:6] = 40.0
+    >>> fig = plot_predictions(X, [0, 1], [0, 0], ["a", "b"], [0, 1])
+    """
+    X = np.asarray(X)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    indices = list(indices)
+    if not indices:
+        raise ValueError("indices should name at least one map to show.")
+    if features is not None and feature_names is not None:
+        show_features = list(show_features or feature_names[:3])
+        cols = [list(feature_names).index(f) for f in show_features]
+    nrows = int(np.ceil(len(indices) / ncols))
+    extra = 0.45 * len(show_features) if features is not None and feature_names is not None else 0.0
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + extra) * nrows), squeeze=False)
+    lo, hi = _depth_limits(X[indices])
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_under("black")
+    for ax, i in zip(axes.flat, indices):
+        ax.imshow(np.where(X[i] > 0, X[i], -1), cmap=cmap, vmin=1e-3, vmax=hi)
+        ok = y_true[i] == y_pred[i]
+        ax.set_title(f"#{i} true {class_names[y_true[i]]}\npredicted {class_names[y_pred[i]]}",
+                     fontsize=9, color="green" if ok else "red")
+        ax.set_xticks([]), ax.set_yticks([])
+        for s in ax.spines.values():
+            s.set_edgecolor("green" if ok else "red")
+            s.set_linewidth(2.5)
+        if features is not None and feature_names is not None:
+            ax.set_xlabel("\n".join(f"{n}: {features[i, c]:.3g}" for n, c in zip(show_features, cols)), fontsize=8)
+    for ax in list(axes.flat)[len(indices):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
