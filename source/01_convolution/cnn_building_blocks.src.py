@@ -1,0 +1,461 @@
+"""01_convolution / cnn_building_blocks: parameters, receptive field, the VGG argument, activations, pooling.
+
+Built into cnn_building_blocks.ipynb by `make source`; see parcel_utils/course/authoring.py.
+"""
+# %% [markdown]
+# # 01 · CNN building blocks
+#
+# A CNN is a stack of blocks: convolutional layers, nonlinearities
+# (activation functions) and pooling layers. `convolution.ipynb` built the
+# convolutional layer; this notebook measures what the blocks cost and what
+# they see, which is the reasoning behind every architecture in the lecture:
+# how many parameters a layer has, how far one output sees into the input
+# (its receptive field), why VGG stacks 3x3 layers instead of using large
+# filters, what the activations do, and how max pooling shrinks the volume.
+#
+# | exercise | what | points |
+# |---|---|---|
+# | 1 | `conv_parameters` | 1 |
+# | 2 | `receptive_field` | 1 |
+# | 3 | `vgg_comparison`: three 3x3 layers against one 7x7 | 2 |
+# | 4 | activations: `relu`, `leaky_relu`, `sigmoid`, `tanh_from_sigmoid` | 3 |
+# | 5 | `max_pool2d` | 2 |
+#
+# As before: fill in the cells that `raise NotImplementedError()`, run the
+# test below each, and do not call `parcel_utils.convolution` or Keras for
+# what an exercise asks you to write.
+
+# %%
+import numpy as np
+import matplotlib.pyplot as plt
+from numpy.lib.stride_tricks import sliding_window_view
+
+import parcel_utils.convolution as ref          # the reference implementation (for figures and hints)
+from parcel_utils.checks import check_close, check_equal, check_shape, check_type
+from parcel_utils.viz import plot_activations, plot_image_row
+
+np.set_printoptions(precision=4, suppress=True)
+
+# %% [markdown]
+# ## What a convolutional layer costs
+#
+# A layer with $n_f$ filters of size $h_x \times h_y$ on an input of depth
+# $d$ has, per filter, $h_x h_y d$ weights and one bias, so
+#
+# $$(h_x \cdot h_y \cdot d) \cdot n_f + n_f$$
+#
+# parameters, whatever the image size: the same filter is used across the
+# whole image. The lecture's example: 3 input maps, 2 filters 5x5, gives
+# $5\cdot5\cdot3\cdot2 = 150$ weights $+\,2$ biases $= 152$. The same layer
+# type costs more deeper in the network, where $d$ is larger: LeNet-5's first
+# layer (6 filters 5x5 on a grey image) has 156 parameters, its second
+# (16 filters 5x5 on 6 maps) 2416.
+#
+# ## Exercise 1 (1 point): `conv_parameters`
+#
+# Write `conv_parameters(kernel_size, in_channels, filters, use_bias=True)`
+# returning the int count; `kernel_size` is an int $k$ (a $k \times k$
+# filter) or a pair `(kh, kw)`.
+
+# %% solution id=conv_parameters
+def conv_parameters(kernel_size, in_channels, filters, use_bias=True):
+    """Trainable parameters of a Conv2D layer: (kh * kw * d) * n_f + n_f."""
+    ### BEGIN SOLUTION
+    if isinstance(kernel_size, int):
+        kh = kw = kernel_size
+    else:
+        kh, kw = kernel_size
+    weights = kh * kw * in_channels * filters
+    return weights + filters if use_bias else weights
+    ### END SOLUTION
+
+# %% tests id=test_conv_parameters points=1
+check_equal(conv_parameters(5, 3, 2), 152, name="conv_parameters(5, 3, 2)  (the lecture's example)")
+check_equal(conv_parameters(5, 1, 6), 156, name="conv_parameters(5, 1, 6)  (LeNet-5, conv 1)")
+check_equal(conv_parameters(5, 6, 16), 2416, name="conv_parameters(5, 6, 16)  (LeNet-5, conv 2)")
+check_equal(conv_parameters(3, 3, 64), 1792, name="conv_parameters(3, 3, 64)  (VGG16 block1_conv1)")
+check_equal(conv_parameters((3, 5), 2, 4, use_bias=False), 120, name="conv_parameters((3, 5), 2, 4, use_bias=False)")
+### BEGIN HIDDEN TESTS
+# (the reference count is checked against Keras' count_params in tests/test_convolution.py)
+_rng = np.random.default_rng(2101)
+for _ in range(20):
+    _k, _d, _nf = int(_rng.integers(1, 8)), int(_rng.integers(1, 513)), int(_rng.integers(1, 513))
+    for _bias in (True, False):
+        check_equal(int(conv_parameters(_k, _d, _nf, use_bias=_bias)), ref.conv_parameters(_k, _d, _nf, _bias),
+                    name=f"conv_parameters({_k}, {_d}, {_nf}, use_bias={_bias})")
+    _kk = (int(_rng.integers(1, 8)), int(_rng.integers(1, 8)))
+    check_equal(int(conv_parameters(_kk, _d, _nf)), ref.conv_parameters(_kk, _d, _nf),
+                name=f"conv_parameters({_kk}, {_d}, {_nf})")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## What one output sees: the receptive field
+#
+# An output of a 3x3 layer depends on a 3x3 patch of its input. Stack a
+# second 3x3 layer on it: each of its outputs combines 3x3 outputs of the
+# first, each of which saw 3x3 inputs, shifted by one: 5x5 inputs in all.
+# Every further $k \times k$ layer (stride 1) adds $k-1$. The picture: one
+# bright pixel pushed through one, two and three 3x3 mean filters; the
+# outputs it reaches are exactly those whose receptive field contains it.
+
+# %%
+impulse = np.zeros((11, 11))
+impulse[5, 5] = 1.0
+stages, x = [impulse], impulse
+for _ in range(3):
+    x = ref.correlate2d(x, np.ones((3, 3)) / 9, "same")
+    stages.append(x)
+plot_image_row(stages, ["one pixel", "after one 3x3", "after two", "after three"],
+               cmap="magma", colorbar=False, size=2.8);
+print("side of the region reached:", [int(np.any(s > 0, axis=0).sum()) for s in stages])
+
+# %% [markdown]
+# ## Exercise 2 (1 point): `receptive_field`
+#
+# Write `receptive_field(n_layers, kernel_size=3)`: the side of the input
+# region seen by one output of `n_layers` stacked `kernel_size` x
+# `kernel_size` convolutions with stride 1 (no pooling). Zero layers see one
+# pixel.
+
+# %% solution id=receptive_field
+def receptive_field(n_layers, kernel_size=3):
+    """Side of the receptive field of n_layers stacked k x k, stride-1 convolutions."""
+    ### BEGIN SOLUTION
+    return 1 + n_layers * (kernel_size - 1)
+    ### END SOLUTION
+
+# %% tests id=test_receptive_field points=1
+check_equal(receptive_field(1), 3, name="receptive_field(1)")
+check_equal(receptive_field(3), 7, name="receptive_field(3)  (VGG: three 3x3 layers)")
+check_equal(receptive_field(1, 7), 7, name="receptive_field(1, 7)")
+check_equal(receptive_field(0), 1, name="receptive_field(0)")
+check_equal(receptive_field(2, 5), 9, name="receptive_field(2, 5)")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(2201)
+for _ in range(30):
+    _L, _k = int(_rng.integers(0, 12)), int(_rng.integers(1, 12))
+    check_equal(int(receptive_field(_L, _k)), ref.receptive_field(_L, _k), name=f"receptive_field({_L}, {_k})")
+for _L, _k in [(1, 3), (2, 3), (4, 3), (2, 5)]:      # against the support of an impulse response
+    _y = np.zeros((31, 31))
+    _y[15, 15] = 1.0
+    for _ in range(_L):
+        _y = ref.correlate2d(_y, np.ones((_k, _k)), "same")
+    check_equal(int(receptive_field(_L, _k)), int(np.any(_y > 0, axis=0).sum()),
+                name=f"receptive_field({_L}, {_k}), against an impulse response")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Three 3x3 layers or one 7x7? The VGG argument
+#
+# VGG16 uses only 3x3 filters and goes deep instead. The lecture's table:
+#
+# | | 3 layers 3x3 | 1 layer 7x7 |
+# |---|---|---|
+# | receptive field | 7x7 | 7x7 |
+# | nr of parameters | 3 x 3 x 3 = 27 | 49 |
+# | nr of nonlinearities | 3 | 1 |
+#
+# The 27 and the 49 count one input and one output channel, $d = 1$, and
+# no biases: three layers of $3\cdot3$ weights against $7\cdot7$. A real layer
+# maps $d$ channels to $d$ channels, and each of its $d$ filters spans all $d$
+# input channels, so without biases the stack has $3\cdot(3\cdot3\cdot d\cdot d)
+# = 27d^2$ weights and the single layer $7\cdot7\cdot d\cdot d = 49d^2$: the
+# same ratio, $27/49 \approx 55\%$, at every depth. Biases add $3d$ against
+# $d$, negligible once $d$ is in the tens. And the stack puts a nonlinearity
+# after each layer: three instead of one, a more expressive function for
+# fewer parameters.
+#
+# ## Exercise 3 (2 points): `vgg_comparison`
+#
+# Write `vgg_comparison(d, use_bias=False)` returning the table for $d$
+# input and output channels, as a dict of pairs *(three 3x3 layers, one 7x7
+# layer)* of ints:
+#
+# ```python
+# {"receptive field": (7, 7), "parameters": (..., ...), "nonlinearities": (3, 1)}
+# ```
+#
+# with biases counted when `use_bias` is true (one per filter, as Keras does).
+
+# %% solution id=vgg_comparison
+def vgg_comparison(d, use_bias=False):
+    """The lecture's table for d input and output channels: (three 3x3 layers, one 7x7 layer)."""
+    ### BEGIN SOLUTION
+    bias = d if use_bias else 0
+    stack = 3 * (3 * 3 * d * d + bias)
+    single = 7 * 7 * d * d + bias
+    return {"receptive field": (1 + 3 * 2, 7), "parameters": (stack, single), "nonlinearities": (3, 1)}
+    ### END SOLUTION
+
+# %% tests id=test_vgg_comparison points=2
+table = vgg_comparison(1)
+check_type(table, dict, name="vgg_comparison(1)")
+check_equal(tuple(table["receptive field"]), (7, 7), name="vgg_comparison(1)['receptive field']")
+check_equal(tuple(table["parameters"]), (27, 49), name="vgg_comparison(1)['parameters']  (the slide)")
+check_equal(tuple(table["nonlinearities"]), (3, 1), name="vgg_comparison(1)['nonlinearities']")
+check_equal(tuple(vgg_comparison(2)["parameters"]), (108, 196), name="vgg_comparison(2)['parameters']")
+### BEGIN HIDDEN TESTS
+for _d in (1, 3, 17, 64, 512):
+    for _bias in (False, True):
+        _t = vgg_comparison(_d, use_bias=_bias)
+        _want = (ref.stack_parameters(3, 3, _d, _bias), ref.stack_parameters(1, 7, _d, _bias))
+        check_equal(tuple(int(v) for v in _t["parameters"]), _want,
+                    name=f"vgg_comparison({_d}, use_bias={_bias})['parameters']")
+        check_equal(tuple(int(v) for v in _t["receptive field"]), (ref.receptive_field(3, 3), ref.receptive_field(1, 7)),
+                    name=f"vgg_comparison({_d})['receptive field']")
+        check_equal(tuple(int(v) for v in _t["nonlinearities"]), (3, 1), name=f"vgg_comparison({_d})['nonlinearities']")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# At VGG16's depths (its 3x3 layers map 64 to 512 channels), biases
+# included ($d = 1$ gives 30 and 50: the slide's 27 and 49 plus 3 and 1
+# biases):
+
+# %% tags=nbval-check-output
+print(f"{'d':>4} {'3 x (3x3)':>12} {'1 x (7x7)':>12} {'ratio':>6}")
+for d in (1, 64, 128, 256, 512):
+    stack, single = ref.stack_parameters(3, 3, d), ref.stack_parameters(1, 7, d)
+    print(f"{d:>4} {stack:>12,} {single:>12,} {stack / single:>6.3f}")
+
+# %% [markdown]
+# **Why the nonlinearities matter.** Without them the stack would buy
+# nothing but fewer parameters: three correlations in a row are one
+# correlation, with a 7x7 filter equal to the (full) convolution of the three
+# 3x3 filters. With a ReLU between the layers the stack is no longer linear,
+# so no 7x7 filter reproduces it:
+
+# %% tags=nbval-check-output
+rng = np.random.default_rng(3)
+scene = rng.normal(size=(20, 20))
+w1, w2, w3 = rng.normal(size=(3, 3, 3))
+combined = ref.convolve2d(ref.convolve2d(w1, w2, "full"), w3, "full")       # 7x7
+linear_stack = ref.correlate2d(ref.correlate2d(ref.correlate2d(scene, w1), w2), w3)
+print("combined filter:", combined.shape)
+print("three 3x3 layers == one 7x7 layer:", np.allclose(linear_stack, ref.correlate2d(scene, combined)))
+
+
+def relu_stack(image):
+    return ref.relu(ref.correlate2d(ref.relu(ref.correlate2d(ref.relu(ref.correlate2d(image, w1)), w2)), w3))
+
+
+other = rng.normal(size=(20, 20))
+print("with ReLUs, stack(a + b) == stack(a) + stack(b):",
+      np.allclose(relu_stack(scene + other), relu_stack(scene) + relu_stack(other)))
+
+# %% [markdown]
+# ## Activations
+#
+# Activations act on each value of the volume separately and do not change
+# its size. The lecture's:
+#
+# * ReLU $T(x) = \max(0, x)$; the most popular since AlexNet, but a neuron
+#   whose input stays negative gets no gradient ("dying" ReLU);
+# * leaky ReLU: $x$ for $x \ge 0$, $0.01\,x$ below (Keras' `LeakyReLU` defaults
+#   to a slope of 0.3);
+# * tanh $T(x) = \dfrac{2}{1+e^{-2x}} - 1$, range $(-1, 1)$;
+# * sigmoid, written on the slide as $S(x) = \dfrac{1}{1+e^{-2x}}$, range $(0,1)$.
+#
+# **Careful with that last formula.** The standard sigmoid (the logistic
+# function, Keras' `activation="sigmoid"`) is
+#
+# $$\sigma(x) = \frac{1}{1+e^{-x}} ,$$
+#
+# and the slide's $S(x)$ is $\sigma(2x)$: the same S-shape, twice as steep
+# (slope $1/2$ at 0 instead of $1/4$). Use the standard $\sigma$. With it,
+# the tanh on the slide reads $\tanh(x) = 2\sigma(2x) - 1$: tanh is a sigmoid
+# stretched to $(-1, 1)$.
+#
+# ## Exercise 4 (3 points): activations
+#
+# Write, for NumPy arrays of any shape (element-wise, returning arrays of the
+# same shape):
+#
+# * `relu(x)` and `leaky_relu(x, alpha=0.01)`;
+# * `sigmoid(x)`, the standard logistic $\sigma$. It must give `0.0` and
+#   `1.0`, not NaN, for `x = -1000` and `1000`; computing $e^{-x}$ for
+#   $x < 0$ overflows, so use $e^{x}/(1+e^{x})$ there (`np.where` and
+#   $e^{-|x|}$ do both cases at once);
+# * `tanh_from_sigmoid(x)`: $2\sigma(2x) - 1$, computed with **your**
+#   `sigmoid`. The test checks it against `np.tanh`: that verifies the identity.
+
+# %% solution id=activations
+def relu(x):
+    """max(0, x), element-wise."""
+    ### BEGIN SOLUTION
+    return np.maximum(np.asarray(x, dtype=float), 0.0)
+    ### END SOLUTION
+
+
+def leaky_relu(x, alpha=0.01):
+    """x where x >= 0, alpha * x below."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, x, alpha * x)
+    ### END SOLUTION
+
+
+def sigmoid(x):
+    """The standard logistic function 1 / (1 + exp(-x)), without overflow."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=float)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    ### END SOLUTION
+
+
+def tanh_from_sigmoid(x):
+    """tanh(x) computed as 2 * sigmoid(2x) - 1."""
+    ### BEGIN SOLUTION
+    return 2.0 * sigmoid(2.0 * np.asarray(x, dtype=float)) - 1.0
+    ### END SOLUTION
+
+# %% tests id=test_relu points=1
+check_close(relu(np.array([-2.0, 0.0, 3.0])), [0.0, 0.0, 3.0], name="relu([-2, 0, 3])")
+check_close(leaky_relu(np.array([-2.0, 0.0, 3.0])), [-0.02, 0.0, 3.0], name="leaky_relu([-2, 0, 3])")
+check_close(leaky_relu(np.array([-2.0, 3.0]), alpha=0.3), [-0.6, 3.0], name="leaky_relu([-2, 3], alpha=0.3)")
+check_shape(relu(np.zeros((2, 3, 4))), (2, 3, 4), name="relu of a (2, 3, 4) volume")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(2401)
+_v = _rng.normal(scale=3, size=(5, 7, 3))
+check_close(relu(_v), ref.relu(_v), name="relu of a random volume")
+check_close(leaky_relu(_v), ref.leaky_relu(_v), name="leaky_relu of a random volume")
+check_close(leaky_relu(_v, alpha=0.2), ref.leaky_relu(_v, 0.2), name="leaky_relu(alpha=0.2) of a random volume")
+### END HIDDEN TESTS
+
+# %% tests id=test_sigmoid points=1
+check_close(sigmoid(np.array([0.0, 2.0, -2.0])), [0.5, 0.880797, 0.119203], name="sigmoid([0, 2, -2])")
+with np.errstate(all="ignore"):
+    extremes = sigmoid(np.array([-1000.0, 1000.0]))
+check_close(extremes, [0.0, 1.0], name="sigmoid([-1000, 1000])")
+### BEGIN HIDDEN TESTS
+import scipy.special
+_rng = np.random.default_rng(2402)
+_v = _rng.normal(scale=10, size=(4, 6, 2))
+check_close(sigmoid(_v), scipy.special.expit(_v), rtol=1e-7, atol=1e-10, name="sigmoid of a random volume")
+check_close(sigmoid(_v), ref.sigmoid(_v), rtol=1e-7, atol=1e-10, name="sigmoid of a random volume")
+### END HIDDEN TESTS
+
+# %% tests id=test_tanh_identity points=1
+points = np.linspace(-3, 3, 13)
+check_close(tanh_from_sigmoid(points), np.tanh(points), name="tanh_from_sigmoid(x) against np.tanh(x)")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(2403)
+_v = _rng.normal(scale=4, size=(3, 5, 2))
+check_close(tanh_from_sigmoid(_v), np.tanh(_v), name="tanh_from_sigmoid of a random volume")
+_student_sigmoid, _calls = sigmoid, []
+
+
+def sigmoid(x):                       # a spy: tanh_from_sigmoid must go through sigmoid
+    _calls.append(1)
+    return _student_sigmoid(x)
+
+
+try:
+    tanh_from_sigmoid(_v)
+finally:
+    sigmoid = _student_sigmoid
+assert _calls, "tanh_from_sigmoid should compute 2 * sigmoid(2x) - 1 with your sigmoid, not with np.tanh."
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Check the two claims yourself (these use your functions):
+
+# %%
+xs = np.linspace(-5, 5, 1001)
+lecture_S = 1.0 / (1.0 + np.exp(-2.0 * xs))
+try:
+    print("max |tanh(x) - (2 sigmoid(2x) - 1)|:", float(np.max(np.abs(np.tanh(xs) - tanh_from_sigmoid(xs)))))
+    print("max |S(x) - sigmoid(2x)|:           ", float(np.max(np.abs(lecture_S - sigmoid(2 * xs)))))
+    print("max |S(x) - sigmoid(x)|:            ", round(float(np.max(np.abs(lecture_S - sigmoid(xs)))), 3))
+except NotImplementedError:
+    print("write the activations of exercise 4 first")
+
+# %%
+plot_activations({"ReLU": ref.relu, "leaky ReLU (slope 0.1 to show it)": lambda x: ref.leaky_relu(x, 0.1),
+                  "tanh": ref.tanh,
+                  "sigmoid σ(x)": ref.sigmoid, "~slide's S(x) = σ(2x)": lambda x: ref.sigmoid(2 * x)},
+                 ylim=(-1.3, 2.5));
+
+# %% [markdown]
+# ## Max pooling
+#
+# A pooling layer shrinks each channel of the volume separately, here with
+# the maximum over `pool_size` x `pool_size` windows. The stride is usually
+# the pool size (Keras' default): 2x2 pooling with stride 2 halves each side
+# and keeps 25% of the values (224x224x64 becomes 112x112x64). A stride of 1
+# keeps the size, minus the border, and takes the maximum around every pixel.
+# The output has $\lfloor (n - p)/s \rfloor + 1$ samples per axis (no padding,
+# as Keras' default 'valid').
+#
+# ## Exercise 5 (2 points): `max_pool2d`
+#
+# Write `max_pool2d(x, pool_size=2, stride=None)`: `x` of shape `(H, W, C)`,
+# `pool_size` and `stride` ints, `stride=None` meaning `stride = pool_size`;
+# returns `(H', W', C)`, each channel pooled separately.
+# `sliding_window_view(x, (p, p), axis=(0, 1))` has shape `(H-p+1, W-p+1, C, p, p)`.
+
+# %% solution id=max_pool2d
+def max_pool2d(x, pool_size=2, stride=None):
+    """Max over pool_size x pool_size windows, every stride-th, each channel separately; x is (H, W, C)."""
+    ### BEGIN SOLUTION
+    if stride is None:
+        stride = pool_size
+    windows = sliding_window_view(np.asarray(x), (pool_size, pool_size), axis=(0, 1))
+    return windows[::stride, ::stride].max(axis=(-2, -1))
+    ### END SOLUTION
+
+# %% tests id=test_max_pool2d points=2
+grid = np.arange(16.0).reshape(4, 4, 1)
+check_close(max_pool2d(grid)[..., 0], [[5.0, 7.0], [13.0, 15.0]], name="max_pool2d(grid)")
+check_close(max_pool2d(grid, 3, 1)[..., 0], [[10.0, 11.0], [14.0, 15.0]], name="max_pool2d(grid, 3, 1)")
+check_shape(max_pool2d(np.zeros((224, 224, 64))), (112, 112, 64), name="max_pool2d of a 224x224x64 volume")
+check_shape(max_pool2d(np.zeros((7, 9, 2)), 2), (3, 4, 2), name="max_pool2d of a 7x9x2 volume")
+### BEGIN HIDDEN TESTS
+# (the reference is checked against tf.nn.max_pool2d in tests/test_convolution.py)
+_rng = np.random.default_rng(2501)
+for _ in range(12):
+    _H, _W, _C = int(_rng.integers(6, 25)), int(_rng.integers(6, 25)), int(_rng.integers(1, 5))
+    _p = int(_rng.integers(1, 5))
+    _s = [None, 1, int(_rng.integers(1, 5))][int(_rng.integers(0, 3))]
+    _v = _rng.normal(size=(_H, _W, _C)).astype(np.float32)
+    check_close(max_pool2d(_v, _p, _s), ref.max_pool2d(_v, _p, _s),
+                name=f"max_pool2d of a {_H}x{_W}x{_C} volume, pool {_p}, stride {_s}")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## One block, start to end
+#
+# A conv layer, a ReLU and a 2x2 max pooling on a parcel scene: heights
+# above the belt (in cm, so that the numbers stay small), eight random 3x3
+# filters, as a freshly initialised network would have. The volume goes from
+# 1@64x96 to 8@64x96 to 8@32x48, the lecture's notation for "8 channels of
+# 32x48", and keeps the layout of the scene at every step.
+
+# %%
+def synthetic_height_map(height=64, width=96, seed=0):
+    """Height above the belt in cm: a 12 cm box and a lying cylinder (radius 7 cm), 0.5 cm pixels."""
+    rng = np.random.default_rng(seed)
+    r, c = np.mgrid[0:height, 0:width]
+    h = np.zeros((height, width))
+    h[(r >= 14) & (r < 44) & (c >= 10) & (c < 40)] = 12.0
+    x_cm = 0.5 * (c - 68)
+    on_cylinder = (np.abs(x_cm) < 7.0) & (r >= 8) & (r < 56)
+    h[on_cylinder] = 7.0 + np.sqrt(49.0 - x_cm[on_cylinder] ** 2)
+    return (h + rng.normal(0.0, 0.2, size=h.shape)).astype(np.float32)
+
+
+# %% tags=nbval-check-output
+heights = synthetic_height_map()[..., None]                          # (64, 96, 1)
+block_rng = np.random.default_rng(7)
+weights = block_rng.normal(scale=0.3, size=(3, 3, 1, 8))
+biases = np.zeros(8)
+a = ref.conv2d(heights, weights, biases, padding="same")
+z = ref.relu(a)
+pooled = ref.max_pool2d(z, 2)
+for name, v in [("input", heights), ("conv 3x3, 8 filters", a), ("ReLU", z), ("max pool 2x2", pooled)]:
+    print(f"{name:>20}: {v.shape[2]}@{v.shape[0]}x{v.shape[1]}")
+print("parameters of the conv layer:", ref.conv_parameters(3, 1, 8))
+
+# %%
+plot_image_row([heights[..., 0]] + [pooled[..., f] for f in range(4)],
+               ["heights (cm)"] + [f"channel {f}, pooled" for f in range(4)], cmap="viridis", size=3.0);
