@@ -15,4 +15,12 @@ WRONG_ANSWERS = {
                            replace="w = np.asarray(kernel, dtype=float)[::-1, ::-1]\n",
                            loses=["test_correlate2d_valid", "test_correlate2d_padding",
                                   "test_correlate2d_stride"]),
+    # A student who forgets the biases: conv2d_params returns the weights only (150 for the
+    # lecture's 152). Its own test fails, and so does the RGB exercise, whose LeNet-5 count
+    # the reference solution computes with conv2d_params; every other test uses Keras or
+    # the reference and keeps its points.
+    "02_parameters": dict(notebook="parameters", cell="conv2d_params",
+                          find="return h * w * d * n_filters + (n_filters if bias else 0)",
+                          replace="return h * w * d * n_filters",
+                          loses=["test_conv2d_params", "test_mlp_rgb"]),
 }
