@@ -210,7 +210,8 @@ def plot_grade_distribution(assignments, scores, max_scores, statuses=None, bins
     statuses : sequence of str, optional
         ``graded``, ``error``, ``timeout`` or ``killed``; default all ``graded``.
     bins : int
-        Bins over ``[0, max score]``.
+        Bins over ``[0, max score]``, used when scores are not whole points
+        (whole points get one bar per point, up to 40 points).
 
     Returns
     -------
@@ -234,20 +235,21 @@ def plot_grade_distribution(assignments, scores, max_scores, statuses=None, bins
         raise ValueError("`assignments` is empty: there is no submission to plot.")
     names = sorted(set(assignments))
     order = [s for s in STATUS_COLOURS if s in statuses] + sorted(set(statuses) - set(STATUS_COLOURS))
-    ncols = min(len(names), 4)
+    ncols = min(len(names), 2)
     nrows = int(np.ceil(len(names) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 2.9 * nrows), squeeze=False)
     for ax, name in zip(axes.flat, names):
         idx = [i for i, a in enumerate(assignments) if a == name]
         top = float(max(max_scores[idx].max(), scores[idx].max(), 1e-9))
-        edges = np.linspace(0, top, bins + 1)
+        whole = np.allclose(scores[idx], np.round(scores[idx])) and top <= 40
+        edges = np.arange(-0.5, np.ceil(top) + 1.0, 1.0) if whole else np.linspace(0, top, bins + 1)
         data = [scores[[i for i in idx if statuses[i] == s]] for s in order]
         ax.hist(data, bins=edges, stacked=True, color=[_status_colour(s) for s in order],
                 label=order, edgecolor="white", linewidth=0.5)
         mean = scores[idx].mean()
         ax.axvline(mean, color="black", linestyle="--", linewidth=1)
         ax.set_title(f"{name}  (n={len(idx)}, mean {mean:.3g}/{top:g})", fontsize=9)
-        ax.set_xlim(0, top)
+        ax.set_xlim(edges[0], edges[-1])
         ax.set_xlabel("score (points)")
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.grid(axis="y", alpha=0.3)
@@ -362,7 +364,8 @@ def plot_runtimes(assignments, seconds, statuses=None, execution_seconds=None, l
     if execution_seconds is not None:
         ax.scatter(np.asarray(execution_seconds, dtype=float), y, marker="|", s=60, color="grey",
                    linewidth=1, label="notebook execution")
-    for s in dict.fromkeys(statuses):
+    present = [s for s in STATUS_COLOURS if s in statuses] + sorted(set(statuses) - set(STATUS_COLOURS))
+    for s in present:                   # graded first, so that the few problems are drawn on top
         m = np.array([st == s for st in statuses])
         ax.scatter(seconds[m], y[m], s=28, color=_status_colour(s), edgecolor="black", linewidth=0.4,
                    label=s, zorder=3)

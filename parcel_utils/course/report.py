@@ -424,9 +424,10 @@ def write_report(course: Course, out_dir=None) -> Path:
                                   [s["rate"] for s in stats], counts=[(s["passed"], s["n"]) for s in stats])
         parts.append(f"<img alt='pass rate per question' src='{_png(fig)}'>")
         n_ran = len({(q["student"], q["assignment"]) for q in qrows if q["status"] == "graded"})
+        shown = "" if len(stats) <= 40 else f" (the worst 40 of {len(stats)} in the figure, all in the table)"
         parts.append(f"<p class='caption'>Share of submissions with full marks on each autograded test cell, "
-                     f"worst first, over the {n_ran} submission(s) whose notebook ran; the {n_problem} that "
-                     "errored, timed out or were killed are left out here and listed below.</p>")
+                     f"worst first{shown}, over the {n_ran} submission(s) whose notebook ran; the {n_problem} "
+                     "that errored, timed out or were killed are left out here and listed below.</p>")
         parts.append(_table(["assignment", "notebook", "question", "passed", "pass rate", "mean points",
                              "max points", "most common errors"],
                             [[s["assignment"], s["notebook"], s["question"], f"{s['passed']}/{s['n']}",
