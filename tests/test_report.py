@@ -20,7 +20,7 @@ import pytest
 from parcel_utils import viz
 from parcel_utils.course import grading, report
 from parcel_utils.course.authoring import build_source
-from parcel_utils.course.directory import Course
+from parcel_utils.course.directory import Course, CourseError
 from parcel_utils.course.feedback import HideHiddenTests, hide_hidden_tests_in_source, write_feedback
 from conftest import ROOT
 
@@ -237,6 +237,13 @@ def test_summary_table_and_empty_course(ledger_course, tmp_path):
     shutil.copy(ROOT / "nbgrader_config.py", empty)
     assert "No graded submission" in report.summary_table(Course(empty))
     assert "No graded submission" in _html_text(report.write_report(Course(empty)))
+
+
+def test_feedback_needs_graded_students(ledger_course):
+    with pytest.raises(CourseError, match="nobody"):
+        write_feedback(ledger_course, students=["ann", "nobody"])
+    # a submission whose notebook never ran (only its ledger) gets no feedback, without calling nbgrader
+    assert write_feedback(ledger_course, students=["dan"]) == []
 
 
 def test_report_functions_refuse_a_path_for_a_course(tmp_path):

@@ -178,6 +178,12 @@ def write_feedback(course: Course, assignments=None, students=None,
         assignments = [assignments]
     assignments = course.check_assignments(assignments)
     students = set(students) if students else None
+    if students:
+        known = {d.parent.name for a in assignments for d in course.autograded.glob(f"*/{a}") if d.is_dir()}
+        unknown = sorted(students - known)
+        if unknown:
+            raise CourseError(f"No graded submission of {unknown} for {assignments}: check the student ids "
+                              f"(graded: {sorted(known)}) or run `parcel-course grade` first.")
     written = []
     preprocessors = "[" + ",".join(repr(p) for p in FEEDBACK_PREPROCESSORS) + "]"
     for a in assignments:
