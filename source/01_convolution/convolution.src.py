@@ -13,7 +13,7 @@ Built into convolution.ipynb by `make source`; see parcel_utils/course/authoring
 # each pixel, what happens at the border (padding), how the output shrinks
 # (stride, output size), and how several input channels and several filters
 # combine into one layer, the lecture's
-# $a(r,c,k) = \sum_{(u,v)\in U,\,k'} w^k(u,v,k')\,x(r+u,c+v,k') + b^k$.
+# $a(r,c,f) = \sum_{(u,v)\in U,\,k} w^f(u,v,k)\,x(r+u,c+v,k) + b^f$.
 #
 # The companion notebook `cnn_building_blocks.ipynb` goes on with receptive
 # fields, parameter counts, activations and pooling.
@@ -306,6 +306,12 @@ for _ in range(10):
 # all (split unevenly when $k$ is even), which gives $n$ at stride 1 and
 # $\lceil n/s \rceil$ in general.
 #
+# (Keras' `padding="same"` with a stride above 1 gives the same number of
+# outputs but pads only what that number needs, the extra zero at the end: on
+# an even-sized input its outputs sit one pixel further than ours. The
+# `Conv2D` help in the lecture warns that "same" is slightly inconsistent
+# across backends with strides != 1.)
+#
 # ## Exercise 3 (2 points): `output_size`
 #
 # Write `output_size(n, k, padding="valid", stride=1)` returning the int
@@ -467,7 +473,7 @@ print("Keras Conv2D == convolution (flipped):", np.allclose(keras_out, as_convol
 # of designed. Four designed ones, stacked into one `(3, 3, 1, 4)` weight
 # array and applied with the reference layer, 'symmetric' padding: a mean,
 # the two derivatives, and a Laplacian (which lights up where the surface
-# bends: the box's edges, the cylinder's flanks).
+# bends: the outlines of both parcels).
 
 # %%
 bank = np.stack([np.ones((3, 3)) / 9, sobel, sobel.T,
