@@ -148,8 +148,8 @@ plot_image_row([ref.correlate2d(depth, sobel, "same"), ref.correlate2d(depth, so
 # Hints: `np.pad(x, ((top, bottom), (left, right)), mode=...)`, then either
 # `sliding_window_view(padded, (kh, kw))` (shape `(H', W', kh, kw)`: every
 # window) with `np.einsum`, or a loop over the $k_h k_w$ filter offsets, each
-# adding a shifted copy of the image: both are fast. A loop over pixels is too
-# slow for the hidden tests.
+# adding a shifted copy of the image: both are fast. A double loop over the
+# pixels also passes the tests, but is a hundred times slower on a real image.
 #
 # Points: 2 for 'valid', 2 for the other paddings, 1 for the stride.
 
