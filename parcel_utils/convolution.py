@@ -217,6 +217,7 @@ def pad_image(image, kernel_size, padding="valid", flip=False):
     array([[2, 1, 1, 2, 3, 3, 2]])
     """
     image = _array(image, "image", (2, 3, 4), "an array of shape (H, W), (H, W, C) or (N, H, W, C)")
+    padding = _check_padding(padding)
     (t, b), (l, r) = padding_widths(kernel_size, padding, flip)
     widths = [(0, 0)] * image.ndim
     ar, ac = _spatial_axes(image.ndim)

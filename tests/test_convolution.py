@@ -44,6 +44,10 @@ def test_padding_modes_by_hand():
     assert cv.padding_widths(4, "same") == ((1, 2), (1, 2))
     assert cv.padding_widths(4, "same", flip=True) == ((2, 1), (2, 1))
     assert cv.padding_widths((3, 5), "full") == ((2, 2), (4, 4))
+    # names are case-insensitive, as in Keras
+    np.testing.assert_array_equal(cv.pad_image(row, (1, 5), "SYMMETRIC"), [[2, 1, 1, 2, 3, 3, 2]])
+    np.testing.assert_array_equal(cv.correlate2d(np.ones((3, 3)), np.ones((3, 3)), "Same"),
+                                  cv.correlate2d(np.ones((3, 3)), np.ones((3, 3)), "same"))
     # volumes: only the spatial axes are padded
     assert cv.pad_image(np.ones((4, 5, 3)), 3, "same").shape == (6, 7, 3)
     assert cv.pad_image(np.ones((2, 4, 5, 3)), 3, "full").shape == (2, 8, 9, 3)
