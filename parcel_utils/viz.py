@@ -598,3 +598,49 @@ def plot_predictions(X, y_true, y_pred, class_names, indices, features=None, fea
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- 02_parameters
+def plot_params_and_activations(rows, title=None, size=(11, 3.6)):
+    """Per layer, the number of activation values and of parameters, on a log scale.
+
+    Parameters
+    ----------
+    rows : sequence of (name, kind, output_shape, params)
+        One row per layer, as :func:`parcel_utils.models.layer_table` returns them.
+        Flatten layers are left out (their output is their input, relabelled).
+    title : str, optional
+    size : (float, float)
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> rows = [("conv", "Conv2D", (28, 28, 6), 156), ("flat", "Flatten", (4704,), 0),
+    ...         ("fc", "Dense", (10,), 47050)]
+    >>> fig = plot_params_and_activations(rows)
+    >>> len(fig.axes[0].get_xticklabels())
+    2
+    """
+    rows = [r for r in rows if r[1] != "Flatten"]
+    if not rows or any(len(r) != 4 for r in rows):
+        raise ValueError("`rows` should be a non-empty list of (name, kind, output_shape, params), "
+                         "as parcel_utils.models.layer_table returns.")
+    names = [r[0] for r in rows]
+    acts = [int(np.prod(r[2])) for r in rows]
+    params = [r[3] for r in rows]
+    fig, ax = plt.subplots(figsize=size)
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, acts, 0.4, label="activation values (output of the layer)")
+    ax.bar(x + 0.2, params, 0.4, label="parameters")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("count (log scale)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -659,21 +659,10 @@ print(f"  block1 alone: {sum(conv_maps[:3]) * 4 / 1e6:.1f} MB; largest two conse
 print(f"  the weights: {n_params:,} values, {n_params * 4 / 1e6:.0f} MB")
 
 # %%
-import matplotlib.pyplot as plt
+from parcel_utils import viz
 
-names = [name for name, kind, _, _ in table if kind != "Flatten"]
-acts = [math.prod(shape) for _, kind, shape, _ in table if kind != "Flatten"]
-params = [n for _, kind, _, n in table if kind != "Flatten"]
-fig, ax = plt.subplots(figsize=(11, 3.6))
-x = np.arange(len(names))
-ax.bar(x - 0.2, acts, 0.4, label="activation values (output of the layer)")
-ax.bar(x + 0.2, params, 0.4, label="parameters")
-ax.set_yscale("log")
-ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
-ax.set_ylabel("count (log scale)")
-ax.set_title("VGG16 on one 224x224x3 image: memory in the first blocks, parameters in the FC layers")
-ax.legend()
-fig.tight_layout()
+viz.plot_params_and_activations(
+    table, title="VGG16 on one 224x224x3 image: memory in the first blocks, parameters in the FC layers");
 
 # %% [markdown]
 # **The count.** 15,237,608 values: 150,528 for the input, then 3.2 million for each of
