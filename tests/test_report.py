@@ -265,12 +265,11 @@ def test_report_figures_validate_their_input():
 @pytest.fixture(scope="session")
 def feedback_texts(demo_course):
     """HTML text of every feedback file, hidden tests hidden; and carol's with the option."""
-    written = write_feedback(demo_course)
-    hidden = {p.parent.parent.name: _html_text(p) for p in written}
     shown = write_feedback(demo_course, students=["carol"], show_hidden_tests=True)
     assert [p.parent.parent.name for p in shown] == ["carol"]
     carol_shown = _html_text(shown[0])
-    write_feedback(demo_course, students=["carol"])       # leave the student-safe version in place
+    written = write_feedback(demo_course)                 # overwrites carol's with the student version
+    hidden = {p.parent.parent.name: _html_text(p) for p in written}
     return hidden, carol_shown, written
 
 
