@@ -28,3 +28,11 @@ c.Exchange.path_includes_course = True
 
 c.ExecutePreprocessor.timeout = int(os.environ.get("PARCEL_CELL_TIMEOUT", "600"))
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Feedback hides hidden-test code and shortens tracebacks, for plain `nbgrader generate_feedback` too
+# (`parcel-course feedback --show-hidden-tests` shows everything).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+from parcel_utils.course.feedback import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]

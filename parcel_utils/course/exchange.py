@@ -49,7 +49,7 @@ def student_fetch(course: Course, assignment: str, student_dir: str | os.PathLik
     student_dir = Path(student_dir)
     student_dir.mkdir(parents=True, exist_ok=True)
     course.nbgrader("fetch_assignment", assignment, *_student_args(course), cwd=student_dir)
-    return student_dir / assignment
+    return student_dir / course.course_id / assignment  # path_includes_course
 
 
 def student_submit(course: Course, assignment: str, student: str, student_dir: str | os.PathLike) -> None:

@@ -43,7 +43,8 @@ class Limits:
     cell_timeout: int = 600          # seconds per cell
     total_timeout: int = 1800        # seconds for the whole submission
     memory_mb: int = 6144            # resident memory of the kernel and its children
-    max_processes: int = 512         # processes + threads of the kernel's user
+    max_processes: int = 512         # processes + threads of the kernel's user (rlimit, where enforced)
+    max_kernel_processes: int = 64   # processes under the grader (watched; the kernel is killed past it)
     max_file_mb: int = 512           # largest file written
     max_output_lines: int = 1000     # per cell, as nbgrader's LimitOutput
     sandbox: str = "auto"            # 'bwrap', 'none' or 'auto'
@@ -131,21 +132,20 @@ c.SandboxedKernelManager.max_file_mb = {limits.max_file_mb}
 """
 
 
-def _tree_rss_mb(proc) -> float:
+def _kernel_usage(proc) -> tuple[float, int]:
+    """Resident memory (MB) and number of processes of everything nbgrader started."""
     import psutil
     try:
-        p = psutil.Process(proc.pid)
-        procs = [p] + p.children(recursive=True)
+        kids = psutil.Process(proc.pid).children(recursive=True)
     except psutil.Error:
-        return 0.0
+        return 0.0, 0
     total = 0
-    for q in procs:
+    for q in kids:
         try:
-            if "ipykernel" in " ".join(q.cmdline()) or q.pid != proc.pid:
-                total += q.memory_info().rss
+            total += q.memory_info().rss
         except psutil.Error:
             pass
-    return total / 2**20
+    return total / 2**20, len(kids)
 
 
 def grade_submission(job: GradeJob) -> GradeResult:
@@ -179,7 +179,11 @@ def grade_submission(job: GradeJob) -> GradeResult:
                 if time.monotonic() > deadline:
                     status, reason = "timeout", f"grading took more than {limits.total_timeout} s"
                     break
-                rss = _tree_rss_mb(proc)
+                rss, nproc = _kernel_usage(proc)
+                if nproc > limits.max_kernel_processes:
+                    status, reason = "killed", (f"the kernel started {nproc} processes, above the cap of "
+                                                f"{limits.max_kernel_processes}")
+                    break
                 if rss > limits.memory_mb:
                     status, reason = "killed", f"the kernel used {rss:.0f} MB, above the {limits.memory_mb} MB cap"
                     break
@@ -193,7 +197,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         elif limits.sandbox == "bwrap" and SANDBOX_MARK not in res.log:
             status, reason = "error", "the kernel did not start in the sandbox; refusing to grade without it"
         if status == "graded" and proc.returncode != 0:
-            status, reason = "error", _first_error(res.log) or f"nbgrader autograde exited with {proc.returncode}"
+            status, reason = _classify_failure(res.log, proc.returncode)
         res.status, res.reason = status, reason
         _read_results(tmp, job, res)
         if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
@@ -220,6 +224,15 @@ def _kill_tree(proc) -> None:
             pass
     proc.kill()
     proc.wait()
+
+
+def _classify_failure(log: str, returncode: int) -> tuple[str, str]:
+    """Status and one-line reason of a failed ``nbgrader autograde`` run, from its log."""
+    if "CellTimeoutError" in log or "TimeoutError: A cell timed out" in log:
+        return "timeout", "a cell ran longer than the per-cell timeout"
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return "killed", "the kernel died while the notebook ran (it crashed or exited)"
+    return "error", _first_error(log) or f"nbgrader autograde exited with {returncode}"
 
 
 def _first_error(log: str) -> str:
@@ -407,7 +420,10 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
     finally:
         bar.close()
         if own:
-            executor.shutdown(wait=True, cancel_futures=True)
+            try:
+                executor.shutdown(wait=True, cancel_futures=True)
+            except TypeError:  # distributed's ClientExecutor has no cancel_futures
+                executor.shutdown(wait=True)
             if client is not None:
                 client.close()
     return results

@@ -1,0 +1,124 @@
+"""The instructor workflow end to end, on a tiny course, with the real nbgrader.
+
+Exchange (release, fetch, submit with explicit ids, resubmission, late
+submission, collect), parallel grading with local processes and with a real
+Dask LocalCluster, resumable runs, and submissions that fail, time out, die
+or blow the memory cap without stopping the batch.
+"""
+import shutil
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from nbgrader.api import Gradebook
+
+from minicourse import RIGHT, answer, make_course, submit_dir
+from parcel_utils.course import exchange, grading
+from parcel_utils.course.sandbox import sandbox_available
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARCEL_EXCHANGE", str(tmp_path / "exchange"))
+    return make_course(tmp_path / "course")
+
+
+def test_exchange_release_fetch_submit_resubmit_late_collect(course, tmp_path):
+    exchange.release(course, ["00_tiny"])
+    homes = tmp_path / "homes"
+    # ann submits a right answer; bob submits blank, then resubmits right; cat is late
+    for student in ("ann", "bob"):
+        folder = exchange.student_fetch(course, "00_tiny", homes / student)
+        if student == "bob":
+            exchange.student_submit(course, "00_tiny", student, homes / student)
+            time.sleep(1.1)
+        answer(folder / "tiny.ipynb", **RIGHT)
+        exchange.student_submit(course, "00_tiny", student, homes / student)
+    due = datetime.now(timezone.utc) - timedelta(seconds=1)
+    course.nbgrader("db", "assignment", "add", "00_tiny", f"--duedate={due.isoformat()}")
+    folder = exchange.student_fetch(course, "00_tiny", homes / "cat")
+    answer(folder / "tiny.ipynb", **RIGHT)
+    exchange.student_submit(course, "00_tiny", "cat", homes / "cat")
+
+    exchange.collect(course, ["00_tiny"])
+    assert sorted(p.parent.name for p in course.submitted.glob("*/00_tiny")) == ["ann", "bob", "cat"]
+
+    results = {r.student: r for r in grading.grade_all(course, workers=2, progress=False)}
+    assert {s: r.score for s, r in results.items()} == {"ann": 3, "bob": 3, "cat": 3}, \
+        {s: (r.status, r.reason) for s, r in results.items()}   # bob's second submission counts
+    with Gradebook(course.db_url, course.course_id) as gb:
+        assert gb.find_submission("00_tiny", "cat").total_seconds_late > 0
+        assert gb.find_submission("00_tiny", "ann").total_seconds_late == 0
+
+
+def test_parallel_grading_resumes_and_reports_failures(course):
+    submit_dir(course, "right", **RIGHT)
+    submit_dir(course, "wrong", square="def square(x):\n    return x + x", halve=RIGHT["halve"])
+    submit_dir(course, "blank")
+    submit_dir(course, "crash", square="import os\nos._exit(3)")
+    submit_dir(course, "loop", square="while True:\n    pass")
+    submit_dir(course, "hog", square="import numpy as np\nx = [np.ones(10**8) for _ in range(40)]")
+    limits = grading.Limits(cell_timeout=8, total_timeout=120, memory_mb=1200)
+    results = {r.student: r for r in grading.grade_all(course, workers=2, limits=limits, progress=False)}
+    assert len(results) == 6
+    assert (results["right"].status, results["right"].score) == ("graded", 3)
+    assert (results["wrong"].status, results["wrong"].score) == ("graded", 1)
+    assert (results["blank"].status, results["blank"].score) == ("graded", 0)
+    assert results["crash"].status == "killed" and "kernel died" in results["crash"].reason
+    assert results["loop"].status == "timeout"
+    assert results["hog"].status == "killed" and "MB" in results["hog"].reason
+    for s in ("crash", "loop", "hog"):
+        assert results[s].score == 0
+    # every submission is in the gradebook and has its ledger
+    with Gradebook(course.db_url, course.course_id) as gb:
+        assert sorted(s.student.id for s in gb.find_assignment("00_tiny").submissions) == sorted(results)
+    assert len(grading.load_ledgers(course)) == 6
+    # a rerun resumes: nothing left to grade; a changed submission is graded again
+    assert grading.grade_all(course, workers=2, limits=limits, progress=False) == []
+    submit_dir(course, "blank", **RIGHT)
+    again = grading.grade_all(course, workers=2, limits=limits, progress=False)
+    assert [(r.student, r.score) for r in again] == [("blank", 3)]
+
+
+def test_dask_local_cluster_grades_the_same(course):
+    distributed = pytest.importorskip("distributed")
+    submit_dir(course, "right", **RIGHT)
+    submit_dir(course, "wrong", square="def square(x):\n    return x + x", halve=RIGHT["halve"])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        results = grading.grade_all(course, scheduler=cluster.scheduler_address, progress=False)
+    assert sorted((r.student, r.status, r.score) for r in results) == [
+        ("right", "graded", 3), ("wrong", "graded", 1)]
+
+
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap is not available here")
+def test_sandbox_hides_the_course_and_the_network(course):
+    secret = course.root / "source" / "00_tiny" / "tiny.ipynb"
+    probe = f'''
+import os, socket
+seen = []
+for p in [{str(secret)!r}, {str(course.db_path)!r}, {str(course.root)!r}, "/etc/shadow"]:
+    try:
+        open(p, "rb").read() if os.path.isfile(p) else os.listdir(p)
+        seen.append(p)
+    except OSError:
+        pass
+try:
+    socket.create_connection(("127.0.0.1", 22), timeout=1); seen.append("network")
+except OSError:
+    pass
+try:
+    open({str(course.root / "pwned")!r}, "w").write("x")
+except OSError:
+    pass
+assert not seen, seen
+def square(x):
+    return x * x
+'''
+    submit_dir(course, "probe", square=probe, halve=RIGHT["halve"])
+    (r,) = grading.grade_all(course, workers=1, limits=grading.Limits(sandbox="bwrap"), progress=False)
+    assert r.sandbox == "bwrap" and r.status == "graded", r.reason
+    assert r.score == 3, [g["error"] for g in r.grades]  # the probe saw nothing, so square's tests ran
+    assert not (course.root / "pwned").exists()
