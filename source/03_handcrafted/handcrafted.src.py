@@ -1,0 +1,637 @@
+"""03_handcrafted / handcrafted: a parcel classifier on hand-crafted features.
+
+Built into handcrafted.ipynb by `make source`; see parcel_utils/course/authoring.py.
+"""
+# %% [markdown]
+# # 03 · Classifying parcels with hand-crafted features
+#
+# A sorting machine must tell what lies on the conveyor belt: a box goes one
+# way, an envelope another, and two items touching each other (a
+# *singulation failure*) must be sent back. A 3D sensor above the belt gives,
+# for every pixel, the **height** of what is under it, in millimetres above
+# the belt. The lecture's first answer: images cannot be fed directly to a
+# classifier, so we extract **features** that mean something to us (average
+# height, area, distribution of heights, perimeter, diagonals), then train a
+# classifier on the feature vectors.
+#
+# Hand-crafted features exploit what we know, are interpretable, and need
+# little training data; but they take design effort, and they see only what
+# we thought of. This notebook builds them, measures how far they go, and
+# looks at where they fail: the CNN of assignment 04 starts from there.
+#
+# | exercise | what | points |
+# |---|---|---|
+# | 1 | `average_height` | 2 |
+# | 2 | `area` | 2 |
+# | 3 | `height_histogram` | 2 |
+# | 4 | `footprint` | 2 |
+# | 5 | `perimeter` | 2 |
+# | 6 | `diagonals` | 3 |
+# | 7 | a feature of your own design (graded by hand) | 3 + 2 |
+# | 8 | `make_classifier`: scaling + SVM pipeline | 2 |
+# | 9 | `select_hyperparameters` on the validation split | 3 |
+# | 10 | the final model, evaluated once on the test split | 2 + 3 |
+#
+# Fill in the cells that `raise NotImplementedError()` and run the test below
+# each one. Do not call `parcel_utils.features` for what an exercise asks you
+# to write: hidden tests compare your functions with it on other maps.
+
+# %%
+import numpy as np
+import matplotlib.pyplot as plt
+from scipy import ndimage
+
+from parcel_utils.data import load_parcels, PIXEL_MM, IMAGE_SIZE
+import parcel_utils.features as ref          # the reference implementation (used for the later exercises)
+from parcel_utils.checks import check_close, check_equal, check_shape, check_type, check_in_range
+from parcel_utils.viz import (plot_parcel_examples, plot_depth_surface, plot_feature_distributions,
+                              plot_confusion_matrix, plot_predictions)
+
+np.set_printoptions(precision=4, suppress=True)
+
+# %% [markdown]
+# ## The data
+#
+# `load_parcels(split)` returns the maps `X` (N, 64, 64) as float32
+# millimetres above the belt, the labels `y` and the class names. Each pixel
+# is 8 mm x 8 mm: a map shows 512 mm x 512 mm of the belt. A **0 means "no
+# measurement"**, not "height 0": the belt itself is suppressed by the
+# sensor, and some pixels on the items return nothing (dark or glossy
+# surfaces, the shadow behind a tall edge). The splits are fixed: train on
+# `train`, choose on `val`, and look at `test` once, at the end. The first
+# call generates the data (a few seconds) and caches it on disk.
+
+# %%
+X_train, y_train, class_names = load_parcels("train")
+X_val, y_val, _ = load_parcels("val")
+X_test, y_test, _ = load_parcels("test")
+
+# %% tags=nbval-check-output
+print("classes:", class_names)
+for split, X, y in [("train", X_train, y_train), ("val", X_val, y_val), ("test", X_test, y_test)]:
+    print(f"{split:5s} {X.shape} {X.dtype}  per class: {np.bincount(y, minlength=len(class_names))}")
+
+# %% [markdown]
+# Four examples of each class; the colour is the height in mm, black is "no
+# measurement". Look for what tells the classes apart: a box has a flat top
+# and sharp edges; an envelope is thin, thicker in the middle, with a flap;
+# a polybag is domed and wrinkled; a tube is a cylinder (its height goes from
+# its radius at the rim to its diameter on the ridge); "multiple" is two or
+# three items touching, with a seam between them. Note the sensor's
+# imperfections: noise, missing pixels, shadows on the right of tall edges,
+# "flying pixels" with a height in between on steep edges.
+
+# %%
+plot_parcel_examples(X_train, y_train, class_names, per_class=5, seed=3);
+
+# %%
+i_tube = int(np.flatnonzero(y_train == class_names.index("tube"))[0])
+plot_depth_surface(X_train[i_tube], pixel_mm=PIXEL_MM, title=f"train #{i_tube}: a tube");
+
+# %% [markdown]
+# ## Exercise 1 (2 points): `average_height`
+#
+# Write `average_height(depth)`: the mean height in mm over the **measured**
+# pixels (`depth > 0`) of one map `depth` (H, W); return `0.0` for a map with
+# no measured pixel. Averaging over all pixels would count the missing
+# measurements and the empty belt as height 0, and make the feature depend on
+# how much belt the map shows.
+
+# %% solution id=average_height
+def average_height(depth):
+    """Mean height (mm) over the pixels with depth > 0; 0.0 if there are none."""
+    ### BEGIN SOLUTION
+    d = np.asarray(depth, dtype=np.float64)
+    measured = d[d > 0]
+    if measured.size == 0:
+        return 0.0
+    return float(measured.mean())
+    ### END SOLUTION
+
+# %% [markdown]
+# The tests use shapes of known geometry: a 40 x 20 px rectangle 100 mm
+# high, a disc, a rotated rectangle, each with and without dropout (pixels
+# that return nothing).
+
+# %%
+def rectangle(h=100.0, rows=20, cols=40, at=(10, 5), size=64):
+    d = np.zeros((size, size), np.float32)
+    d[at[0]:at[0] + rows, at[1]:at[1] + cols] = h
+    return d
+
+
+def disc(radius=15.0, h=50.0, centre=(32, 32), size=64):
+    yy, xx = np.mgrid[0:size, 0:size]
+    d = np.zeros((size, size), np.float32)
+    d[(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2] = h
+    return d
+
+
+def rotated_rectangle(length=40, width=20, degrees=30.0, h=80.0, size=64):
+    yy, xx = np.mgrid[0:size, 0:size] - (size - 1) / 2
+    t = np.deg2rad(degrees)
+    u, v = xx * np.cos(t) + yy * np.sin(t), -xx * np.sin(t) + yy * np.cos(t)
+    d = np.zeros((size, size), np.float32)
+    d[(np.abs(u) < length / 2) & (np.abs(v) < width / 2)] = h
+    return d
+
+
+def with_dropout(d, rate=0.06, seed=0):
+    """Zero a fraction of the interior pixels, as the sensor does."""
+    rng = np.random.default_rng(seed)
+    interior = ndimage.binary_erosion(d > 0, structure=np.ones((3, 3)))
+    out = d.copy()
+    out[interior & (rng.random(d.shape) < rate)] = 0
+    return out
+
+
+shapes = {"rectangle": rectangle(), "disc": disc(), "rotated rectangle": rotated_rectangle()}
+shapes.update({f"{k} with dropout": with_dropout(v, seed=i) for i, (k, v) in enumerate(list(shapes.items()))})
+plot_parcel_examples(np.stack(list(shapes.values())), np.repeat([0, 1], 3), ["clean", "dropout"], per_class=3, seed=0);
+
+# %% tests id=test_average_height points=2
+check_type(average_height(rectangle()), (float, np.floating), name="average_height(rectangle())")
+check_close(average_height(rectangle()), 100.0, name="average_height of the 100 mm rectangle")
+check_close(average_height(with_dropout(rectangle())), 100.0,
+            name="average_height of the 100 mm rectangle with dropout (zeros are not heights)")
+check_close(average_height(np.zeros((8, 8))), 0.0, name="average_height of an empty map")
+### BEGIN HIDDEN TESTS
+for _name, _d in shapes.items():
+    check_close(average_height(_d), ref.average_height(_d), name=f"average_height({_name})")
+for _i in np.random.default_rng(301).choice(len(X_val), 25, replace=False):
+    check_close(average_height(X_val[_i]), ref.average_height(X_val[_i]), rtol=1e-4, name=f"average_height(X_val[{_i}])")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 2 (2 points): `area`
+#
+# The lecture's "area" is the **coverage with nonzero measurements**. Write
+# `area(depth, pixel_mm=PIXEL_MM)` returning a pair `(pixels, mm2)`: the
+# number of measured pixels (an int) and the area they cover in mm² (a float;
+# each pixel is `pixel_mm` x `pixel_mm`).
+
+# %% solution id=area
+def area(depth, pixel_mm=PIXEL_MM):
+    """(number of pixels with depth > 0, their area in mm²)."""
+    ### BEGIN SOLUTION
+    n = int(np.count_nonzero(np.asarray(depth) > 0))
+    return n, float(n * pixel_mm ** 2)
+    ### END SOLUTION
+
+# %% tests id=test_area points=2
+check_equal(area(rectangle())[0], 800, name="area(rectangle())[0] (pixels)")
+check_close(area(rectangle())[1], 800 * 64.0, name="area(rectangle())[1] (mm², 8 mm pixels)")
+check_close(area(rectangle(), pixel_mm=2.0)[1], 3200.0, name="area(rectangle(), pixel_mm=2.0)[1]")
+### BEGIN HIDDEN TESTS
+for _name, _d in shapes.items():
+    check_equal(area(_d)[0], ref.area(_d)[0], name=f"area({_name})[0]")
+    check_close(area(_d, pixel_mm=5.0)[1], ref.area(_d, pixel_mm=5.0)[1], name=f"area({_name}, pixel_mm=5.0)[1]")
+for _i in np.random.default_rng(302).choice(len(X_val), 25, replace=False):
+    check_equal(area(X_val[_i])[0], ref.area(X_val[_i])[0], name=f"area(X_val[{_i}])[0]")
+    check_close(area(X_val[_i])[1], ref.area(X_val[_i])[1], name=f"area(X_val[{_i}])[1]")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3 (2 points): `height_histogram`
+#
+# The distribution of heights, as a vector of fixed length: the fraction of
+# the measured pixels in each bin of `HEIGHT_BINS_MM` (10 bins, edges in mm
+# below). Write `height_histogram(depth, bins=HEIGHT_BINS_MM)` returning an
+# array of `len(bins) - 1` floats that sum to 1 (all zeros if nothing is
+# measured). Use `np.histogram(values, bins=bins)`; the bins are **fixed**,
+# the same for every map, so that the entries mean the same thing from one
+# map to the next (never `bins=10`, which adapts the edges to each map).
+
+# %%
+HEIGHT_BINS_MM = ref.HEIGHT_BINS_MM
+print(HEIGHT_BINS_MM)
+
+# %% solution id=height_histogram
+def height_histogram(depth, bins=HEIGHT_BINS_MM):
+    """Fraction of the measured pixels in each height bin (sums to 1)."""
+    ### BEGIN SOLUTION
+    d = np.asarray(depth)
+    h = d[d > 0]
+    if h.size == 0:
+        return np.zeros(len(bins) - 1)
+    counts, _ = np.histogram(h, bins=bins)
+    return counts / h.size
+    ### END SOLUTION
+
+# %% tests id=test_height_histogram points=2
+_h = height_histogram(rectangle())
+check_shape(_h, (10,), name="height_histogram(rectangle())")
+check_close(_h.sum(), 1.0, name="the sum of height_histogram(rectangle())")
+check_close(_h[6], 1.0, name="the bin [100, 150) mm of the 100 mm rectangle")
+check_close(height_histogram(np.zeros((8, 8))), np.zeros(10), name="height_histogram of an empty map")
+### BEGIN HIDDEN TESTS
+for _name, _d in shapes.items():
+    check_close(height_histogram(_d), ref.height_histogram(_d), name=f"height_histogram({_name})")
+check_close(height_histogram(rectangle(h=35.0), bins=[0, 20, 40]), [0.0, 1.0], name="height_histogram with other bins")
+for _i in np.random.default_rng(303).choice(len(X_val), 25, replace=False):
+    check_close(height_histogram(X_val[_i]), ref.height_histogram(X_val[_i]), name=f"height_histogram(X_val[{_i}])")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 4 (2 points): `footprint`
+#
+# Perimeter and diagonals describe the region the item covers on the belt,
+# its **footprint**. The measured pixels are not quite that: dropout punches
+# holes in it and notches in its outline (each hole adds its own border to
+# the perimeter), and flying pixels leave specks around it. Write
+# `footprint(depth)` returning a boolean (H, W) mask, in three steps:
+#
+# 1. close the measured mask `depth > 0` with a 3 x 3 square
+#    (`ndimage.binary_closing(mask, structure=np.ones((3, 3)))`); closing
+#    erodes at the image border, so pad the mask with 2 pixels of `False`
+#    first (`np.pad(mask, 2)`) and crop after, and keep every measured pixel
+#    (`| mask`);
+# 2. fill the holes (`ndimage.binary_fill_holes`);
+# 3. keep the largest 8-connected component (`ndimage.label(mask,
+#    structure=np.ones((3, 3)))`, then `np.bincount` of the labels).
+#
+# A map with no measured pixel has an all-`False` footprint.
+
+# %% solution id=footprint
+def footprint(depth):
+    """Boolean (H, W) mask: measured pixels, closed 3x3, holes filled, largest 8-connected component."""
+    ### BEGIN SOLUTION
+    mask = np.asarray(depth) > 0
+    if not mask.any():
+        return mask
+    square = np.ones((3, 3), bool)
+    closed = ndimage.binary_closing(np.pad(mask, 2), structure=square)[2:-2, 2:-2] | mask
+    filled = ndimage.binary_fill_holes(closed)
+    labels, n = ndimage.label(filled, structure=square)
+    if n <= 1:
+        return filled
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == np.argmax(sizes)
+    ### END SOLUTION
+
+# %% tests id=test_footprint points=2
+check_equal(footprint(rectangle()), rectangle() > 0, name="footprint(rectangle())")
+check_equal(footprint(with_dropout(rectangle())), rectangle() > 0,
+            name="footprint of the rectangle with dropout (holes filled)")
+_specked = rectangle(); _specked[60, 60] = 9.0
+check_equal(footprint(_specked), rectangle() > 0, name="footprint of the rectangle with a speck far away")
+### BEGIN HIDDEN TESTS
+for _name, _d in shapes.items():
+    check_equal(footprint(_d), ref.footprint(_d), name=f"footprint({_name})")
+for _i in np.random.default_rng(304).choice(len(X_val), 25, replace=False):
+    check_equal(footprint(X_val[_i]), ref.footprint(X_val[_i]), name=f"footprint(X_val[{_i}])")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 5 (2 points): `perimeter`
+#
+# Write `perimeter(mask)`: the perimeter in pixels of a boolean footprint
+# `mask`, as `skimage.measure.perimeter(mask, neighborhood=4)` measures it
+# (the line through the centres of the border pixels, 1 per straight step,
+# √2 per diagonal step: a 40 x 20 px rectangle measures 2 (39 + 19) = 116 px).
+# Return `0.0` for an empty mask. It takes the footprint, not the depth map:
+# the tests give you the reference footprint, so this exercise does not
+# depend on exercise 4.
+
+# %% solution id=perimeter
+from skimage.measure import perimeter as skimage_perimeter
+
+
+def perimeter(mask):
+    """Perimeter (px) of a boolean footprint, skimage's 4-neighbourhood convention."""
+    ### BEGIN SOLUTION
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return 0.0
+    return float(skimage_perimeter(mask, neighborhood=4))
+    ### END SOLUTION
+
+# %% tests id=test_perimeter points=2
+check_close(perimeter(ref.footprint(rectangle())), 116.0, name="perimeter of the 40 x 20 px rectangle")
+check_close(perimeter(ref.footprint(with_dropout(rectangle()))), 116.0,
+            name="perimeter of the footprint of the rectangle with dropout")
+check_close(perimeter(np.zeros((8, 8), bool)), 0.0, name="perimeter of an empty mask")
+### BEGIN HIDDEN TESTS
+check_close(perimeter(ref.footprint(disc())), 2 * np.pi * 15, rtol=0.08, name="perimeter of a disc of radius 15 px")
+check_close(perimeter(ref.footprint(rotated_rectangle())), 120, rtol=0.08, name="perimeter of the rotated rectangle")
+for _name, _d in shapes.items():
+    check_close(perimeter(ref.footprint(_d)), ref.perimeter(_d), name=f"perimeter(footprint({_name}))")
+for _i in np.random.default_rng(305).choice(len(X_val), 25, replace=False):
+    check_close(perimeter(ref.footprint(X_val[_i])), ref.perimeter(X_val[_i]), name=f"perimeter(footprint(X_val[{_i}]))")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 6 (3 points): `diagonals`
+#
+# The lecture's "diagonals": lay the smallest rectangle around the footprint,
+# in any orientation (the *oriented bounding rectangle*), and measure its
+# length, width and diagonal. Write `diagonals(mask)` returning
+# `(length, width, diagonal)` in pixels, `length >= width`,
+# `diagonal = hypot(length, width)`, `(0.0, 0.0, 0.0)` for an empty mask:
+#
+# * take the coordinates `(r, c)` of the mask's pixels (the border pixels
+#   are enough, and faster);
+# * for every angle $a$ = 0°, 1°, ..., 89°, project them on the direction
+#   $(\cos a, \sin a)$, i.e. $p = c \cos a + r \sin a$, and on the
+#   perpendicular one, $q = -c \sin a + r \cos a$; the rectangle at angle
+#   $a$ has sides `p.max() - p.min() + 1` and `q.max() - q.min() + 1` (the
+#   `+ 1`: a pixel is 1 wide, so a 40 px row of pixels measures 40, not 39);
+# * keep the angle with the smallest area, side x side.
+#
+# Vectorise over the angles: an (n_pixels, 90) array of projections.
+
+# %% solution id=diagonals
+def diagonals(mask):
+    """(length, width, diagonal) in px of the minimum-area bounding rectangle over 0..89 degrees."""
+    ### BEGIN SOLUTION
+    mask = np.asarray(mask, dtype=bool)
+    r, c = np.nonzero(mask)
+    if r.size == 0:
+        return 0.0, 0.0, 0.0
+    a = np.deg2rad(np.arange(90.0))
+    p = c[:, None] * np.cos(a) + r[:, None] * np.sin(a)
+    q = -c[:, None] * np.sin(a) + r[:, None] * np.cos(a)
+    e1 = p.max(axis=0) - p.min(axis=0) + 1
+    e2 = q.max(axis=0) - q.min(axis=0) + 1
+    k = np.argmin(e1 * e2)
+    length, width = max(e1[k], e2[k]), min(e1[k], e2[k])
+    return float(length), float(width), float(np.hypot(length, width))
+    ### END SOLUTION
+
+# %% tests id=test_diagonals points=3
+check_close(diagonals(ref.footprint(rectangle())), (40.0, 20.0, np.hypot(40, 20)), name="diagonals of the 40 x 20 px rectangle")
+check_close(diagonals(ref.footprint(rotated_rectangle()))[:2], (40.0, 20.0), atol=1.6,
+            name="length and width of the rectangle rotated by 30°")
+check_close(diagonals(np.zeros((8, 8), bool)), (0.0, 0.0, 0.0), name="diagonals of an empty mask")
+### BEGIN HIDDEN TESTS
+for _deg in (17.0, 45.0, 120.0):
+    for _d in (rotated_rectangle(degrees=_deg), with_dropout(rotated_rectangle(degrees=_deg), seed=7)):
+        check_close(diagonals(ref.footprint(_d))[:2], (40.0, 20.0), atol=1.6, name=f"diagonals of the rectangle rotated by {_deg}°")
+_L, _W, _D = diagonals(ref.footprint(disc()))
+check_close((_L, _W), (31.0, 31.0), atol=1.01, name="length and width of the disc of radius 15 px")
+for _name, _d in shapes.items():
+    check_close(diagonals(ref.footprint(_d)), ref.diagonals(_d), rtol=1e-6, name=f"diagonals(footprint({_name}))")
+for _i in np.random.default_rng(306).choice(len(X_val), 25, replace=False):
+    check_close(diagonals(ref.footprint(X_val[_i])), ref.diagonals(X_val[_i]), rtol=1e-6, atol=1e-6,
+                name=f"diagonals(footprint(X_val[{_i}]))")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## The feature matrix
+#
+# The reference implementation of these features, plus four more
+# (`height_std_mm`, `height_p90_mm`, `rectangularity` = footprint area /
+# (length x width), `compactness` = 4π area / perimeter²), gives a vector of
+# 20 numbers per map. From here on we use it (`ref.feature_matrix`), so that
+# the classifier does not depend on your exercises above; geometric features
+# are converted to mm. It takes a few seconds.
+
+# %%
+F_train = ref.feature_matrix(X_train)
+F_val = ref.feature_matrix(X_val)
+F_test = ref.feature_matrix(X_test)
+feature_names = list(ref.FEATURE_NAMES)
+
+# %% tags=nbval-check-output
+print(F_train.shape, F_val.shape, F_test.shape)
+print(dict(zip(feature_names, np.round(F_train[0], 2).tolist())))
+
+# %% [markdown]
+# How well does each feature separate the classes? Each curve is the
+# distribution of one feature over the training maps of one class. Where the
+# curves overlap, that feature alone cannot tell the classes apart.
+
+# %%
+plot_feature_distributions(F_train, y_train, class_names, feature_names,
+                           features=["average_height_mm", "area_mm2", "hist_20_40mm", "perimeter_mm",
+                                     "length_mm", "width_mm", "height_std_mm", "rectangularity",
+                                     "compactness"]);
+
+# %% [markdown]
+# ## Exercise 7 (3 + 2 points, graded by hand): a feature of your own
+#
+# Design one more feature. Look at the examples and at the distributions
+# above: which classes overlap, and what do *you* see that tells them apart?
+# (The seam between two touching boxes; the wrinkles of a polybag; the
+# curved profile of a tube; the taper at the rim of an envelope...) Write
+# `my_feature(depth)` returning one float for a depth map; explain it in its
+# docstring. 3 points for a feature that is well defined (measured pixels
+# only, robust to dropout, no loop over pixels) and 2 for the text below.
+# The cell after it shows whether it helps; it is not graded on accuracy.
+
+# %% manual id=my_feature points=3
+def my_feature(depth):
+    """Roughness: mean absolute Laplacian of the height inside the footprint (mm per px²).
+
+    Polybags are wrinkled and tubes are curved, boxes and envelopes are flat:
+    the second derivative of the height separates them, whatever their size.
+    Only pixels whose 4 neighbours are measured count, so that dropout and
+    the outline do not create fake curvature.
+    """
+    ### BEGIN SOLUTION
+    d = np.asarray(depth, dtype=np.float64)
+    m = d > 0
+    inner = m.copy()
+    inner[1:-1, 1:-1] &= m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    inner[[0, -1], :] = False
+    inner[:, [0, -1]] = False
+    if not inner.any():
+        return 0.0
+    lap = np.zeros_like(d)
+    lap[1:-1, 1:-1] = d[:-2, 1:-1] + d[2:, 1:-1] + d[1:-1, :-2] + d[1:-1, 2:] - 4 * d[1:-1, 1:-1]
+    return float(np.abs(lap[inner]).mean())
+    ### END SOLUTION
+
+# %% [markdown] manual id=my_feature_why points=2
+# **Why it should help (2 points).** Which classes does your feature
+# separate, what does it measure on them, and what does the figure below
+# show?
+#
+# ### BEGIN SOLUTION
+# The average height, the histogram and the footprint's shape do not see the
+# *texture* of the top: a box with a bulging top and a polybag wrapped around
+# a box have similar heights and outlines. The roughness measures the
+# wrinkles (large on polybags), the curvature across a tube, and the seam and
+# height step between touching items (large on "multiple"), and is near the
+# noise level on boxes and envelopes. The histograms below separate the
+# polybags and the tubes from the boxes.
+# ### END SOLUTION
+
+# %%
+try:
+    _mine = np.array([my_feature(x) for x in X_train])
+    plot_feature_distributions(_mine[:, None], y_train, class_names, ["my_feature"], ncols=1);
+except NotImplementedError:
+    print("my_feature is not written yet.")
+
+# %% [markdown]
+# ## Exercise 8 (2 points): the classifier pipeline
+#
+# The features have very different scales (mm², fractions, mm): an RBF SVM
+# measures distances between feature vectors, so without scaling the area
+# (tens of thousands) would drown everything else. A scikit-learn
+# `Pipeline` chains a `StandardScaler` (each feature to mean 0 and variance 1,
+# with the mean and variance **of the data it is fitted on**) and the
+# classifier, so that `fit` fits both on the same rows and `predict` applies
+# both.
+#
+# Write `make_classifier(C, gamma)` returning an **unfitted**
+# `Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C, gamma=gamma))])`.
+
+# %% solution id=make_classifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+
+def make_classifier(C, gamma):
+    """An unfitted Pipeline: StandardScaler, then an RBF SVC(C, gamma)."""
+    ### BEGIN SOLUTION
+    return Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C, gamma=gamma))])
+    ### END SOLUTION
+
+# %% tests id=test_make_classifier points=2
+_clf = make_classifier(10.0, 0.05)
+check_type(_clf, Pipeline, name="make_classifier(10.0, 0.05)")
+check_type(_clf.steps[0][1], StandardScaler, name="the first step of the pipeline")
+check_type(_clf.steps[-1][1], SVC, name="the last step of the pipeline")
+check_close(_clf.steps[-1][1].C, 10.0, name="the SVC's C")
+### BEGIN HIDDEN TESTS
+check_equal(hasattr(_clf.steps[0][1], "mean_"), False, name="make_classifier returns an unfitted pipeline: 'mean_' exists")
+_rng = np.random.default_rng(308)
+_A = _rng.normal(size=(200, 4)) * [1, 10, 100, 1000]
+_b = (_A[:, 0] + _A[:, 1] / 10 > 0).astype(int)
+_want = Pipeline([("scale", StandardScaler()), ("svm", SVC(C=3.0, gamma=0.2))]).fit(_A[:150], _b[:150]).predict(_A[150:])
+check_equal(make_classifier(3.0, 0.2).fit(_A[:150], _b[:150]).predict(_A[150:]), _want,
+            name="predictions of make_classifier(3.0, 0.2) on random data")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 9 (3 points): hyper-parameters on the validation split
+#
+# `C` (how hard the SVM tries to classify every training map correctly) and
+# `gamma` (how local the RBF kernel is) are chosen by trying values and
+# comparing the accuracy **on the validation split**. Not on the training
+# split, where the most overfitted model wins, and **never on the test
+# split**: a test score that chose the model is no longer an honest estimate
+# of the accuracy on new parcels.
+#
+# Write `select_hyperparameters(make_model, grid, F_train, y_train, F_val, y_val)`:
+#
+# * `make_model(**params)` builds an unfitted model (e.g. `make_classifier`);
+# * `grid` is a list of dicts of parameters, e.g. `[{"C": 1, "gamma": 0.1}, ...]`;
+# * fit one model per dict on the training rows, score it on the validation
+#   rows (`model.score`, the accuracy);
+# * return `(best_params, scores)`: the dict with the highest validation
+#   accuracy (the first one in the grid if tied) and the list of accuracies,
+#   in the order of `grid`.
+
+# %% solution id=select_hyperparameters
+def select_hyperparameters(make_model, grid, F_train, y_train, F_val, y_val):
+    """Fit make_model(**params) on train for each params in grid; pick the best on val."""
+    ### BEGIN SOLUTION
+    scores = []
+    for params in grid:
+        model = make_model(**params).fit(F_train, y_train)
+        scores.append(float(model.score(F_val, y_val)))
+    best = int(np.argmax(scores))
+    return dict(grid[best]), scores
+    ### END SOLUTION
+
+# %% tests id=test_select_hyperparameters points=3
+def _ref_make(C, gamma):
+    return Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C, gamma=gamma))])
+
+
+_rng = np.random.default_rng(309)
+_A = _rng.normal(size=(300, 3))
+_b = (np.sin(3 * _A[:, 0]) + _A[:, 1] > 0).astype(int)
+_grid = [{"C": 0.01, "gamma": 0.01}, {"C": 10.0, "gamma": 1.0}]
+_best, _scores = select_hyperparameters(_ref_make, _grid, _A[:200], _b[:200], _A[200:], _b[200:])
+check_equal(len(_scores), 2, name="the number of validation scores")
+check_equal(_best, {"C": 10.0, "gamma": 1.0}, name="the best parameters on this toy problem")
+### BEGIN HIDDEN TESTS
+_grid = [{"C": c, "gamma": g} for c in (0.1, 1.0, 30.0) for g in (0.05, 0.5, 3.0)]
+_want = [float(_ref_make(**p).fit(_A[:200], _b[:200]).score(_A[200:], _b[200:])) for p in _grid]
+_best, _scores = select_hyperparameters(_ref_make, _grid, _A[:200], _b[:200], _A[200:], _b[200:])
+check_close(_scores, _want, name="the validation accuracies, in the order of the grid")
+check_equal(_best, _grid[int(np.argmax(_want))], name="the best parameters")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 10 (2 + 3 points): the final model, and one look at the test split
+#
+# Choose among the grid below on the validation split, fit the final model
+# with the best parameters on the training split, and only then compute its
+# accuracy on the test split, once, into `test_accuracy` (a fraction in
+# [0, 1]). The hidden tests check that `final_model` never saw a test row
+# (from what its scaler and its SVM remember of their training rows) and
+# that `test_accuracy` is within 5 points of the reference solution's.
+
+# %%
+grid = [{"C": C, "gamma": g} for C in (3.0, 30.0, 300.0) for g in (0.01, 0.03, 0.1)]
+
+# %% solution id=final_model
+from sklearn.metrics import accuracy_score
+
+### BEGIN SOLUTION
+best_params, val_scores = select_hyperparameters(make_classifier, grid, F_train, y_train, F_val, y_val)
+final_model = make_classifier(**best_params).fit(F_train, y_train)
+test_accuracy = accuracy_score(y_test, final_model.predict(F_test))
+### END SOLUTION
+
+# %% tags=nbval-check-output
+print("validation accuracy per setting:")
+for p, s in zip(grid, val_scores):
+    print(f"  C={p['C']:6.1f} gamma={p['gamma']:.2f}: {s:.3f}")
+print("best:", best_params)
+print(f"test accuracy: {test_accuracy:.3f}")
+
+# %% tests id=test_no_leakage points=2
+from parcel_utils.checks import check_no_leakage, check_accuracy_against_reference
+check_type(final_model, Pipeline, name="final_model")
+### BEGIN HIDDEN TESTS
+check_no_leakage(final_model, F_test, F_train, F_val, name="final_model")
+### END HIDDEN TESTS
+
+# %% tests id=test_test_accuracy points=3
+check_in_range(test_accuracy, 0.0, 1.0, name="test_accuracy")
+### BEGIN HIDDEN TESTS
+check_accuracy_against_reference(float(test_accuracy), "03_handcrafted", "test_accuracy", tolerance=0.05)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Where the features fail
+#
+# The confusion matrix counts, for each true class (row), what the model
+# predicted (column). The mistakes are not spread evenly:
+
+# %%
+y_pred = final_model.predict(F_test)
+plot_confusion_matrix(y_test, y_pred, class_names);
+
+# %% [markdown]
+# Some test maps, right (green) and wrong (red), with a few of their
+# features. Look at the wrong ones: what would a person use to classify
+# them that no feature above measures?
+
+# %%
+_rng = np.random.default_rng(0)
+_right = _rng.choice(np.flatnonzero(y_pred == y_test), 4, replace=False)
+_wrong = np.flatnonzero(y_pred != y_test)
+_wrong = _rng.choice(_wrong, min(8, _wrong.size), replace=False)
+plot_predictions(X_test, y_test, y_pred, class_names, list(_right) + list(_wrong), features=F_test,
+                 feature_names=feature_names,
+                 show_features=["average_height_mm", "height_std_mm", "rectangularity", "compactness"]);
+
+# %% [markdown]
+# Two boxes side by side with the same height have the average height, the
+# histogram and nearly the outline of one box: only the seam between them
+# tells, and no global feature sees a seam. A thick envelope and a thin box,
+# a polybag wrapped tightly around a box and a box with a bulging top, a
+# long narrow box and a tube: the differences are in the *local* shape of
+# the surface. A better feature for each case is possible (try yours!), but
+# each needs design and programming effort, and each new case needs another:
+# the lecture's "cons" of hand-crafted features. In 04 a CNN learns its
+# features from the pixels instead.
