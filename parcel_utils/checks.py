@@ -310,3 +310,70 @@ def record_reference_metric(assignment, key, value, machine=None, note=None, pat
 
 
 __all__ += ["check_no_leakage", "check_accuracy_against_reference", "record_reference_metric"]
+
+
+# ---------------------------------------------------------------- Keras models (added for 04_cnn)
+
+def check_selected_on_validation(model, history, X_val, y_val, X_test, y_test, monitor="val_loss",
+                                 rtol=0.02, name="the model"):
+    """Check that a Keras model was validated (early stopping, checkpoints) on the validation split.
+
+    After ``fit`` with ``validation_data`` and the best checkpoint restored, the
+    best ``history.history[monitor]`` is the model's loss on the validation
+    split.  If it matches the loss on the test split instead, the test split
+    chose the epoch: a leak (the lecture's slide passes ``(X_test, y_test)``
+    as ``validation_data``: fine for a demo, not for an honest test score).
+
+    Parameters
+    ----------
+    model : compiled keras.Model, with its best weights restored
+    history : keras.callbacks.History or dict
+        What ``fit`` returned (or its ``.history``).
+    X_val, y_val, X_test, y_test : arrays
+    monitor : str, default "val_loss"
+    rtol : float
+        Relative tolerance between the recorded and the recomputed loss.
+
+    Example
+    -------
+    >>> check_selected_on_validation(model, hist, X_val, y_val, X_test, y_test)   # doctest: +SKIP
+    """
+    h = getattr(history, "history", history)
+    if not isinstance(h, dict) or not h.get(monitor):
+        raise AssertionError(f"the history of {name} records no {monitor!r}: pass validation_data=(X_val, y_val) "
+                             "to fit.")
+    best = float(min(h[monitor])) if "loss" in monitor else None
+    if best is None:
+        raise ValueError(f"monitor should be a loss such as 'val_loss', got {monitor!r}.")
+    loss_val = float(np.ravel(model.evaluate(X_val, y_val, verbose=0))[0])
+    loss_test = float(np.ravel(model.evaluate(X_test, y_test, verbose=0))[0])
+    close_val = abs(best - loss_val) <= rtol * max(abs(loss_val), 1e-3)
+    close_test = abs(best - loss_test) <= rtol * max(abs(loss_test), 1e-3)
+    if close_test and not close_val:
+        raise AssertionError(f"the best {monitor} of {name} ({best:.4f}) is its loss on the test split "
+                             f"({loss_test:.4f}), not on the validation split ({loss_val:.4f}): validate on "
+                             "(X_val, y_val); the test split is looked at once, at the end.")
+    if not close_val:
+        raise AssertionError(f"the best {monitor} of {name} ({best:.4f}) is not its loss on the validation split "
+                             f"({loss_val:.4f}): validate on (X_val, y_val) and restore the best checkpoint "
+                             "after fit.")
+
+
+def check_disjoint_rows(A, B, name_a="the training data", name_b="the test split"):
+    """Check that no sample (row, map) of ``A`` is also in ``B`` (exact bytes after float32 rounding).
+
+    Example
+    -------
+    >>> check_disjoint_rows(np.zeros((2, 3)), np.ones((4, 3)))
+    """
+    A = np.ascontiguousarray(np.asarray(A, dtype=np.float32).reshape(len(A), -1))
+    B = np.ascontiguousarray(np.asarray(B, dtype=np.float32).reshape(len(B), -1))
+    if A.shape[1:] != B.shape[1:]:
+        raise ValueError(f"{name_a} and {name_b} should have samples of the same size, got {A.shape} and {B.shape}.")
+    shared = {r.tobytes() for r in A} & {r.tobytes() for r in B}
+    if shared:
+        raise AssertionError(f"{len(shared)} sample(s) of {name_b} are also in {name_a}: build it from the "
+                             "training split only.")
+
+
+__all__ += ["check_selected_on_validation", "check_disjoint_rows"]

@@ -644,3 +644,150 @@ def plot_params_and_activations(rows, title=None, size=(11, 3.6)):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- 04_cnn
+def _depth_cmap():
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_under("black")
+    return cmap
+
+
+def plot_history(histories, metrics=("loss", "accuracy"), size=(5.0, 3.4)):
+    """Training curves: one panel per metric, training (solid) and validation (dashed) per run.
+
+    Parameters
+    ----------
+    histories : dict of {label: keras History or its ``.history`` dict}
+    metrics : sequence of str
+
+    Example
+    -------
+    >>> fig = plot_history({"cnn": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
+    ...                             "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7]}})
+    >>> len(fig.axes)
+    2
+    """
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError("histories should be a non-empty dict {label: History or history dict}.")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(size[0] * len(metrics), size[1]), squeeze=False)
+    for k, (label, h) in enumerate(histories.items()):
+        h = getattr(h, "history", h)
+        colour = f"C{k}"
+        for ax, m in zip(axes[0], metrics):
+            if m in h:
+                ax.plot(np.arange(1, len(h[m]) + 1), h[m], color=colour, label=f"{label} (train)")
+            if "val_" + m in h:
+                ax.plot(np.arange(1, len(h["val_" + m]) + 1), h["val_" + m], "--", color=colour,
+                        label=f"{label} (val)")
+    for ax, m in zip(axes[0], metrics):
+        ax.set_xlabel("epoch"), ax.set_ylabel(m), ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_pairs(rows, row_titles=None, col_titles=None, size=1.8):
+    """A grid of depth maps, e.g. originals and their augmented or mixed versions.
+
+    Parameters
+    ----------
+    rows : sequence of arrays (K, H, W)
+        One row of K maps each.
+    row_titles, col_titles : sequences of str, optional
+        ``col_titles`` may be one list per row (a list of lists).
+
+    Example
+    -------
+    >>> fig = plot_image_pairs([np.ones((3, 8, 8)), np.zeros((3, 8, 8))], row_titles=["a", "b"])
+    """
+    rows = [np.asarray(r) for r in rows]
+    if not rows or any(r.ndim != 3 for r in rows):
+        raise ValueError("rows should be a non-empty list of arrays of depth maps (K, H, W).")
+    k = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), k, figsize=(size * k, size * len(rows) + 0.3), squeeze=False)
+    hi = _depth_limits(np.concatenate([r.reshape(len(r), -1) for r in rows], axis=1))[1]
+    for i, r in enumerate(rows):
+        for j in range(k):
+            ax = axes[i, j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if j >= len(r):
+                ax.axis("off")
+                continue
+            ax.imshow(np.where(r[j] > 0, r[j], -1), cmap=_depth_cmap(), vmin=1e-3, vmax=hi)
+            if col_titles is not None:
+                t = col_titles[i][j] if isinstance(col_titles[0], (list, tuple)) else col_titles[j]
+                ax.set_title(t, fontsize=8)
+        if row_titles is not None:
+            axes[i, 0].set_ylabel(row_titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_retrieval(X_query, X_train, y_train, neighbours, class_names, y_query=None, distances=None,
+                   queries=None, size=1.9):
+    """Image retrieval: each query map and its nearest training maps in the latent space.
+
+    Parameters
+    ----------
+    X_query : array (M, H, W)
+    X_train : array (N, H, W)
+    y_train : array (N,) int
+    neighbours : array (M, k) int
+        Indices into ``X_train``, nearest first.
+    class_names : sequence of str
+    y_query : array (M,) int, optional
+    distances : array (M, k), optional
+    queries : sequence of int, optional
+        Which queries to show (default all).
+
+    Example
+    -------
+    >>> X = np.ones((4, 8, 8))
+    >>> fig = plot_retrieval(X[:1], X, np.array([0, 1, 0, 1]), np.array([[1, 2, 3]]), ["a", "b"])
+    """
+    neighbours = np.asarray(neighbours)
+    queries = list(range(len(neighbours))) if queries is None else list(queries)
+    k = neighbours.shape[1]
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(size * (k + 1), size * len(queries) + 0.2),
+                             squeeze=False)
+    hi = _depth_limits(X_query[queries])[1]
+    for r, q in enumerate(queries):
+        ax = axes[r, 0]
+        ax.imshow(np.where(X_query[q] > 0, X_query[q], -1), cmap=_depth_cmap(), vmin=1e-3, vmax=hi)
+        ax.set_title(f"query #{q}" + (f"\n{class_names[y_query[q]]}" if y_query is not None else ""),
+                     fontsize=8, fontweight="bold")
+        for j in range(k):
+            i = neighbours[q, j]
+            ax = axes[r, j + 1]
+            ax.imshow(np.where(X_train[i] > 0, X_train[i], -1), cmap=_depth_cmap(), vmin=1e-3, vmax=hi)
+            same = y_query is not None and y_train[i] == y_query[q]
+            d = f", d={distances[q, j]:.3g}" if distances is not None else ""
+            ax.set_title(f"{j + 1}-NN: train #{i}{d}\n{class_names[y_train[i]]}", fontsize=8,
+                         color="green" if same else ("red" if y_query is not None else "black"))
+        for ax in axes[r]:
+            ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding(Z, y, class_names, title=None, size=(6.5, 5.5)):
+    """A 2-D embedding (e.g. t-SNE of latent features), one colour per class.
+
+    Example
+    -------
+    >>> fig = plot_embedding(np.random.default_rng(0).normal(size=(10, 2)), np.arange(10) % 2, ["a", "b"])
+    """
+    Z, y = np.asarray(Z), np.asarray(y)
+    if Z.ndim != 2 or Z.shape[1] != 2 or len(Z) != len(y):
+        raise ValueError(f"Z should be (N, 2) with one label per row, got Z {Z.shape} and y {y.shape}.")
+    fig, ax = plt.subplots(figsize=size)
+    for k, name in enumerate(class_names):
+        m = y == k
+        ax.scatter(Z[m, 0], Z[m, 1], s=6, alpha=0.7, color=f"C{k}", label=name)
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.legend(markerscale=3, fontsize=9)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
