@@ -444,8 +444,18 @@ def plot_parcel_examples(X, y, class_names, per_class=4, seed=0, vmax=None, size
     return fig
 
 
-def plot_depth_surface(depth, pixel_mm=8.0, title=None, elev=50, azim=-60):
+def plot_depth_surface(depth, pixel_mm=8.0, title=None, elev=35, azim=-60, crop=True):
     """One depth map as a 3D surface (x, y in mm, height in mm); missing pixels are not drawn.
+
+    Parameters
+    ----------
+    depth : array (H, W)
+    pixel_mm : float
+    title : str, optional
+    elev, azim : float
+        The point of view (degrees).
+    crop : bool
+        Show only the measured region and a margin of 2 pixels.
 
     Example
     -------
@@ -456,14 +466,20 @@ def plot_depth_surface(depth, pixel_mm=8.0, title=None, elev=50, azim=-60):
     if d.ndim != 2:
         raise ValueError(f"depth should be one depth map (H, W), got shape {d.shape}.")
     yy, xx = np.mgrid[0:d.shape[0], 0:d.shape[1]] * pixel_mm
+    if crop and (d > 0).any():
+        r, c = np.nonzero(d > 0)
+        sl = (slice(max(r.min() - 2, 0), r.max() + 3), slice(max(c.min() - 2, 0), c.max() + 3))
+        d, yy, xx = d[sl], yy[sl], xx[sl]
     z = np.where(d > 0, d, np.nan)
-    fig = plt.figure(figsize=(6, 4.5))
+    top = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
+    fig = plt.figure(figsize=(6.5, 4.5))
     ax = fig.add_subplot(projection="3d")
-    surf = ax.plot_surface(xx, yy, z, cmap="viridis", vmin=0, vmax=np.nanmax(z) if np.isfinite(z).any() else 1,
+    surf = ax.plot_surface(xx, yy, z, cmap="viridis", vmin=0, vmax=top,
                            linewidth=0, antialiased=False, rstride=1, cstride=1)
-    ax.set_xlabel("x (mm)"), ax.set_ylabel("y (mm)"), ax.set_zlabel("height (mm)")
+    ax.set_zlim(0, top * 1.05)
+    ax.set_xlabel("x (mm)"), ax.set_ylabel("y (mm)")
     ax.view_init(elev=elev, azim=azim)
-    fig.colorbar(surf, ax=ax, shrink=0.6, label="height (mm)")
+    fig.colorbar(surf, ax=ax, shrink=0.6, pad=0.08, label="height above the belt (mm)")
     if title:
         ax.set_title(title)
     return fig

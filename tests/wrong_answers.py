@@ -23,4 +23,11 @@ WRONG_ANSWERS = {
                           find="return h * w * d * n_filters + (n_filters if bias else 0)",
                           replace="return h * w * d * n_filters",
                           loses=["test_conv2d_params", "test_mlp_rgb"]),
+    # A student who averages the height over all pixels, the zeros included (missing
+    # measurements and empty belt counted as height 0): only the average_height test fails;
+    # the classifier uses the reference feature matrix and keeps its points.
+    "03_handcrafted": dict(notebook="handcrafted", cell="average_height",
+                           find="measured = d[d > 0]\n",
+                           replace="measured = d.ravel()\n",
+                           loses=["test_average_height"]),
 }
