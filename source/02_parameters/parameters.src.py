@@ -8,8 +8,8 @@ Every number comes from ../shared/lectures/cnn-lecture-notes.txt.
 # # 02 · Counting parameters: by hand, then by Keras
 #
 # How big is a network? The number of its parameters decides how much memory its
-# weights take, how many images it needs before it stops memorising them, and, with the
-# size of its activations, how much it costs to run. The lecture gives many such numbers:
+# weights take, how easily it overfits a small training set and, with the size of its
+# activations, how much it costs to run. The lecture gives many such numbers:
 # 152 parameters for 2 filters 5x5 on 3 input maps, 61,706 for LeNet-5, 138,357,544 for
 # VGG16, "about 100MB per image" of activations. In this assignment you derive every
 # one of them with a few lines of arithmetic, and check each against what Keras counts.
@@ -326,8 +326,8 @@ print(f"in the Dense layers: {sum(hand[5:]):,} of {sum(hand):,} ({sum(hand[5:]) 
 
 # %% [markdown]
 # 156, 2,416, 48,120, 10,164 and 850: 61,706, as on the slide. As the slide says, most
-# parameters are still in the MLP at the end (96%), and the first convolution, which
-# looks at the whole image, has only 156.
+# parameters are still in the MLP at the end (96%), while the first convolution, applied
+# all over the image, has only 156.
 #
 # ## 4. Why not an MLP on the pixels? And what does colour cost?
 #
@@ -668,25 +668,25 @@ fig = viz.plot_params_and_activations(
 # **The count.** 15,237,608 values: 150,528 for the input, then 3.2 million for each of
 # the two convolutions of block 1, and less and less as the maps shrink. At float32 that is
 # **61 MB** (58 MiB) for the forward pass of one image, about 61% of the lecture's "about
-# 100MB". Almost half of it (29 MB) is in block 1 alone, while the parameters sit at the other end, in the
-# FC layers (the figure).
+# 100MB". Almost half of it (29 MB) is in block 1 alone, while the parameters sit at the
+# other end, in the FC layers (the figure).
 #
-# **Where "about 100MB" comes from.** The slide follows the VGGNet case study of the
-# Stanford CS231n notes, which lists the memory of every layer, with exactly the sizes
-# above (150K, 3.2M, 3.2M, 800K, 1.6M, ...), and then writes the total as
-# "24M * 4 bytes ~= 93MB / image (only forward! ~*2 for bwd)". The list it gives adds up to
-# 15.2 million values, not 24 million: the total does not follow from its own list, and we
-# found no way of counting (the input, the pooling outputs, the FC layers are all already
-# in) that reaches 24 million. The honest figure for storing every activation of the
-# forward pass is 61 MB per image.
+# **Where "about 100MB" comes from.** The figure matches the VGGNet case study of the
+# Stanford CS231n notes (very likely its source), which lists the memory of every layer
+# with exactly the sizes above (150K, 3.2M, 3.2M, 800K, 1.6M, ...) and then writes the
+# total as "24M * 4 bytes ~= 93MB / image (only forward! ~*2 for bwd)". The values it lists
+# add up to about 15.2 million, not 24 million: the total does not follow from its own
+# list, and the list already has everything one could add (the input, the pooling
+# outputs, the FC layers). Storing every activation of the forward pass takes 61 MB per
+# image; "about 100MB" overstates it by about 1.6 times.
 #
 # **What the estimate leaves out, both ways.**
 # * *Training* has to keep every activation until the backward pass uses it, and the
 #   backward pass produces a gradient of the same size for each: "about twice", 122 MB per
-#   image. This is per image, so a batch of 32 needs about 3.9 GB, which is what limits the
-#   batch size on a GPU. Frameworks also store some intermediate tensors (the values before
-#   an activation function, for instance) and use workspace memory, so measured numbers
-#   are higher.
+#   image. This is per image: the activations of a batch of 32 need about 3.9 GB, which is
+#   what limits the batch size on a GPU. Frameworks may also keep intermediate tensors (the
+#   values before an activation function, for instance) and need workspace memory, so what
+#   they allocate is more than this count.
 # * *Inference* need not keep them: once a layer's output is computed its input can be
 #   freed, so the peak is the largest pair of consecutive maps, 25.7 MB (the outputs of the
 #   two convolutions of block 1).
@@ -720,15 +720,16 @@ for r in rows:
 #   (VGG16's 138.4M is the 138,357,544 above). The thirteen models not built here also agree:
 #   run with `BUILD_ALL = True` to see it.
 # * **Depth** is the number of layers that hold weights: convolutions, Dense *and*
-#   batch-normalisation layers (ResNet50: 53 + 53 + 1 = 107). keras.io describes it as the
-#   topological depth "including activation layers", which these numbers are not: VGG16's
-#   16 is its 13 convolutions and 3 Dense layers, out of 22 layers after the input.
+#   batch-normalisation layers (ResNet50: 53 + 53 + 1 = 107), for all nineteen models.
+#   The note under the keras.io table says the topological depth "includes activation
+#   layers", but these numbers leave out every layer without weights: VGG16's 16 is its 13
+#   convolutions and 3 Dense layers, out of 22 layers after the input.
 # * **Size** is the size of the downloadable weight file, in MB. For most models it is
 #   within a megabyte of the parameters at 4 bytes each, in MiB (VGG16: 527.8 against 528);
 #   DenseNet121 (33 against 30.8) and above all EfficientNetB0 (29 against 20.3) are
 #   larger (as are the DenseNets and NASNets not built here, by 2 to 4 MB): a file holds
-#   more than the float32 weights. The parameter count is the exact
-#   column; the size is a rough guide.
+#   more than the float32 weights. The parameter count is the exact column; the size is a
+#   rough guide.
 #
 # ## Summary
 #
