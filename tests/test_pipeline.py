@@ -188,3 +188,41 @@ def test_one_wrong_answer_loses_exactly_its_points(assignment, graded):
             assert score == mx, f"{gid} should keep its {mx} points, scored {score}"
     lost = sum(mx for (nb, gid), (s, mx) in auto.items() if nb == spec["notebook"] and gid in spec["loses"])
     assert r.score == pytest.approx(ref.score - lost)
+
+
+# -- heavy notebooks: executed once per run ----------------------------------------------
+# nbval re-executes the light solutions (`make test` runs `pytest --nbval-lax solutions`);
+# a heavy one (training networks) is executed once, by the reference submission of the
+# grading batch above, and its checked outputs are compared with the committed solution
+# here. The Makefile leaves these out of nbval (--ignore=solutions/<a>).
+HEAVY = [a for a in ("04_cnn",) if a in ASSIGNMENTS]
+
+
+def _checked_outputs(nb):
+    """Text outputs of the cells tagged nbval-check-output, by cell id."""
+    out = {}
+    for c in nb.cells:
+        if c.cell_type == "code" and "nbval-check-output" in c.metadata.get("tags", []):
+            texts = []
+            for o in c.get("outputs", []):
+                if o.get("output_type") == "stream" and o.get("name") == "stdout":
+                    texts.append(o["text"])
+                elif o.get("output_type") == "execute_result":
+                    texts.append(o.get("data", {}).get("text/plain", ""))
+            out[c.source] = "".join(texts).strip()
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", HEAVY)
+def test_heavy_solution_outputs_match_the_reference_run(assignment, graded):
+    r = graded[("reference", assignment)]
+    assert r.status == "graded", r.reason
+    for name, text in r.notebooks.items():
+        ran = _checked_outputs(nbformat.reads(text, as_version=4))
+        committed = _checked_outputs(nbformat.read(ROOT / "solutions" / assignment / f"{name}.ipynb", as_version=4))
+        assert committed, f"solutions/{assignment}/{name}.ipynb has no nbval-check-output cell"
+        for source, expected in committed.items():
+            assert ran.get(source) == expected, (
+                f"{assignment}/{name}: a checked cell's output changed; rerun `make solutions`.\n"
+                f"cell: {source[:200]}\ncommitted: {expected[:500]}\nnow: {ran.get(source, '<missing>')[:500]}")

@@ -1,0 +1,145 @@
+"""Benchmark: serial ``nbgrader autograde`` against ``parcel-course grade --workers 2``.
+
+The same simulated class (the demo's six students, built from the reference
+solutions with their mistakes) is graded twice in two copies of the course:
+
+1. plain nbgrader, one ``nbgrader autograde <assignment> --student <id>`` after
+   the other (timed one by one: that is the notebook execution plus
+   nbgrader's own work for each submission);
+2. ``parcel-course grade --workers N`` (parallel workers, private course
+   directories, sandboxed kernels).
+
+It writes BENCHMARKS.md (and benchmarks/grading.json) with the wall times, the
+speed-up and the per-submission overhead of our worker beyond nbgrader's own
+time for the same submission.
+
+    .venv/bin/python benchmarks/grading.py [--assignments 01_convolution 02_parameters] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from parcel_utils.course.demo import STUDENTS, fill_in  # noqa: E402
+from parcel_utils.course.directory import Course, grading_env, nbgrader_executable  # noqa: E402
+from parcel_utils.course.mistakes import MISTAKES  # noqa: E402
+
+
+def make_class(course: Course, assignments) -> list[tuple[str, str]]:
+    """The demo's class, written straight into submitted/ (no exchange: we time grading only)."""
+    subs = []
+    for student in STUDENTS:
+        for a in assignments:
+            d = course.submitted / student / a
+            d.mkdir(parents=True, exist_ok=True)
+            for rel in sorted((course.release / a).glob("*.ipynb")):
+                shutil.copy(rel, d / rel.name)
+                m = MISTAKES.get(a) if student == "ben" else None
+                fill_in(d / rel.name, course.source / a / rel.name,
+                        answer={"cleo": "half", "dan": "none"}.get(student, "all"),
+                        mistake=m if m and m["notebook"] == rel.stem else None,
+                        crash=(student == "eve" and a == assignments[0]))
+            subs.append((student, a))
+    return subs
+
+
+def fresh_course(tmp: Path, assignments) -> Course:
+    tmp.mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", tmp)
+    for a in assignments:
+        shutil.copytree(ROOT / "source" / a, tmp / "source" / a)
+    course = Course(tmp)
+    course.generate(assignments)
+    return course
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--assignments", nargs="*", default=["01_convolution", "02_parameters"])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    a = p.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="parcel-bench-"))
+    try:
+        print("== serial nbgrader autograde")
+        serial = fresh_course(base / "serial", a.assignments)
+        subs = make_class(serial, a.assignments)
+        per_sub = {}
+        t0 = time.perf_counter()
+        for student, assignment in subs:
+            t = time.perf_counter()
+            subprocess.run([*nbgrader_executable(), "autograde", assignment, f"--student={student}",
+                            "--create", "--force", "--log-level=ERROR"], cwd=serial.root,
+                           env=grading_env(), capture_output=True)
+            per_sub[f"{student}/{assignment}"] = time.perf_counter() - t
+            print(f"  {student}/{assignment}: {per_sub[f'{student}/{assignment}']:.1f} s")
+        serial_wall = time.perf_counter() - t0
+
+        print(f"== parcel-course grade --workers {a.workers}")
+        par = fresh_course(base / "parallel", a.assignments)
+        make_class(par, a.assignments)
+        t0 = time.perf_counter()
+        proc = subprocess.run([str(Path(sys.executable).parent / "parcel-course"), "--root", str(par.root),
+                               "grade", f"--workers={a.workers}"], env=grading_env())
+        par_wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.exit("parcel-course grade failed")
+        from parcel_utils.course.grading import load_ledgers
+        ledgers = {f"{d['student']}/{d['assignment']}": d for d in load_ledgers(par)}
+        sandbox = sorted({d["sandbox"] for d in ledgers.values()})
+        overhead = [ledgers[k]["seconds"] - per_sub[k] for k in per_sub if k in ledgers]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    result = dict(
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+                f"{platform.python_version()}, {platform.system()}",
+        assignments=a.assignments, submissions=len(subs), workers=a.workers, sandbox=sandbox,
+        serial_wall_s=round(serial_wall, 1), parallel_wall_s=round(par_wall, 1),
+        speedup=round(serial_wall / par_wall, 2),
+        overhead_per_submission_s=dict(median=round(statistics.median(overhead), 2),
+                                       mean=round(statistics.mean(overhead), 2)),
+        serial_per_submission_s={k: round(v, 1) for k, v in per_sub.items()},
+        date=time.strftime("%Y-%m-%d"),
+    )
+    (ROOT / "benchmarks" / "grading.json").write_text(json.dumps(result, indent=1) + "\n")
+    Path(a.out).write_text(f"""# Benchmarks
+
+## Grading: serial nbgrader against `parcel-course grade`
+
+Measured by `make bench` (`.venv/bin/python benchmarks/grading.py`) on {result['date']},
+{result['machine']}. The class: the demo's six students (right, one mistake,
+half done, blank, a kernel crash, late) on {', '.join(a.assignments)}:
+{len(subs)} submissions.
+
+| | wall time |
+| --- | --- |
+| plain `nbgrader autograde`, one submission after the other | {serial_wall:.1f} s |
+| `parcel-course grade --workers {a.workers}` (sandbox: {', '.join(sandbox)}) | {par_wall:.1f} s |
+| speed-up | **{result['speedup']}x** (target: 1.8x on 2 cores) |
+
+Overhead of our worker per submission, beyond what nbgrader itself takes for the
+same submission (private course directory, gradebook snapshot, sandbox start,
+merge): median {result['overhead_per_submission_s']['median']} s, mean
+{result['overhead_per_submission_s']['mean']} s. (Workers run two at a time on two
+cores, so this includes the slow-down of sharing the machine.)
+
+Raw figures: `benchmarks/grading.json`.
+""")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
