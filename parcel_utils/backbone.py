@@ -255,7 +255,7 @@ def build_backbone(input_shape=None, alpha=ALPHA, channels=1, name="backbone"):
         input_tensor=x, alpha=alpha, include_top=False, weights=None, pooling="avg", name=name)
 
 
-def _imagenet_weights(input_shape, alpha):
+def _imagenet_weights(input_shape, alpha, cache_dir=None):
     """Path of ImageNet MobileNetV2 weights (no top), downloading if possible."""
     import keras
 
@@ -263,16 +263,17 @@ def _imagenet_weights(input_shape, alpha):
     fname = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{size}_no_top.h5"
     url = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + fname
     try:
-        return keras.utils.get_file(fname, url, cache_subdir="models")
+        return keras.utils.get_file(fname, url, cache_subdir="models", cache_dir=cache_dir)
     except Exception as exc:  # no network, DNS failure, proxy, ...
         raise OfflineWeightsError(
             f"Could not download the ImageNet weights of MobileNetV2 ({fname}): this machine seems to be "
-            f"offline and Keras has no cached copy in ~/.keras/models. Use the weights bundled with the "
+            f"offline and Keras has no cached copy in {cache_dir or '~/.keras'}/models. Use the weights bundled with the "
             f"course instead: load_backbone(weights=\"parcel-primitives\"). (Cause: {type(exc).__name__}.)"
         ) from None
 
 
-def load_backbone(weights="parcel-primitives", input_shape=None, trainable=True, name="backbone"):
+def load_backbone(weights="parcel-primitives", input_shape=None, trainable=True, name="backbone",
+                  cache_dir=None):
     """The pretrained feature extraction network.
 
     Parameters
@@ -292,11 +293,20 @@ def load_backbone(weights="parcel-primitives", input_shape=None, trainable=True,
         Initial ``trainable`` flag of the model (freeze it for transfer
         learning with ``trainable=False`` or ``model.trainable = False``).
     name : str
+    cache_dir : path, optional
+        Where Keras caches downloads for ``"imagenet"`` (default
+        ``$KERAS_HOME`` or ``~/.keras``).
 
     Returns
     -------
     keras.Model
         ``(None, H, W, 1)`` mm -> ``(None, 1280)`` features.
+
+    Raises
+    ------
+    OfflineWeightsError
+        ``weights="imagenet"`` on a machine that cannot download them and has
+        no cached copy.
 
     Example
     -------
@@ -308,14 +318,15 @@ def load_backbone(weights="parcel-primitives", input_shape=None, trainable=True,
     if weights is None:
         model = build_backbone(input_shape, name=name)
     elif isinstance(weights, str) and weights == "imagenet":
-        path = _imagenet_weights(input_shape, ALPHA)
+        path = _imagenet_weights(input_shape, ALPHA, cache_dir)
         model = build_backbone(input_shape, channels=3, name=name)
         # the MobileNetV2 part of the model is the applications model itself
         import keras
         ref = keras.applications.MobileNetV2(input_shape=(input_shape[0], input_shape[1], 3), alpha=ALPHA,
                                              include_top=False, weights=path, pooling="avg")
-        for layer in ref.layers[1:]:
-            model.get_layer(layer.name).set_weights(layer.get_weights())
+        for layer in ref.layers:
+            if layer.weights:
+                model.get_layer(layer.name).set_weights(layer.get_weights())
     else:
         if isinstance(weights, str) and weights in BUNDLED:
             path = BUNDLED[weights]
@@ -430,6 +441,9 @@ def pretrain(out=None, n_train=24000, n_val=3000, epochs=6, batch_size=128, seed
     Xv, yv = make_primitives(n_val, seed=10_000 + seed)
     Xt, yt = make_primitives(n_val, seed=20_000 + seed)
     fen = build_backbone()
+    for layer in fen.layers:   # Keras' MobileNetV2 uses 0.999: too slow for ~1000 steps of training
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = 0.9
     inp = keras.Input(fen.input_shape[1:])
     feats = fen(inp)
     logits = layers.Dense(len(PRIMITIVES), activation="softmax", name="primitive")(layers.Dropout(0.2)(feats))
