@@ -689,3 +689,4 @@ def applications_table(names, models=None):
 
 
 # --- pretrained backbone (see parcel_utils.backbone) ---
+from parcel_utils.backbone import load_backbone  # noqa: E402,F401

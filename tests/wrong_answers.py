@@ -30,4 +30,11 @@ WRONG_ANSWERS = {
                            find="measured = d[d > 0]\n",
                            replace="measured = d.ravel()\n",
                            loses=["test_average_height"]),
+    # A student who aggregates the TTA posteriors with the max instead of the lecture's mean
+    # (the rows no longer sum to 1, and the most confident transform wins): only the TTA test
+    # fails; the accuracy cells use the reference tta_predict and keep their points.
+    "04_cnn": dict(notebook="cnn", cell="tta_predict",
+                   find="return P.mean(axis=0)",
+                   replace="return P.max(axis=0)",
+                   loses=["test_tta_predict"]),
 }
