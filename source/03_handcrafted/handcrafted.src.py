@@ -426,14 +426,13 @@ plot_feature_distributions(F_train, y_train, class_names, feature_names,
 
 # %% manual id=my_feature points=3
 def my_feature(depth):
-    """Roughness: mean absolute Laplacian of the height inside the footprint (mm per px²).
-
-    Polybags are wrinkled and tubes are curved, boxes and envelopes are flat:
-    the second derivative of the height separates them, whatever their size.
-    Only pixels whose 4 neighbours are measured count, so that dropout and
-    the outline do not create fake curvature.
-    """
+    """Describe your feature here: what it measures, in which unit, and on which pixels."""
     ### BEGIN SOLUTION
+    # Roughness: mean absolute Laplacian of the height inside the footprint (mm per px²).
+    # Polybags are wrinkled and tubes are curved, boxes and envelopes are flat:
+    # the second derivative of the height separates them, whatever their size.
+    # Only pixels whose 4 neighbours are measured count, so that dropout and
+    # the outline do not create fake curvature.
     d = np.asarray(depth, dtype=np.float64)
     m = d > 0
     inner = m.copy()
