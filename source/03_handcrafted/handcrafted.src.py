@@ -635,12 +635,13 @@ if exercise_10_done:
                      show_features=["average_height_mm", "height_std_mm", "rectangularity", "compactness"]);
 
 # %% [markdown]
-# Two boxes side by side with the same height have the average height, the
-# histogram and nearly the outline of one box: only the seam between them
-# tells, and no global feature sees a seam. A thick envelope and a thin box,
-# a polybag wrapped tightly around a box and a box with a bulging top, a
-# long narrow box and a tube: the differences are in the *local* shape of
-# the surface. A better feature for each case is possible (try yours!), but
-# each needs design and programming effort, and each new case needs another:
-# the lecture's "cons" of hand-crafted features. In 04 a CNN learns its
-# features from the pixels instead.
+# Most mistakes are boxes and "multiple". Two boxes side by side with the
+# same height have the average height, the histogram and nearly the outline
+# of one box: only the narrow gap between them tells, and no global feature
+# sees a gap (the footprint even closes it). Boxes are also taken for
+# envelopes (a thin box against a stiff envelope) and, when their top bulges
+# or leans, for "multiple". The differences are in the *local* shape of the
+# surface. A better feature for each case is possible (try yours!), but each
+# needs design and programming effort, and each new case needs another: the
+# lecture's "cons" of hand-crafted features. In 04 a CNN learns its features
+# from the pixels instead.
