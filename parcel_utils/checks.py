@@ -377,3 +377,126 @@ def check_disjoint_rows(A, B, name_a="the training data", name_b="the test split
 
 
 __all__ += ["check_selected_on_validation", "check_disjoint_rows"]
+
+
+# ---------------------------------------------------------------- attested hidden tests (added for grading integrity)
+
+ATTEST_MIME = "application/vnd.parcel.attest+json"
+
+
+def _resolve(spec, what):
+    """``"package.module:function"`` -> the function; only inside ``parcel_utils``."""
+    import importlib
+    if not isinstance(spec, str) or ":" not in spec or not spec.startswith("parcel_utils."):
+        raise ValueError(f"{what} should name a function of parcel_utils as 'parcel_utils.module:function', "
+                         f"got {spec!r}.")
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def attest_cases(inputs, seed, params=None):
+    """The hidden cases of an attested test: ``[(args, kwargs, label), ...]`` built by ``inputs(seed, **params)``."""
+    cases = _resolve(inputs, "inputs")(seed, **(params or {}))
+    return [(tuple(a), dict(kw), str(label)) for a, kw, label in cases]
+
+
+def encode_value(value):
+    """A JSON-able record of a returned value: numbers and arrays of numbers, exactly (floats by repr)."""
+    try:
+        a = np.asarray(value)
+    except Exception:   # noqa: BLE001 - anything odd is recorded as such
+        a = None
+    if a is None or a.dtype.kind not in "biuf":
+        return {"type": type(value).__name__, "repr": repr(value)[:200]}
+    kind = "float" if a.dtype.kind == "f" else "int"
+    data = a.astype(float if kind == "float" else np.int64).ravel().tolist()
+    return {"type": type(value).__name__, "dtype": str(a.dtype), "shape": list(a.shape), "data": data}
+
+
+def decode_value(record):
+    """The array an :func:`encode_value` record stands for (``ValueError`` if it stands for none)."""
+    if not isinstance(record, dict) or "data" not in record or "shape" not in record:
+        raise ValueError(f"not a number or an array of numbers ({(record or {}).get('type', '?') if isinstance(record, dict) else type(record).__name__})")
+    shape = tuple(int(s) for s in record["shape"])
+    data = np.asarray(record["data"], dtype=float)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"{data.size} values for shape {shape}")
+    return data.reshape(shape)
+
+
+def compare_attested(value, expected, compare="close", rtol=1e-5, atol=1e-6, name=None):
+    """Check one attested value against the reference's (``check_close`` or ``check_equal``)."""
+    if compare == "equal":
+        v = np.asarray(value)
+        if v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v)):
+            v = v.astype(np.int64)
+        e = np.asarray(expected)
+        if v.shape != e.shape:
+            raise AssertionError(f"{_name(name)} should have shape {e.shape}, got {v.shape}.")
+        if not np.array_equal(v, e):
+            raise AssertionError(f"{_name(name)} should be {expected!r}, got {value!r}." if e.ndim == 0 else
+                                 f"{_name(name)} differs from the expected values.")
+    elif compare == "close":
+        check_close(value, expected, name=name, rtol=rtol, atol=atol)
+    else:
+        raise ValueError(f"compare should be 'close' or 'equal', got {compare!r}.")
+
+
+def attest(key, student_fn, inputs, seed, reference, rtol=1e-5, atol=1e-6, compare="close", params=None,
+           name=None):
+    """Run a hidden test whose verdict the grader recomputes outside the student's kernel.
+
+    Builds the cases with the named generator and seed, calls ``student_fn``
+    on each, and (while graded, ``PARCEL_GRADING`` set) publishes what it
+    returned as a display output of MIME type :data:`ATTEST_MIME`.  Then it
+    checks each value against ``reference`` as any other test, so a student
+    sees the usual message.  The grader
+    (:class:`parcel_utils.course.integrity.VerifyAttestations`) reads the call
+    from the instructor's copy of the test cell, rebuilds the cases and the
+    reference values in its own process, and compares them with what was
+    published: a test whose failure the kernel hid, or that never ran,
+    still scores zero.  Call it with literal arguments only (the grader
+    parses them, it does not evaluate them).
+
+    Parameters
+    ----------
+    key : str
+        Names this check within its notebook.
+    student_fn : callable
+        The student's function.
+    inputs : str
+        ``"parcel_utils.module:generator"``; ``generator(seed, **params)``
+        returns ``[(args, kwargs, label), ...]``.
+    seed : int
+    reference : str
+        ``"parcel_utils.module:function"``, called with the same arguments.
+    rtol, atol : float
+        Tolerances of ``compare="close"``.
+    compare : {"close", "equal"}
+    params : dict, optional
+        Literal keyword arguments of the generator.
+    name : str, optional
+        How messages call the function (default: ``key``).
+
+    Example
+    -------
+    >>> attest("relu", lambda x: np.maximum(x, 0), inputs="parcel_utils.hidden_inputs:random_volume",
+    ...        seed=0, reference="parcel_utils.convolution:relu")
+    """
+    import os
+    cases = attest_cases(inputs, seed, params)
+    ref_fn = _resolve(reference, "reference")
+    expected = [ref_fn(*args, **kwargs) for args, kwargs, _ in cases]   # before the student's code can touch the inputs
+    values = [student_fn(*args, **kwargs) for args, kwargs, _ in cases]
+    if os.environ.get("PARCEL_GRADING"):
+        try:
+            from IPython.display import publish_display_data
+            publish_display_data({ATTEST_MIME: {"key": key, "values": [encode_value(v) for v in values]},
+                                  "text/plain": f"(attested: {key})"})
+        except ImportError:
+            pass
+    for (args, kwargs, label), value, want in zip(cases, values, expected):
+        compare_attested(value, want, compare, rtol, atol, name=f"{name or key} on {label}")
+
+
+__all__ += ["attest"]
