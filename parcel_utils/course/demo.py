@@ -22,7 +22,7 @@ import re
 import shutil
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -94,9 +94,10 @@ def run_demo(course: Course, workers: int = 2, assignments=None, out=print) -> d
                 folder = exchange.student_fetch(course, a, home)
                 if student == "fay" and late_due is None:
                     # the due date passes just before fay submits: her submissions are late
-                    late_due = datetime.now(timezone.utc) - timedelta(minutes=1)
+                    late_due = datetime.now(timezone.utc)
                     for aa in assignments:
                         course.nbgrader("db", "assignment", "add", aa, f"--duedate={late_due.isoformat()}")
+                    time.sleep(1.1)
                 if student == "ben":      # a first, blank submission; the second one counts
                     exchange.student_submit(course, a, student, home)
                     time.sleep(1.1)       # nbgrader timestamps have a resolution of one second
