@@ -34,6 +34,7 @@ from .directory import Course, CourseError, grading_env, nbgrader_executable
 __all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
 
 LEDGER = "parcel-grade.json"
+FLAGS_FILE = "integrity-flags.jsonl"
 SANDBOX_MARK = "parcel-sandbox: kernel started in bwrap"
 
 
@@ -47,6 +48,8 @@ class Limits:
     max_kernel_processes: int = 64   # processes under the grader (watched; the kernel is killed past it)
     max_file_mb: int = 512           # largest file written
     max_output_lines: int = 1000     # per cell, as nbgrader's LimitOutput
+    max_output_mb: int = 10          # output kept per cell (integrity.GuardedExecute; errors always kept)
+    max_notebook_output_mb: int = 100  # output kept per notebook
     sandbox: str = "auto"            # 'bwrap', 'none' or 'auto'
 
 
@@ -59,6 +62,7 @@ class GradeJob:
     extra_files: dict = field(default_factory=dict)  # source/<a>/ files that are not notebooks
     limits: Limits = field(default_factory=Limits)
     digest: str = ""
+    instructor_cells: dict = field(default_factory=dict)  # notebook -> digests of its non-answer code cells
 
 
 @dataclass
@@ -121,9 +125,15 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute
-from parcel_utils.course.sandbox import SandboxedExecute
-c.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p
-                                       for p in Autograde.autograde_preprocessors.make_dynamic_default()]
+from parcel_utils.course.integrity import GuardedExecute, VerifyAttestations
+# the kernel runs sandboxed, with capped output; the attested tests are checked again outside it
+_pre = []
+for p in Autograde.autograde_preprocessors.make_dynamic_default():
+    _pre += [GuardedExecute, VerifyAttestations] if p is Execute else [p]
+c.Autograde.autograde_preprocessors = _pre
+c.VerifyAttestations.flags_path = c.GuardedExecute.flags_path = os.path.join(here, {FLAGS_FILE!r})
+c.GuardedExecute.max_cell_output_mb = {limits.max_output_mb}
+c.GuardedExecute.max_notebook_output_mb = {limits.max_notebook_output_mb}
 c.Execute.timeout = {limits.cell_timeout}
 c.LimitOutput.max_lines = {limits.max_output_lines}
 c.SandboxedKernelManager.sandbox = {limits.sandbox!r}
@@ -133,14 +143,15 @@ c.SandboxedKernelManager.max_file_mb = {limits.max_file_mb}
 
 
 def _kernel_usage(proc) -> tuple[float, int]:
-    """Resident memory (MB) and number of processes of everything nbgrader started."""
+    """Resident memory (MB) of nbgrader and everything it started, and the number of processes it started."""
     import psutil
     try:
-        kids = psutil.Process(proc.pid).children(recursive=True)
+        me = psutil.Process(proc.pid)
+        kids = me.children(recursive=True)
     except psutil.Error:
         return 0.0, 0
     total = 0
-    for q in kids:
+    for q in [me, *kids]:   # nbgrader itself too: it holds what the kernel printed
         try:
             total += q.memory_info().rss
         except psutil.Error:
@@ -166,6 +177,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         _write_tree(tmp / "source" / job.assignment, job.extra_files)
         (tmp / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
         _write_tree(tmp / "submitted" / job.student / job.assignment, job.files)
+        res.flags = _scan(job, tmp)
         cmd = [*nbgrader_executable(), "autograde", job.assignment, f"--student={job.student}",
                "--create", "--force", "--log-level=INFO"]
         env = grading_env({"PARCEL_GRADING": "1"})
@@ -202,12 +214,40 @@ def grade_submission(job: GradeJob) -> GradeResult:
         _read_results(tmp, job, res)
         if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
             res.status, res.reason = "killed", "the kernel died while the notebook ran"
+        res.flags += _read_flags(tmp / FLAGS_FILE)
+        if res.status in ("killed", "timeout"):
+            res.flags.append(dict(notebook="", cell="", reason=(
+                f"the kernel did not reach the last cell ({res.status}: {res.reason}); no test cell of the "
+                "notebook it was running got credit, those after that point did not run")))
     except Exception as exc:  # a worker never raises: the batch goes on
         res.status, res.reason = "error", f"{type(exc).__name__}: {exc}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _scan(job: GradeJob, tmp: Path) -> list:
+    """Static scan of what the student wrote (integrity.scan_submission); never raises."""
+    from .integrity import scan_submission
+    try:
+        return scan_submission(job.files, job.instructor_cells, "sqlite:///" + str(tmp / "gradebook.db"),
+                               job.assignment)
+    except Exception as exc:  # noqa: BLE001 - a scan that fails is itself worth a look
+        return [dict(notebook="", cell="", reason=f"the integrity scan failed: {type(exc).__name__}: {exc}")]
+
+
+def _read_flags(path: Path) -> list:
+    """Flags the grader's preprocessors wrote (JSON lines), outside the kernel's reach."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append(dict(notebook="", cell="", reason="unreadable integrity flag: " + line[:200]))
+    return out
 
 
 def _kill_tree(proc) -> None:
@@ -290,13 +330,15 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
     for a in assignments:
         extra = {k: v for k, v in read_tree(course.source / a).items()
                  if not k.endswith((".ipynb", ".src.py"))}
+        from .integrity import instructor_cell_digests
+        known = {p.stem: instructor_cell_digests(p) for p in course.notebooks(a)}
         for sdir in sorted(course.submitted.glob(f"*/{a}")):
             student = sdir.parent.name
             if students and student not in students:
                 continue
             files = read_tree(sdir)
             jobs.append(GradeJob(student, a, files, gradebook, extra, limits or Limits(),
-                                 digest=digest_files(files)))
+                                 digest=digest_files(files), instructor_cells=known))
     return jobs
 
 
@@ -334,6 +376,8 @@ def merge_result(course: Course, res: GradeResult) -> None:
     """Write one worker's result into the course: gradebook, autograded/, ledger."""
     from nbgrader.api import Gradebook
     from datetime import datetime
+    import warnings
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
     out = course.autograded / res.student / res.assignment
     if out.exists():
         shutil.rmtree(out)

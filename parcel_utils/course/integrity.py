@@ -248,10 +248,22 @@ class GuardedExecute(SandboxedExecute):
 
     max_cell_output_mb = Integer(10, help="Output kept per cell, MB (errors are always kept).").tag(config=True)
     max_notebook_output_mb = Integer(100, help="Output kept per notebook, MB.").tag(config=True)
+    flags_path = Unicode("", help="File to which flags are appended as JSON lines ('' : none).").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        self._sizes, self._total, self._noted = {}, 0, set()
-        return super().preprocess(nb, resources, km)
+        self._sizes, self._total, self._noted, self._flags = {}, 0, set(), []
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            name = ((resources or {}).get("nbgrader") or {}).get("notebook", "")
+            _append_flags(self.flags_path, [dict(f, notebook=name) for f in self._flags])
+
+    def _where(self, cell_index) -> str:
+        try:
+            gid = self.nb.cells[cell_index].metadata.get("nbgrader", {}).get("grade_id")
+        except (AttributeError, IndexError):
+            gid = None
+        return gid or f"cell {cell_index + 1}"
 
     def _is_test(self, cell_index) -> bool:
         try:
@@ -270,6 +282,13 @@ class GuardedExecute(SandboxedExecute):
                 c["traceback"] = [t[:2000] for t in c.get("traceback", [])[:50]]
                 c["evalue"] = str(c.get("evalue", ""))[:2000]
                 return super().output(outs, msg, display_id, cell_index)
+            room = min(cap_cell - used, cap_nb - self._total)
+            kept = None
+            if msg.get("msg_type") == "stream" and room > 0:      # keep the beginning of the text
+                msg["content"]["text"] = msg["content"].get("text", "")[:room]
+                self._sizes[cell_index] = used + room
+                self._total += room
+                kept = super().output(outs, msg, display_id, cell_index)
             if cell_index not in self._noted:
                 self._noted.add(cell_index)
                 which = "cell" if used + size > cap_cell else "notebook"
@@ -278,7 +297,10 @@ class GuardedExecute(SandboxedExecute):
                     "stream", name="stdout",
                     text=f"\n... output dropped: more than the {cap} MB a {which} may print while graded ...\n"))
                 self.log.warning("output of cell %s over the %s cap, dropped", cell_index, which)
-            return None
+                self._flags.append(dict(cell=self._where(cell_index), reason=(
+                    f"printed more than the {cap} MB of output a {which} may print while graded; the rest was "
+                    "dropped")))
+            return kept
         self._sizes[cell_index] = used + size
         self._total += size
         return super().output(outs, msg, display_id, cell_index)

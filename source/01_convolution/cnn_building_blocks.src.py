@@ -76,16 +76,10 @@ check_equal(conv_parameters(5, 6, 16), 2416, name="conv_parameters(5, 6, 16)  (L
 check_equal(conv_parameters(3, 3, 64), 1792, name="conv_parameters(3, 3, 64)  (VGG16 block1_conv1)")
 check_equal(conv_parameters((3, 5), 2, 4, use_bias=False), 120, name="conv_parameters((3, 5), 2, 4, use_bias=False)")
 ### BEGIN HIDDEN TESTS
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
 # (the reference count is checked against Keras' count_params in tests/test_convolution.py)
-_rng = np.random.default_rng(2101)
-for _ in range(20):
-    _k, _d, _nf = int(_rng.integers(1, 8)), int(_rng.integers(1, 513)), int(_rng.integers(1, 513))
-    for _bias in (True, False):
-        check_equal(int(conv_parameters(_k, _d, _nf, use_bias=_bias)), ref.conv_parameters(_k, _d, _nf, _bias),
-                    name=f"conv_parameters({_k}, {_d}, {_nf}, use_bias={_bias})")
-    _kk = (int(_rng.integers(1, 8)), int(_rng.integers(1, 8)))
-    check_equal(int(conv_parameters(_kk, _d, _nf)), ref.conv_parameters(_kk, _d, _nf),
-                name=f"conv_parameters({_kk}, {_d}, {_nf})")
+attest("conv_parameters", conv_parameters, inputs="parcel_utils.hidden_inputs:conv_parameters_cases", seed=2101,
+       reference="parcel_utils.convolution:conv_parameters", compare="equal", name="conv_parameters")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -131,10 +125,9 @@ check_equal(receptive_field(1, 7), 7, name="receptive_field(1, 7)")
 check_equal(receptive_field(0), 1, name="receptive_field(0)")
 check_equal(receptive_field(2, 5), 9, name="receptive_field(2, 5)")
 ### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(2201)
-for _ in range(30):
-    _L, _k = int(_rng.integers(0, 12)), int(_rng.integers(1, 12))
-    check_equal(int(receptive_field(_L, _k)), ref.receptive_field(_L, _k), name=f"receptive_field({_L}, {_k})")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("receptive_field", receptive_field, inputs="parcel_utils.hidden_inputs:receptive_field_cases", seed=2201,
+       reference="parcel_utils.convolution:receptive_field", compare="equal", name="receptive_field")
 for _L, _k in [(1, 3), (2, 3), (4, 3), (2, 5)]:      # against the support of an impulse response
     _y = np.zeros((31, 31))
     _y[15, 15] = 1.0
@@ -195,15 +188,11 @@ check_equal(tuple(table["parameters"]), (27, 49), name="vgg_comparison(1)['param
 check_equal(tuple(table["nonlinearities"]), (3, 1), name="vgg_comparison(1)['nonlinearities']")
 check_equal(tuple(vgg_comparison(2)["parameters"]), (108, 196), name="vgg_comparison(2)['parameters']")
 ### BEGIN HIDDEN TESTS
-for _d in (1, 3, 17, 64, 512):
-    for _bias in (False, True):
-        _t = vgg_comparison(_d, use_bias=_bias)
-        _want = (ref.stack_parameters(3, 3, _d, _bias), ref.stack_parameters(1, 7, _d, _bias))
-        check_equal(tuple(int(v) for v in _t["parameters"]), _want,
-                    name=f"vgg_comparison({_d}, use_bias={_bias})['parameters']")
-        check_equal(tuple(int(v) for v in _t["receptive field"]), (ref.receptive_field(3, 3), ref.receptive_field(1, 7)),
-                    name=f"vgg_comparison({_d})['receptive field']")
-        check_equal(tuple(int(v) for v in _t["nonlinearities"]), (3, 1), name=f"vgg_comparison({_d})['nonlinearities']")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("vgg_comparison", lambda d, use_bias: [v for k in ("parameters", "receptive field", "nonlinearities")
+                                             for v in vgg_comparison(d, use_bias=use_bias)[k]],
+       inputs="parcel_utils.hidden_inputs:vgg_cases", seed=0, reference="parcel_utils.hidden_inputs:vgg_table",
+       compare="equal", name="vgg_comparison")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -315,11 +304,13 @@ check_close(leaky_relu(np.array([-2.0, 0.0, 3.0])), [-0.02, 0.0, 3.0], name="lea
 check_close(leaky_relu(np.array([-2.0, 3.0]), alpha=0.3), [-0.6, 3.0], name="leaky_relu([-2, 3], alpha=0.3)")
 check_shape(relu(np.zeros((2, 3, 4))), (2, 3, 4), name="relu of a (2, 3, 4) volume")
 ### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(2401)
-_v = _rng.normal(scale=3, size=(5, 7, 3))
-check_close(relu(_v), ref.relu(_v), name="relu of a random volume")
-check_close(leaky_relu(_v), ref.leaky_relu(_v), name="leaky_relu of a random volume")
-check_close(leaky_relu(_v, alpha=0.2), ref.leaky_relu(_v, 0.2), name="leaky_relu(alpha=0.2) of a random volume")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("relu", relu, inputs="parcel_utils.hidden_inputs:random_volume", seed=2401, params={"shape": [5, 7, 3], "scale": 3},
+       reference="parcel_utils.convolution:relu", name="relu")
+attest("leaky_relu", leaky_relu, inputs="parcel_utils.hidden_inputs:random_volume", seed=2401, params={"shape": [5, 7, 3], "scale": 3},
+       reference="parcel_utils.convolution:leaky_relu", name="leaky_relu")
+attest("leaky_relu_alpha", leaky_relu, inputs="parcel_utils.hidden_inputs:random_volume", seed=2401, params={"shape": [5, 7, 3], "scale": 3, "args": [0.2]},
+       reference="parcel_utils.convolution:leaky_relu", name="leaky_relu")
 ### END HIDDEN TESTS
 
 # %% tests id=test_sigmoid points=1
@@ -328,20 +319,21 @@ with np.errstate(all="ignore"):
     extremes = sigmoid(np.array([-1000.0, 1000.0]))
 check_close(extremes, [0.0, 1.0], name="sigmoid([-1000, 1000])")
 ### BEGIN HIDDEN TESTS
-import scipy.special
-_rng = np.random.default_rng(2402)
-_v = _rng.normal(scale=10, size=(4, 6, 2))
-check_close(sigmoid(_v), scipy.special.expit(_v), rtol=1e-7, atol=1e-10, name="sigmoid of a random volume")
-check_close(sigmoid(_v), ref.sigmoid(_v), rtol=1e-7, atol=1e-10, name="sigmoid of a random volume")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+# (the reference sigmoid is scipy.special.expit's equal, tests/test_convolution.py)
+attest("sigmoid", sigmoid, inputs="parcel_utils.hidden_inputs:random_volume", seed=2402, params={"shape": [4, 6, 2], "scale": 10},
+       reference="parcel_utils.convolution:sigmoid", rtol=1e-7, atol=1e-10, name="sigmoid")
 ### END HIDDEN TESTS
 
 # %% tests id=test_tanh_identity points=1
 points = np.linspace(-3, 3, 13)
 check_close(tanh_from_sigmoid(points), np.tanh(points), name="tanh_from_sigmoid(x) against np.tanh(x)")
 ### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(2403)
-_v = _rng.normal(scale=4, size=(3, 5, 2))
-check_close(tanh_from_sigmoid(_v), np.tanh(_v), name="tanh_from_sigmoid of a random volume")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("tanh_from_sigmoid", tanh_from_sigmoid, inputs="parcel_utils.hidden_inputs:random_volume", seed=2403, params={"shape": [3, 5, 2], "scale": 4},
+       reference="parcel_utils.convolution:tanh", name="tanh_from_sigmoid")
+# (not attested: that tanh_from_sigmoid goes through sigmoid is checked in the kernel only)
+_v = np.random.default_rng(2403).normal(scale=4, size=(3, 5, 2))
 _student_sigmoid, _calls = sigmoid, []
 
 
@@ -411,15 +403,10 @@ check_close(max_pool2d(grid, 3, 1)[..., 0], [[10.0, 11.0], [14.0, 15.0]], name="
 check_shape(max_pool2d(np.zeros((224, 224, 64))), (112, 112, 64), name="max_pool2d of a 224x224x64 volume")
 check_shape(max_pool2d(np.zeros((7, 9, 2)), 2), (3, 4, 2), name="max_pool2d of a 7x9x2 volume")
 ### BEGIN HIDDEN TESTS
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
 # (the reference is checked against tf.nn.max_pool2d in tests/test_convolution.py)
-_rng = np.random.default_rng(2501)
-for _ in range(12):
-    _H, _W, _C = int(_rng.integers(6, 25)), int(_rng.integers(6, 25)), int(_rng.integers(1, 5))
-    _p = int(_rng.integers(1, 5))
-    _s = [None, 1, int(_rng.integers(1, 5))][int(_rng.integers(0, 3))]
-    _v = _rng.normal(size=(_H, _W, _C)).astype(np.float32)
-    check_close(max_pool2d(_v, _p, _s), ref.max_pool2d(_v, _p, _s),
-                name=f"max_pool2d of a {_H}x{_W}x{_C} volume, pool {_p}, stride {_s}")
+attest("max_pool2d", max_pool2d, inputs="parcel_utils.hidden_inputs:max_pool_cases", seed=2501,
+       reference="parcel_utils.convolution:max_pool2d", name="max_pool2d")
 ### END HIDDEN TESTS
 
 # %% [markdown]

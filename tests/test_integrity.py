@@ -1,0 +1,439 @@
+"""Hostile submissions: grading that a student's code cannot subvert.
+
+Each submission is built from the RELEASE notebooks of 01_convolution the way
+a student would write it: blank answers (or right ones) plus one hostile piece
+of code in an answer cell.  All of them are graded in ONE batch through the
+real ``parcel-course grade --workers 2`` (a temporary copy of the course, the
+real sandbox where bubblewrap works), then each is checked: zero where it
+cheated, flagged with the reason (notebook and cell), the batch went on and
+every submission is in the export.  Most attacks use only the lighter
+notebook (cnn_building_blocks) to keep the batch at a few minutes; a missing
+notebook scores zero, as nbgrader does.
+
+What each attack would get from plain nbgrader: the in-kernel tests of the
+cells it targets pass (no error output), which is full marks; the
+``tampering`` flags below are raised exactly when the kernel's outputs said
+"pass" and the grader's own, out-of-process check said "fail".
+"""
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from parcel_utils.course import grading
+from parcel_utils.course.directory import Course, grading_env
+from parcel_utils.course.integrity import instructor_cell_digests, scan_notebook
+from parcel_utils.course.sandbox import sandbox_available
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+A = "01_convolution"
+BB, CONV = "cnn_building_blocks", "convolution"
+SANDBOX = sandbox_available()
+needs_sandbox = pytest.mark.skipif(not SANDBOX, reason="bubblewrap is not available here: no file-system "
+                                                       "or network isolation to test")
+BB_TESTS = ["test_conv_parameters", "test_receptive_field", "test_vgg_comparison", "test_relu", "test_sigmoid",
+            "test_tanh_identity", "test_max_pool2d"]
+
+WRONG_FUNCS = '''
+def conv_parameters(kernel_size, in_channels, filters, use_bias=True):
+    return 0
+'''
+
+# student -> {notebook: {answer cell grade id: code}}; the code replaces the cell (blank elsewhere)
+ATTACKS = {
+    # IPython input transformer: every later cell that runs a check becomes `pass`
+    "transformer": {BB: {"conv_parameters": '''
+ip = get_ipython()
+ip.input_transformers_post.append(
+    lambda lines: ["pass\\n"] if any("check_" in l or "attest" in l for l in lines) else lines)
+'''}},
+    # a custom exception handler that swallows every error of later cells, and the
+    # execution result cleaned so that the kernel's reply says "ok"
+    "custom_exc": {BB: {"conv_parameters": '''
+ip = get_ipython()
+ip.set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)
+ip.events.register("post_run_cell", lambda result: setattr(result, "error_in_exec", None))
+'''}},
+    # traceback display patched away, and every execution reported a success
+    "showtraceback": {BB: {"conv_parameters": '''
+from IPython.core.interactiveshell import InteractiveShell, ExecutionResult
+InteractiveShell.showtraceback = lambda self, *args, **kwargs: None
+ExecutionResult.success = property(lambda self: True)
+''' + WRONG_FUNCS}},
+    # numpy's comparison monkeypatched so that check_close passes on wrong values
+    "numpy_patch": {BB: {"activations": '''
+import numpy
+numpy.isclose = lambda a, b, **kw: numpy.ones(numpy.broadcast(numpy.asarray(a), numpy.asarray(b)).shape, bool)
+numpy.testing.assert_allclose = lambda *a, **kw: None
+def relu(x):
+    return numpy.zeros_like(numpy.asarray(x, dtype=float))
+def leaky_relu(x, alpha=0.01):
+    return numpy.zeros_like(numpy.asarray(x, dtype=float))
+def sigmoid(x):
+    return numpy.zeros_like(numpy.asarray(x, dtype=float))
+def tanh_from_sigmoid(x):
+    return 2 * sigmoid(2 * numpy.asarray(x, dtype=float)) - 1
+'''}},
+    # the test helpers replaced, in the module and in the notebook's namespace
+    "checks_patch": {BB: {"conv_parameters": '''
+import parcel_utils.checks as checks
+checks.check_close = checks.check_equal = checks.check_shape = checks.compare_attested = lambda *a, **k: None
+check_close = check_equal = check_shape = check_type = lambda *a, **k: None
+''' + WRONG_FUNCS}},
+    # builtins: AssertionError replaced
+    "builtins_patch": {BB: {"conv_parameters": '''
+import builtins
+builtins.AssertionError = type("AssertionError", (Warning,), {})
+''' + WRONG_FUNCS}},
+    # the kernel exits as soon as a hidden test starts (right answers before, to keep their points)
+    "os_exit": {BB: {"conv_parameters": '''
+import os
+get_ipython().events.register("pre_run_cell", lambda info: os._exit(0) if "attest(" in info.raw_cell else None)
+def conv_parameters(kernel_size, in_channels, filters, use_bias=True):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return kh * kw * in_channels * filters + (filters if use_bias else 0)
+'''}},
+    # a fork bomb, slowed a little so as not to starve the other users of this machine
+    "forkbomb": {BB: {"conv_parameters": '''
+import os, time
+while True:
+    if os.fork() == 0:
+        time.sleep(300)
+        os._exit(0)
+    time.sleep(0.005)
+'''}},
+    "memory_hog": {BB: {"conv_parameters": '''
+import numpy as np
+hog = [np.ones(10**8) for _ in range(40)]
+'''}},
+    "huge_output": {BB: {"conv_parameters": '''
+for _ in range(150):
+    print("x" * 10**6)
+''' + WRONG_FUNCS}},
+}
+
+
+def _reader(course_root):
+    return '''
+import glob, json, os
+seen = []
+for p in [%r, %r, %r, "../../../gradebook.db", "../../../nbgrader_config.py", "../../../source", "../../../submitted",
+          "/etc/shadow", os.path.expanduser("~/.ssh")]:
+    try:
+        (open(p, "rb").read(1) if os.path.isfile(p) else os.listdir(p)) and seen.append(p)
+    except OSError:
+        pass
+here = os.path.basename(os.path.dirname(os.getcwd()))      # its own folder, autograded/<student>/<assignment>
+others = [p for p in glob.glob("../../*") + glob.glob("../../../*") if not p.endswith((here, "autograded"))]
+print("SEEN", json.dumps(seen), "OTHERS", json.dumps(others))
+''' % (str(course_root / "source" / A / f"{BB}.ipynb"), str(course_root / "gradebook.db"),
+       str(course_root / "submitted"))
+
+
+def _writer(course_root):
+    return '''
+import sqlite3
+wrote = []
+for p in [%r, "../../../pwned", "../pwned", %r]:
+    try:
+        open(p, "w").write("pwned")
+        wrote.append(p)
+    except OSError:
+        pass
+try:  # every grade of the private gradebook to full marks
+    db = sqlite3.connect("../../../gradebook.db"); db.execute("update grade set auto_score = 99"); db.commit()
+    wrote.append("gradebook")
+except Exception:
+    pass
+print("WROTE", wrote)
+''' % (str(course_root / "pwned"), str(course_root.parent / "pwned-outside"))
+
+
+def _network(port):
+    return '''
+import socket, urllib.request
+reached = []
+for host, p in [("127.0.0.1", %d), ("pypi.org", 443), ("1.1.1.1", 53)]:
+    try:
+        socket.create_connection((host, p), timeout=2).close()
+        reached.append(host)
+    except OSError:
+        pass
+print("REACHED", reached)
+''' % port
+
+
+def _release_copy(course, student, notebooks) -> Path:
+    d = course.submitted / student / A
+    d.mkdir(parents=True, exist_ok=True)
+    for nb in notebooks:
+        shutil.copy(course.release / A / f"{nb}.ipynb", d / f"{nb}.ipynb")
+    return d
+
+
+def _answer(path: Path, cells: dict) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in cells:
+            c.source = cells[gid].strip("\n")
+    nbformat.write(nb, path)
+
+
+def _reference(course, student, notebooks=(BB, CONV)):
+    """A student who answers with the reference solution (the demo's filling)."""
+    from parcel_utils.course.demo import fill_in
+    d = _release_copy(course, student, notebooks)
+    for nb in notebooks:
+        fill_in(d / f"{nb}.ipynb", course.source / A / f"{nb}.ipynb")
+    return d
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory):
+    """Grade every hostile submission in one batch; returns what the tests look at."""
+    base = tmp_path_factory.mktemp("integrity")
+    root = base / "course"
+    (root / "source").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source" / A, root / "source" / A,
+                    ignore=shutil.ignore_patterns("*.ipynb_checkpoints", "__pycache__"))
+    course = Course(root)
+    course.build_source()
+    course.generate([A])
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    connections = []
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connections.append(listener.accept()[0])
+            except OSError:
+                pass
+    stop = threading.Event()
+    threading.Thread(target=accept, daemon=True).start()
+
+    _reference(course, "ada")
+    _release_copy(course, "blank", [BB])
+    attacks = dict(ATTACKS)
+    attacks["reader"] = {BB: {"conv_parameters": _reader(root)}}
+    attacks["writer"] = {BB: {"conv_parameters": _writer(root)}}
+    attacks["network"] = {BB: {"conv_parameters": _network(port)}}
+    for student, notebooks in attacks.items():
+        d = _release_copy(course, student, list(notebooks))
+        for nb, cells in notebooks.items():
+            _answer(d / f"{nb}.ipynb", cells)
+
+    env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
+    cmd = [sys.executable, "-m", "parcel_utils.cli", "--root", str(root), "grade", "--workers", "2",
+           "--timeout", "90", "--total-timeout", "400", "--memory-mb", "2000"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
+    stop.set()
+    export = subprocess.run([sys.executable, "-m", "parcel_utils.cli", "--root", str(root), "export"],
+                            capture_output=True, text=True, env=env)
+    ledgers = {led["student"]: led for led in grading.load_ledgers(course)}
+    return dict(course=course, root=root, proc=proc, export=export, ledgers=ledgers, port=port,
+                connections=connections, students=["ada", "blank", *attacks])
+
+
+def _scores(led, notebook=None):
+    return {g["grade_id"]: g["auto_score"] for g in led["grades"]
+            if g["cell_type"] == "code" and not g["needs_manual_grade"] and (notebook is None or g["notebook"] == notebook)}
+
+
+def _reasons(led, cell=None):
+    return [f["reason"] for f in led["flags"] if cell is None or f.get("cell") == cell]
+
+
+def _output(course, student, notebook, cell_id):
+    nb = nbformat.read(course.autograded / student / A / f"{notebook}.ipynb", as_version=4)
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id:
+            return "".join(o.get("text", "") for o in c.outputs if o.get("output_type") == "stream")
+    raise KeyError(cell_id)
+
+
+# -- the batch as a whole ----------------------------------------------------------------
+
+def test_batch_goes_on_and_every_submission_is_exported(batch):
+    assert batch["proc"].returncode == 0, batch["proc"].stderr[-3000:]
+    assert sorted(batch["ledgers"]) == sorted(batch["students"])
+    assert batch["export"].returncode == 0, batch["export"].stderr
+    with open(batch["root"] / "reports" / "grades.csv") as fh:
+        exported = {row["student"] for row in csv.DictReader(fh)}
+    assert exported >= set(batch["students"]), exported
+
+
+def test_reference_solution_full_marks_and_no_flag(batch):
+    led = batch["ledgers"]["ada"]
+    assert led["status"] == "graded", led["reason"]
+    assert led["flags"] == []
+    assert led["score"] == led["max_score"] > 0, [g for g in led["grades"] if g["failed"]]
+
+
+def test_blank_submission_zero_and_no_flag(batch):
+    led = batch["ledgers"]["blank"]
+    assert led["status"] == "graded" and led["flags"] == [] and led["score"] == 0
+
+
+# -- hooks of IPython, monkeypatching ---------------------------------------------------------
+
+def _tampered(led, cells):
+    """Each cell scored zero and carries a 'tampering' flag (the kernel said pass, the grader did not)."""
+    scores = _scores(led, BB)
+    for cell in cells:
+        assert scores[cell] == 0, (cell, scores)
+        assert any(r.startswith("tampering") for r in _reasons(led, cell)), (cell, led["flags"])
+
+
+@pytest.mark.parametrize("student", ["transformer", "custom_exc"])
+def test_ipython_hooks_score_zero_and_are_flagged(batch, student):
+    led = batch["ledgers"][student]
+    assert led["status"] == "graded", led["reason"]
+    assert led["score"] == 0, _scores(led)
+    _tampered(led, BB_TESTS)           # every test cell "passed" in the kernel; none did
+    scan = _reasons(led, "conv_parameters")
+    assert any("get_ipython" in r for r in scan), scan
+    assert any(("input transformer" if student == "transformer" else "set_custom_exc") in r for r in scan), scan
+
+
+def test_patched_showtraceback_scores_zero_and_is_flagged(batch):
+    led = batch["ledgers"]["showtraceback"]
+    assert led["score"] == 0, _scores(led)
+    _tampered(led, BB_TESTS)
+    assert any("showtraceback" in r for r in _reasons(led, "conv_parameters")), led["flags"]
+
+
+def test_monkeypatched_numpy_scores_zero_and_is_flagged(batch):
+    led = batch["ledgers"]["numpy_patch"]
+    assert led["score"] == 0, _scores(led)
+    _tampered(led, ["test_relu", "test_sigmoid"])   # check_close passed on zeros in the kernel
+    assert any("changes the imported module numpy" in r for r in _reasons(led, "activations")), led["flags"]
+
+
+def test_monkeypatched_checks_score_zero_and_are_flagged(batch):
+    led = batch["ledgers"]["checks_patch"]
+    assert led["score"] == 0, _scores(led)
+    _tampered(led, ["test_conv_parameters"])
+    scan = _reasons(led, "conv_parameters")
+    assert any("parcel_utils.checks" in r for r in scan) and any("rebinds 'check_close'" in r for r in scan), scan
+
+
+def test_patched_builtins_score_zero_and_are_flagged(batch):
+    led = batch["ledgers"]["builtins_patch"]
+    assert led["score"] == 0, _scores(led)
+    assert any("builtins" in r for r in _reasons(led, "conv_parameters")), led["flags"]
+
+
+def test_exit_at_the_right_moment_scores_zero_after_it(batch):
+    led = batch["ledgers"]["os_exit"]
+    assert led["status"] == "killed", (led["status"], led["reason"])
+    assert led["score"] == 0
+    tests = [g for g in led["grades"] if g["grade_id"].startswith("test_")]
+    assert tests and all(not g["auto_score"] for g in tests), tests     # 0, or none: left to a person
+    scan = _reasons(led, "conv_parameters")
+    assert any("os._exit" in r for r in scan) and any("event" in r for r in scan), scan
+    assert any("did not reach the last cell" in r for r in _reasons(led)), led["flags"]
+
+
+# -- the sandbox: files, network, processes, memory, output ----------------------------------
+
+@needs_sandbox
+def test_cannot_read_the_course(batch):
+    led = batch["ledgers"]["reader"]
+    assert led["status"] == "graded", led["reason"]
+    out = _output(batch["course"], "reader", BB, "conv_parameters")
+    line = next(x for x in out.splitlines() if x.startswith("SEEN"))
+    seen, others = line.split(" OTHERS ")
+    assert json.loads(seen[len("SEEN "):]) == [], line
+    assert json.loads(others) == [], line           # no other student, no course files around it
+    assert any("course file" in r for r in _reasons(led, "conv_parameters")), led["flags"]
+
+
+@needs_sandbox
+def test_cannot_write_outside_its_directory(batch):
+    led = batch["ledgers"]["writer"]
+    root = batch["root"]
+    assert not (root / "pwned").exists() and not (root.parent / "pwned-outside").exists()
+    assert not list(root.rglob("pwned")), list(root.rglob("pwned"))
+    out = _output(batch["course"], "writer", BB, "conv_parameters")
+    assert "gradebook" not in out.split("WROTE", 1)[1], out
+    assert led["score"] == 0, _scores(led)                       # the gradebook was not rewritten
+    assert any("sqlite3" in r for r in _reasons(led, "conv_parameters")), led["flags"]
+
+
+@needs_sandbox
+def test_no_network(batch):
+    out = _output(batch["course"], "network", BB, "conv_parameters")
+    assert "REACHED []" in out, out
+    assert batch["connections"] == []
+    assert any("network" in r for r in _reasons(batch["ledgers"]["network"], "conv_parameters"))
+
+
+def test_fork_bomb_is_stopped(batch):
+    led = batch["ledgers"]["forkbomb"]
+    assert led["status"] in ("killed", "timeout"), (led["status"], led["reason"])
+    assert led["score"] == 0
+    assert any("fork" in r for r in _reasons(led, "conv_parameters")), led["flags"]
+    assert any("did not reach the last cell" in r for r in _reasons(led)), led["flags"]
+
+
+def test_memory_hog_is_stopped(batch):
+    led = batch["ledgers"]["memory_hog"]
+    assert led["status"] == "killed" and "MB" in led["reason"], (led["status"], led["reason"])
+    assert led["score"] == 0
+
+
+def test_huge_output_is_capped(batch):
+    led = batch["ledgers"]["huge_output"]
+    assert led["status"] == "graded", led["reason"]
+    assert led["score"] == 0, _scores(led)
+    size = (batch["course"].autograded / "huge_output" / A / f"{BB}.ipynb").stat().st_size
+    assert size < 15 * 2**20, size                     # 150 MB printed, at most 10 MB kept per cell
+    out = _output(batch["course"], "huge_output", BB, "conv_parameters")
+    assert "output dropped" in out and out.startswith("x" * 1000), out[:100]   # the beginning is kept
+    assert any("printed more than" in r for r in _reasons(led, "conv_parameters")), led["flags"]
+
+
+# -- no false alarm ---------------------------------------------------------------------------
+
+def test_no_flag_on_reference_solutions_nor_on_the_demo_class(tmp_path):
+    """Static scan of every source notebook's answers and of the demo's simulated students."""
+    from parcel_utils.course.demo import fill_in
+    from parcel_utils.course.mistakes import MISTAKES
+    course = Course(ROOT)
+    for a in course.assignments():
+        for src in course.notebooks(a):
+            nb = nbformat.read(src, as_version=4)
+            restored = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+                        if c.metadata.get("nbgrader", {}).get("locked")}
+            known = instructor_cell_digests(src)
+            assert scan_notebook(nb, src.stem, known, restored) == [], src
+            release = course.release / a / src.name
+            if not release.exists():
+                continue
+            for student, answer in [("ada", "all"), ("ben", "all"), ("cleo", "half"), ("dan", "none")]:
+                target = tmp_path / student / a / src.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(release, target)
+                mistake = MISTAKES.get(a) if student == "ben" else None
+                if mistake and mistake["notebook"] != src.stem:
+                    mistake = None
+                fill_in(target, src, answer=answer, mistake=mistake)
+                got = scan_notebook(nbformat.read(target, as_version=4), src.stem, known, restored)
+                assert got == [], (student, a, src.name, got)
