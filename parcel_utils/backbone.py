@@ -361,19 +361,21 @@ def extract_features(fen, X, batch_size=256):
     return np.asarray(fen.predict(X, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-def nearest_neighbours_l1(train_features, query_features, k=1, batch_size=512):
+def nearest_neighbours_l1(train_features, query_features, k=1, max_bytes=2 ** 27):
     """Indices and l1 distances of the k nearest training features of each query.
 
     The distance is the lecture's ``np.mean(np.abs(features - image_features), axis=-1)``
-    (the mean, not the sum, of absolute differences: same ordering).
+    (the mean, not the sum, of absolute differences: same ordering), computed
+    with ``scipy.spatial.distance.cdist(..., "cityblock") / F`` in blocks of
+    queries, so that memory stays at about ``max_bytes``.
 
     Parameters
     ----------
     train_features : array (N, F)
     query_features : array (M, F)
     k : int, default 1
-    batch_size : int
-        Queries processed at once (memory is batch_size * N * F floats).
+    max_bytes : int
+        Memory budget of one block of distances.
 
     Returns
     -------
@@ -387,6 +389,8 @@ def nearest_neighbours_l1(train_features, query_features, k=1, batch_size=512):
     >>> idx.tolist(), np.round(d, 3).tolist()
     ([[1]], [[0.05]])
     """
+    from scipy.spatial.distance import cdist
+
     A = np.asarray(train_features, dtype=np.float64)
     Q = np.asarray(query_features, dtype=np.float64)
     if A.ndim != 2 or Q.ndim != 2 or A.shape[1] != Q.shape[1]:
@@ -397,11 +401,12 @@ def nearest_neighbours_l1(train_features, query_features, k=1, batch_size=512):
         raise ValueError(f"`k` should be at most the number of training features ({len(A)}), got {k}.")
     idx = np.empty((len(Q), k), dtype=np.int64)
     dist = np.empty((len(Q), k))
-    for s in range(0, len(Q), batch_size):
-        d = np.mean(np.abs(Q[s:s + batch_size, None, :] - A[None, :, :]), axis=-1)
+    step = max(1, int(max_bytes // (8 * max(len(A), 1))))
+    for s in range(0, len(Q), step):
+        d = cdist(Q[s:s + step], A, "cityblock") / A.shape[1]
         order = np.argsort(d, axis=1, kind="stable")[:, :k]
-        idx[s:s + batch_size] = order
-        dist[s:s + batch_size] = np.take_along_axis(d, order, axis=1)
+        idx[s:s + step] = order
+        dist[s:s + step] = np.take_along_axis(d, order, axis=1)
     return idx, dist
 
 

@@ -108,7 +108,7 @@ def test_nearest_neighbours_l1_matches_brute_force():
     rng = np.random.default_rng(0)
     A = rng.normal(size=(40, 7))
     Q = rng.normal(size=(9, 7))
-    idx, dist = nearest_neighbours_l1(A, Q, k=3, batch_size=4)
+    idx, dist = nearest_neighbours_l1(A, Q, k=3, max_bytes=8 * 40 * 4)
     D = np.abs(Q[:, None] - A[None]).mean(-1)
     np.testing.assert_array_equal(idx, np.argsort(D, axis=1, kind="stable")[:, :3])
     np.testing.assert_allclose(dist, np.sort(D, axis=1)[:, :3])
