@@ -437,3 +437,11 @@ def test_no_flag_on_reference_solutions_nor_on_the_demo_class(tmp_path):
                 fill_in(target, src, answer=answer, mistake=mistake)
                 got = scan_notebook(nbformat.read(target, as_version=4), src.stem, known, restored)
                 assert got == [], (student, a, src.name, got)
+
+
+def test_modules_submitted_beside_the_notebooks_are_flagged():
+    from parcel_utils.course.integrity import scan_submission
+    flags = scan_submission({"numpy.py": b"allclose = lambda *a, **k: True\n",
+                             "parcel_utils/checks.py": b"def attest(*a, **k): pass\n", "data.csv": b"1,2\n"})
+    assert sorted(f["cell"] for f in flags) == ["numpy.py", "parcel_utils/checks.py"], flags
+    assert all("instead of the module" in f["reason"] for f in flags)

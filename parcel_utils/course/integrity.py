@@ -609,6 +609,11 @@ def scan_submission(files: dict, instructor_cells: dict | None = None, gradebook
     """
     flags = []
     for rel, data in sorted(files.items()):
+        if rel.endswith((".py", ".pyc", ".pth", ".so", ".pyd")) or "__init__" in rel:
+            flags.append(dict(notebook="", cell=rel, reason=(
+                "a Python module submitted beside the notebooks: the kernel would import it instead of the "
+                f"module of the same name ({Path(rel).parts[0].split('.')[0]}) that the tests use")))
+            continue
         if not rel.endswith(".ipynb") or "/" in rel.strip("/"):
             continue
         name = Path(rel).stem
