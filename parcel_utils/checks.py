@@ -500,3 +500,39 @@ def attest(key, student_fn, inputs, seed, reference, rtol=1e-5, atol=1e-6, compa
 
 
 __all__ += ["attest"]
+
+
+# -- reference metrics from executed solutions --------------------------------------------
+METRIC_MIME = "application/vnd.parcel.metric+json"
+
+
+def publish_metric(key, value):
+    """Show a metric in the notebook, in a form the instructor workflow can read back.
+
+    ``make solutions`` (``Course.execute_solutions``) collects every published
+    metric of the executed reference solutions and records it with
+    :func:`record_reference_metric`; in a student's notebook it only shows the
+    value.
+
+    Example
+    -------
+    >>> publish_metric("test_accuracy", 0.9)  # doctest: +SKIP
+    test_accuracy = 0.9000
+    """
+    import numbers
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"`value` should be a number, got {type(value).__name__}.")
+    from IPython.display import display
+    display({METRIC_MIME: {"key": str(key), "value": float(value)},
+             "text/plain": f"{key} = {float(value):.4f}"}, raw=True)
+
+
+def published_metrics(nb):
+    """The metrics a notebook published (``{key: value}``), read from its outputs."""
+    found = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {}).get(METRIC_MIME)
+            if data:
+                found[data["key"]] = float(data["value"])
+    return found

@@ -163,9 +163,20 @@ class Course:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, target)
                 times[f"{a}/{nb_path.name}"] = dt
+                self._record_metrics(a, nb_path.name, nb, dt)
                 if progress:
                     progress(f"executed {a}/{nb_path.name} in {dt:.1f} s -> {target.relative_to(self.root) if target.is_relative_to(self.root) else target}")
         return times
+
+    def _record_metrics(self, assignment, name, nb, seconds) -> None:
+        """Record the metrics an executed reference solution published (the bar students are graded against)."""
+        import platform
+        from parcel_utils.checks import published_metrics, record_reference_metric
+        machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"Python {platform.python_version()}")
+        for key, value in published_metrics(nb).items():
+            record_reference_metric(assignment, key, value, machine=machine,
+                                    note=f"make solutions: {assignment}/{name} executed in {seconds:.0f} s")
 
     def clean_outputs(self) -> None:
         """Remove what grading wrote (exchange, submissions, gradebook, feedback, reports)."""
