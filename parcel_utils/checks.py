@@ -434,7 +434,7 @@ def compare_attested(value, expected, compare="close", rtol=1e-5, atol=1e-6, nam
         if v.shape != e.shape:
             raise AssertionError(f"{_name(name)} should have shape {e.shape}, got {v.shape}.")
         if not np.array_equal(v, e):
-            raise AssertionError(f"{_name(name)} should be {expected!r}, got {value!r}." if e.ndim == 0 else
+            raise AssertionError(f"{_name(name)} should be {e.tolist()!r}, got {v.tolist()!r}." if e.ndim == 0 else
                                  f"{_name(name)} differs from the expected values.")
     elif compare == "close":
         check_close(value, expected, name=name, rtol=rtol, atol=atol)

@@ -364,7 +364,6 @@ BAD_IMPORTS = {
     "http": "http (network)", "signal": "signal (signal handlers)", "pty": "pty", "resource": "resource limits",
     "nbformat": "nbformat (notebook files)", "nbgrader": "nbgrader", "jupyter_client": "jupyter_client",
     "zmq": "zmq (the kernel's channels)", "sqlite3": "sqlite3 (the gradebook)",
-    "parcel_utils.checks": "the test helpers (parcel_utils.checks)",
     "parcel_utils.hidden_inputs": "the hidden tests' inputs (parcel_utils.hidden_inputs)",
     "parcel_utils.course": "the grader (parcel_utils.course)",
 }
@@ -443,6 +442,8 @@ def scan_cell(source: str, modules: dict, protected: dict, exercises=()) -> list
                 hit(f"uses {why}")
         return reasons
     defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    declared_global = {n for g in ast.walk(tree) if isinstance(g, ast.Global) for n in g.names}
+    top = _module_scope(tree)            # a local variable named like a builtin changes nothing for the tests
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in HOOKS:
             hit(f"uses {HOOKS[node.id]}")
@@ -519,9 +520,11 @@ def scan_cell(source: str, modules: dict, protected: dict, exercises=()) -> list
                         isinstance(sub.ctx, (ast.Store, ast.Del)):
                     hit(f"changes the imported module {_module_of(sub)} ({modules[_module_of(sub)]}): "
                         f"monkeypatching what the tests call")
-                elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)) and sub.id in protected:
+                elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)) and sub.id in protected \
+                        and (id(node) in top or sub.id in declared_global):
                     hit(f"rebinds {sub.id!r}, which the tests call")
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected \
+                and (id(node) in top or node.name in declared_global):
             hit(f"redefines {node.name!r}, which the tests call")
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for a in node.names:
@@ -541,6 +544,19 @@ def scan_cell(source: str, modules: dict, protected: dict, exercises=()) -> list
 
 
 _BUILTIN_NAMES = set(dir(__import__("builtins")))
+
+
+def _module_scope(tree) -> set:
+    """ids of the nodes that run in the notebook's namespace (not inside a function or class body)."""
+    out = set()
+    todo = list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        out.add(id(node))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue                      # the def itself binds at module level; its body does not
+        todo.extend(ast.iter_child_nodes(node))
+    return out
 
 
 def scan_notebook(nb, notebook: str, instructor_cells=(), trusted_sources=()) -> list[dict]:
