@@ -115,6 +115,16 @@ while True:
 import numpy as np
 hog = [np.ones(10**8) for _ in range(40)]
 '''}},
+    # files: 3 GB in 300 MB pieces (each under the file-size rlimit), and a forged notebook
+    "disk_hog": {BB: {"conv_parameters": '''
+import json
+json.dump({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, open("convolution.ipynb", "w"))
+block = b"x" * 2**20
+for i in range(10):
+    with open(f"fill{i}.bin", "wb") as fh:
+        for _ in range(300):
+            fh.write(block)
+'''}},
     "huge_output": {BB: {"conv_parameters": '''
 for _ in range(150):
     print("x" * 10**6)
@@ -414,6 +424,14 @@ def test_memory_hog_is_stopped(batch):
 
 
 @slow
+def test_disk_hog_is_stopped_and_forged_notebooks_ignored(batch):
+    led = batch["ledgers"]["disk_hog"]
+    assert led["status"] == "killed" and "MB of files" in led["reason"], (led["status"], led["reason"])
+    assert led["score"] == 0
+    assert not (batch["course"].autograded / "disk_hog" / A / f"{CONV}.ipynb").exists()
+
+
+@slow
 def test_huge_output_is_capped(batch):
     led = batch["ledgers"]["huge_output"]
     assert led["status"] == "graded", led["reason"]
@@ -463,3 +481,26 @@ def test_modules_submitted_beside_the_notebooks_are_flagged():
                              "parcel_utils/checks.py": b"def attest(*a, **k): pass\n", "data.csv": b"1,2\n"})
     assert sorted(f["cell"] for f in flags) == ["numpy.py", "parcel_utils/checks.py"], flags
     assert all("instead of the module" in f["reason"] for f in flags)
+
+
+def test_attestation_verdicts_outside_the_kernel():
+    """The grader's side alone: right values pass; wrong, missing, doubled or non-literal ones fail."""
+    from parcel_utils import convolution as ref
+    from parcel_utils.checks import attest_cases, encode_value
+    from parcel_utils.course.integrity import parse_attest_calls, verify_one
+    (spec,) = parse_attest_calls('from parcel_utils.checks import attest\n'
+                                 'attest("relu", relu, inputs="parcel_utils.hidden_inputs:random_volume", seed=7, '
+                                 'params={"shape": [3, 4]}, reference="parcel_utils.convolution:relu")')
+    cases = attest_cases(spec["inputs"], spec["seed"], spec["params"])
+    right = {"key": "relu", "values": [encode_value(ref.relu(*a)) for a, _, _ in cases]}
+    assert verify_one(spec, [right]) is None
+    wrong = {"key": "relu", "values": [encode_value(-ref.relu(*a) - 1) for a, _, _ in cases]}
+    assert "differs from the expected values" in verify_one(spec, [wrong])
+    assert "no attested value" in verify_one(spec, [])
+    assert "more than once" in verify_one(spec, [right, right])
+    assert "returned value" in verify_one(spec, [{"key": "relu", "values": [{"type": "str", "repr": "'x'"}]}])
+    assert "malformed" in verify_one(spec, [{"key": "relu", "values": "everything passed"}])
+    (bad,) = parse_attest_calls('attest("k", f, inputs=INPUTS, seed=1, reference="parcel_utils.convolution:relu")')
+    assert "non-literal" in bad["error"] and verify_one(bad, [right])
+    (outside,) = parse_attest_calls('attest("k", f, inputs="os:listdir", seed=1, reference="parcel_utils.convolution:relu")')
+    assert "cannot build" in verify_one(outside, [right])     # only generators of parcel_utils are imported

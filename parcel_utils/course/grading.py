@@ -47,6 +47,7 @@ class Limits:
     max_processes: int = 512         # processes + threads of the kernel's user (rlimit, where enforced)
     max_kernel_processes: int = 64   # processes under the grader (watched; the kernel is killed past it)
     max_file_mb: int = 512           # largest file written
+    max_disk_mb: int = 2048          # all files written in the grading directory (watched; killed past it)
     max_output_lines: int = 1000     # per cell, as nbgrader's LimitOutput
     max_output_mb: int = 10          # output kept per cell (integrity.GuardedExecute; errors always kept)
     max_notebook_output_mb: int = 100  # output kept per notebook
@@ -199,6 +200,11 @@ def grade_submission(job: GradeJob) -> GradeResult:
                 if rss > limits.memory_mb:
                     status, reason = "killed", f"the kernel used {rss:.0f} MB, above the {limits.memory_mb} MB cap"
                     break
+                disk = _disk_usage(tmp / "autograded")
+                if disk > limits.max_disk_mb:
+                    status, reason = "killed", (f"the kernel wrote {disk:.0f} MB of files, above the "
+                                                f"{limits.max_disk_mb} MB cap")
+                    break
                 time.sleep(0.25)
             if proc.poll() is None:
                 _kill_tree(proc)
@@ -250,6 +256,25 @@ def _read_flags(path: Path) -> list:
     return out
 
 
+def _disk_usage(path: Path) -> float:
+    """MB of the files under ``path`` (the kernel's writable directory)."""
+    total, todo = 0, [str(path)]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            todo.append(e.path)
+                        else:
+                            total += e.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+    return total / 2**20
+
+
 def _kill_tree(proc) -> None:
     import psutil
     try:
@@ -288,6 +313,8 @@ def _read_results(tmp: Path, job: GradeJob, res: GradeResult) -> None:
     outputs = {}
     adir = tmp / "autograded" / job.student / job.assignment
     for p in sorted(adir.glob("*.ipynb")):
+        if p.name not in job.files:      # written by the kernel in its own directory, not graded
+            continue
         res.notebooks[p.stem] = p.read_text()
         nb = nbformat.reads(res.notebooks[p.stem], as_version=4)
         for cell in nb.cells:
