@@ -1,0 +1,838 @@
+"""04_cnn / cnn: data-driven features, training with little data, the latent space.
+
+Built into cnn.ipynb by `make source`; see parcel_utils/course/authoring.py.
+"""
+# %% [markdown]
+# # 04 · A CNN for the parcels: augmentation, transfer learning, the latent space
+#
+# In 03 the features were ours: average height, area, perimeter, diagonals.
+# They took design effort and missed what we did not think of (the seam
+# between two touching boxes, the ridge of a tube). The lecture's answer is
+# **data-driven features**: a CNN learns its feature extraction network (FEN)
+# and its classifier together, end to end, from annotated maps.
+#
+# Deep networks are data hungry, and every training map must be annotated.
+# The lecture gives two tools for training with little data, and this
+# notebook uses both:
+#
+# * **data augmentation**: label-preserving transformations of the training
+#   maps, so that the network learns to be invariant to them;
+# * **transfer learning**: take a FEN pretrained on a large task, put a new
+#   head on it, freeze the FEN and train the head; then fine-tune the last
+#   blocks with a low learning rate.
+#
+# Then we look inside: the FEN's output is a **latent representation**, and
+# nearest neighbours in that space retrieve similar parcels.
+#
+# | exercise | what | points |
+# |---|---|---|
+# | 1 | `make_augmentation`: label-preserving augmentation layers | 3 |
+# | 2 | `build_scratch_cnn`: a small CNN with augmentation | 3 |
+# | 3 | `train_model`: EarlyStopping + ModelCheckpoint on the validation split | 2 + 3 |
+# | 4 | `build_transfer_model`: frozen backbone, new head | 3 |
+# | 5 | `prepare_fine_tuning`: unfreeze the last blocks, low learning rate | 3 |
+# | 6 | `tta_predict`: test-time augmentation | 2 |
+# | 7 | `mix_samples`: mixup's virtual samples and labels | 2 |
+# | 8 | `nearest_neighbours_l1`: 1-NN in the latent space | 3 |
+# | 9 | report (graded by hand) | 6 |
+#
+# Fill in the cells that `raise NotImplementedError()` and run the test
+# below each one. Do not call the `parcel_utils` function that an exercise
+# asks you to write: hidden tests compare yours with it on other inputs.
+#
+# The notebook trains five small networks on a CPU: it runs in about five
+# minutes on two cores. Everything is seeded, so a rerun on the same machine
+# gives the same numbers.
+
+# %%
+import os
+import tempfile
+import time
+
+import numpy as np
+import matplotlib.pyplot as plt
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import tensorflow as tf
+from keras import layers
+
+from parcel_utils.data import load_parcels
+from parcel_utils import augment as ref_augment          # reference implementations (for the hidden tests)
+from parcel_utils import backbone as ref_backbone
+from parcel_utils.backbone import load_backbone
+from parcel_utils.checks import check_close, check_equal, check_shape, check_type, check_in_range
+from parcel_utils.viz import (plot_history, plot_image_pairs, plot_retrieval, plot_embedding,
+                              plot_confusion_matrix, plot_predictions)
+
+SEED = 0
+keras.utils.set_random_seed(SEED)         # seeds Python, NumPy and TensorFlow
+tf.config.experimental.enable_op_determinism()   # same numbers on a rerun on the same machine
+WORK_DIR = tempfile.mkdtemp(prefix="parcel-04-")   # checkpoints go here, never beside the notebook
+np.set_printoptions(precision=4, suppress=True)
+T0 = time.time()
+
+# %% [markdown]
+# ## The data, and a `tf.data` pipeline
+#
+# The same parcel maps as in 03: `X` (N, 64, 64) float32 millimetres above the
+# belt, 0 = no measurement. Keras wants a channel axis, (N, 64, 64, 1). A
+# `tf.data.Dataset` feeds the network: `cache()` keeps the maps in memory
+# after the first epoch, `shuffle` reshuffles the training maps every epoch
+# (seeded), `prefetch` prepares the next batch while the current one trains.
+#
+# We also draw **10 % of the labels**, stratified by class, from the training
+# and the validation splits: the "little data" setting of the lecture. The
+# test split is never touched until a model is final.
+
+# %%
+X_train, y_train, class_names = load_parcels("train")
+X_val, y_val, _ = load_parcels("val")
+X_test, y_test, _ = load_parcels("test")
+X_train, X_val, X_test = X_train[..., None], X_val[..., None], X_test[..., None]
+NUM_CLASSES = len(class_names)
+INPUT_SHAPE = X_train.shape[1:]
+
+
+def stratified_subset(y, fraction, seed):
+    """Indices of a class-stratified random subset (sorted)."""
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(y == k))[: max(1, round(fraction * np.sum(y == k)))]
+            for k in range(NUM_CLASSES)]
+    return np.sort(np.concatenate(keep))
+
+
+idx_small = stratified_subset(y_train, 0.10, seed=SEED)
+idx_val_small = stratified_subset(y_val, 0.10, seed=SEED + 1)
+X_small, y_small = X_train[idx_small], y_train[idx_small]
+X_val_small, y_val_small = X_val[idx_val_small], y_val[idx_val_small]
+
+
+def make_dataset(X, y, batch_size=64, shuffle=False, seed=SEED):
+    """A cached, (optionally) shuffled, batched and prefetched tf.data.Dataset."""
+    ds = tf.data.Dataset.from_tensor_slices((X, y)).cache()
+    if shuffle:
+        ds = ds.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+# %% tags=nbval-check-output
+print("classes:", class_names, " input shape:", INPUT_SHAPE)
+for name, y in [("train", y_train), ("val", y_val), ("test", y_test), ("train 10%", y_small),
+                ("val 10%", y_val_small)]:
+    print(f"{name:9s} {len(y):5d} maps, per class {np.bincount(y, minlength=NUM_CLASSES)}")
+
+# %% [markdown]
+# ## Exercise 1 (3 points): label-preserving augmentation
+#
+# The lecture's criterion: **augmented versions must preserve the input
+# label**, and augmentation promotes invariance to the transformations used.
+# Look at the belt from above:
+#
+# * a parcel lies anywhere, in any direction: **flips** (horizontal and
+#   vertical), **rotations by any angle** and small **translations** keep the
+#   label. The belt reads 0, so what enters the frame must be filled with 0
+#   (`fill_mode="constant", fill_value=0.0`), not reflected (a reflected edge
+#   would invent a second item: a "multiple"!). Nearest-neighbour
+#   interpolation keeps every pixel a measured height or 0.
+# * **size** is class evidence (a short tube against a long one, two small
+#   items against one large one): zoom only a little (±10 %).
+# * **contrast** on a depth map: `keras.layers.RandomContrast` computes
+#   `(x - mean) * f + mean` per map and clips to `value_range` (0-255 by
+#   default). On heights in mm it lifts the belt (0, "no measurement") to
+#   non-zero heights, shifts every height by the map's mean and clips tall
+#   boxes at 255 mm. What does vary on a real sensor is a calibration
+#   **gain**: heights times (1 ± e), which keeps 0 at 0. Absolute height is
+#   class evidence (an envelope is at most 45 mm thick), so e stays small
+#   (10 %). `parcel_utils.augment.RandomHeightScale(factor, seed)` is that
+#   layer.
+#
+# Write `make_augmentation(seed)` returning a `keras.Sequential` with, in
+# this order: `RandomFlip("horizontal_and_vertical")`, `RandomRotation(0.5)`
+# (any angle), `RandomTranslation(0.05, 0.05)`, `RandomZoom(0.1, 0.1)`
+# (the three geometric ones with constant fill 0 and nearest interpolation),
+# and `RandomHeightScale(0.1)`. Seed each layer (`seed`, `seed + 1`, ...).
+# Augmentation layers are active in `fit` and when called directly, and the
+# identity in `predict` and `evaluate`.
+
+# %% solution id=make_augmentation
+from parcel_utils.augment import RandomHeightScale
+
+
+def make_augmentation(seed=SEED):
+    """keras.Sequential: flip, rotation, translation, zoom, height gain (label-preserving)."""
+    ### BEGIN SOLUTION
+    geo = dict(fill_mode="constant", fill_value=0.0, interpolation="nearest")
+    return keras.Sequential([
+        layers.RandomFlip("horizontal_and_vertical", seed=seed),
+        layers.RandomRotation(0.5, seed=seed + 1, **geo),
+        layers.RandomTranslation(0.05, 0.05, seed=seed + 2, **geo),
+        layers.RandomZoom(0.1, 0.1, seed=seed + 3, **geo),
+        RandomHeightScale(0.1, seed=seed + 4),
+    ], name="augmentation")
+    ### END SOLUTION
+
+# %% [markdown]
+# Eight training maps (top) and one random augmentation of each (bottom):
+# each should still clearly be what its label says.
+
+# %%
+try:
+    _aug = make_augmentation(seed=SEED)
+    _x = X_train[:8]
+    plot_image_pairs([_x[..., 0], np.asarray(_aug(_x, training=True))[..., 0]], row_titles=["original", "augmented"],
+                     col_titles=[class_names[k] for k in y_train[:8]]);
+except NotImplementedError:
+    print("make_augmentation is not written yet.")
+
+# %% tests id=test_make_augmentation points=3
+_aug = make_augmentation(seed=3)
+_types = [type(l).__name__ for l in _aug.layers]
+check_equal(_types, list(ref_augment.AUGMENTATION_LAYER_TYPES), name="the layer types of make_augmentation(3)")
+_x = X_val[:16]
+check_close(np.asarray(_aug(_x, training=False)), _x, name="make_augmentation(3)(x, training=False) (inactive at inference)")
+### BEGIN HIDDEN TESTS
+_inp = keras.Input(INPUT_SHAPE)
+_m = keras.Model(_inp, _aug(_inp))
+check_close(_m.predict(_x, verbose=0), _x, name="a model's predict through the augmentation (inactive at inference)")
+_out = np.asarray(_aug(_x, training=True))
+check_equal(bool(np.array_equal(_out, _x)), False, name="'the augmentation changed nothing in training'")
+check_equal(bool(np.all(_out >= 0)), True, name="'all augmented heights are >= 0'")
+check_close(np.asarray(_aug(np.zeros((4,) + INPUT_SHAPE, "float32"), training=True)), np.zeros((4,) + INPUT_SHAPE),
+            name="an augmented empty belt (the fill must be 0)")
+for _l, _want in zip(_aug.layers[1:4], [0.5, 0.05, 0.1]):
+    check_equal(_l.fill_mode, "constant", name=f"fill_mode of {type(_l).__name__}")
+    check_equal(_l.interpolation, "nearest", name=f"interpolation of {type(_l).__name__}")
+check_close(abs(_aug.layers[1].factor[1]) if isinstance(_aug.layers[1].factor, (tuple, list)) else _aug.layers[1].factor,
+            0.5, name="the rotation factor")
+check_close(_aug.layers[4].factor, 0.1, name="the height gain factor")
+# every augmented pixel is 0 or a height of its map times a gain within 10 %
+_box = np.zeros((6,) + INPUT_SHAPE, "float32")
+_box[:, 20:40, 24:44] = np.linspace(30, 300, 6)[:, None, None, None]
+_o = np.asarray(make_augmentation(seed=11)(_box, training=True))
+for _a, _b in zip(_o, _box):
+    _v = _a[_a > 0]
+    check_in_range(float(_v.min() / _b.max()), 0.9 - 1e-4, 1.1 + 1e-4, name="augmented height / true height")
+    check_in_range(float(_v.max() / _b.max()), 0.9 - 1e-4, 1.1 + 1e-4, name="augmented height / true height")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 2 (3 points): a small CNN from scratch
+#
+# The lecture's typical architecture: convolution + nonlinearity + pooling
+# blocks (the FEN), then a global pooling to a vector and a dense layer with
+# one output per class (softmax). On a CPU keep it small:
+#
+# Write `build_scratch_cnn(augmentation, input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES)`:
+#
+# 1. `keras.Input(input_shape)`, then the `augmentation` model right after it
+#    (so that it is active only in training);
+# 2. `layers.Rescaling(1 / 150)`: heights of 0-300 mm to 0-2;
+# 3. `Conv2D(16, 5, strides=2, padding="same")` (64x64 -> 32x32, cheap on a
+#    CPU), `BatchNormalization(momentum=0.9)`, `ReLU`;
+# 4. three blocks `Conv2D(f, 3, padding="same")`, `BatchNormalization(momentum=0.9)`,
+#    `ReLU`, `MaxPooling2D(2)` with f = 24, 48, 64;
+# 5. `GlobalAveragePooling2D`, `Dropout(0.2)`, `Dense(num_classes, activation="softmax")`.
+#
+# Return the (uncompiled) `keras.Model`. (Why `momentum=0.9`: at inference
+# BatchNormalization uses running averages of the batch statistics; with
+# Keras' default 0.99 they take hundreds of steps to forget their
+# initial values, longer than this short training.)
+
+# %% solution id=build_scratch_cnn
+def build_scratch_cnn(augmentation, input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES):
+    """Input -> augmentation -> rescaling -> conv blocks -> GAP -> dropout -> softmax."""
+    ### BEGIN SOLUTION
+    inputs = keras.Input(input_shape, name="depth_mm")
+    x = augmentation(inputs)
+    x = layers.Rescaling(1 / 150, name="mm_to_unit")(x)
+    x = layers.Conv2D(16, 5, strides=2, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))
+    for f in (24, 48, 64):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name="scratch_cnn")
+    ### END SOLUTION
+
+# %% tests id=test_build_scratch_cnn points=3
+keras.utils.set_random_seed(1)
+_m = build_scratch_cnn(ref_augment.augmentation_layers(seed=1))
+check_type(_m, keras.Model, name="build_scratch_cnn(...)")
+check_equal(tuple(_m.output_shape), (None, NUM_CLASSES), name="the output shape")
+_p = _m.predict(X_val[:8], verbose=0)
+check_close(_p.sum(axis=1), np.ones(8), rtol=1e-4, name="the sum of each output row (softmax)")
+### BEGIN HIDDEN TESTS
+def _all_layers(model):
+    out = []
+    for l in model.layers:
+        out.append(l)
+        if hasattr(l, "layers"):
+            out.extend(_all_layers(l))
+    return out
+_names = {type(l).__name__ for l in _all_layers(_m)}
+for _t in ["RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomHeightScale",
+           "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dense"]:
+    check_equal(_t in _names, True, name=f"'the model has a {_t} layer'")
+check_close(_m.predict(X_val[:8], verbose=0), _p, rtol=1e-5, name="a second predict on the same maps (augmentation inactive at inference)")
+check_in_range(_m.count_params(), 20_000, 200_000, name="the number of parameters")
+check_equal(tuple(build_scratch_cnn(ref_augment.augmentation_layers(seed=2), (32, 32, 1), 3).output_shape), (None, 3),
+            name="the output shape of build_scratch_cnn(aug, (32, 32, 1), 3)")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3 (2 + 3 points): training with EarlyStopping and ModelCheckpoint
+#
+# The only built-in stopping criterion is the number of epochs; the lecture
+# adds two callbacks:
+#
+# * `ModelCheckpoint(path, monitor="val_loss", save_best_only=True,
+#   save_weights_only=True)` saves the weights of the best epoch so far (here
+#   to `WORK_DIR`, a temporary directory);
+# * `EarlyStopping(monitor="val_loss", patience=...)` stops when the
+#   validation loss stops improving.
+#
+# The validation split chooses the epoch, so it must be the **validation**
+# split: the lecture's slide passes `(X_test, y_test)` as `validation_data`,
+# fine for a demo, but then the test score is no longer an honest estimate.
+#
+# Write `train_model(model, train_ds, val_ds, epochs, learning_rate, name, patience=4)`:
+# compile with `Adam(learning_rate)`, `"sparse_categorical_crossentropy"`
+# and `metrics=["accuracy"]`; fit with both callbacks (`patience`, the
+# checkpoint file `os.path.join(WORK_DIR, name + ".weights.h5")`); then load
+# the best checkpoint back into the model and return the `History`. Then
+# train the scratch CNN on the full training split for up to 12 epochs at
+# learning rate 3e-3 into `scratch_model`, `scratch_history`.
+
+# %% solution id=train_scratch
+def train_model(model, train_ds, val_ds, epochs, learning_rate, name, patience=4):
+    """Compile, fit with EarlyStopping + ModelCheckpoint on val_ds, restore the best weights."""
+    ### BEGIN SOLUTION
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    path = os.path.join(WORK_DIR, name + ".weights.h5")
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(path, monitor="val_loss", save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+    ]
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=2)
+    model.load_weights(path)
+    return history
+    ### END SOLUTION
+
+
+keras.utils.set_random_seed(SEED)
+### BEGIN SOLUTION
+scratch_model = build_scratch_cnn(make_augmentation(seed=SEED))
+scratch_history = train_model(scratch_model, make_dataset(X_train, y_train, shuffle=True),
+                              make_dataset(X_val, y_val), epochs=12, learning_rate=3e-3, name="scratch")
+### END SOLUTION
+
+# %% [markdown]
+# The training curves: training loss (solid) keeps going down; the
+# validation loss (dashed) is what the callbacks watch. Augmentation makes
+# the training maps harder than the validation ones, so the training
+# accuracy may stay *below* the validation accuracy.
+
+# %%
+plot_history({"scratch": scratch_history});
+
+# %%
+scratch_test_accuracy = float(scratch_model.evaluate(make_dataset(X_test, y_test), verbose=0)[1])
+
+# %% tags=nbval-check-output
+print(f"CNN from scratch, full training split: test accuracy {scratch_test_accuracy:.3f}")
+
+# %% tests id=test_scratch_no_leakage points=2
+check_type(scratch_model, keras.Model, name="scratch_model")
+check_equal("val_loss" in scratch_history.history, True, name="'fit was given validation data'")
+### BEGIN HIDDEN TESTS
+from parcel_utils.checks import check_selected_on_validation
+check_selected_on_validation(scratch_model, scratch_history, X_val, y_val, X_test, y_test, name="scratch_model")
+### END HIDDEN TESTS
+
+# %% tests id=test_scratch_accuracy points=3
+check_in_range(scratch_test_accuracy, 0.0, 1.0, name="scratch_test_accuracy")
+### BEGIN HIDDEN TESTS
+from parcel_utils.checks import check_accuracy_against_reference
+check_accuracy_against_reference(scratch_test_accuracy, "04_cnn", "scratch_test_accuracy", tolerance=0.05)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Little data: 10 % of the labels
+#
+# Same network, same recipe, trained on the 10 % subset (and validated on
+# 10 % of the validation split: labels are what is scarce). Fewer steps per
+# epoch, so more epochs and more patience.
+
+# %%
+keras.utils.set_random_seed(SEED)
+try:
+    small_scratch_model = build_scratch_cnn(make_augmentation(seed=SEED))
+    small_scratch_history = train_model(small_scratch_model, make_dataset(X_small, y_small, shuffle=True),
+                                        make_dataset(X_val_small, y_val_small), epochs=30, learning_rate=3e-3,
+                                        name="scratch_small", patience=10)
+    small_scratch_test_accuracy = float(small_scratch_model.evaluate(make_dataset(X_test, y_test), verbose=0)[1])
+    print(f"CNN from scratch, 10% of the labels: test accuracy {small_scratch_test_accuracy:.3f}")
+except NotImplementedError:
+    print("exercises 1-3 are not written yet.")
+
+# %% [markdown]
+# ## Exercise 4 (3 points): transfer learning
+#
+# ImageNet weights cannot be downloaded here (nor where your notebook is
+# graded): `load_backbone("imagenet")` says so. The course ships its own
+# pretrained FEN instead: a `keras.applications.MobileNetV2` (width 0.35)
+# pretrained on a large **source task**, depth maps of twelve kinds of 3D
+# primitives (spheres, cones, pyramids, tori, stairs, rings, prisms, ...),
+# distinct from the parcel classes (see `parcel_utils/weights/MODEL_CARD.md`).
+# It takes maps in mm and returns a 1280-dimensional feature vector (global
+# average pooling, `pooling="avg"` in the lecture's `include_top=False`).
+
+# %%
+try:
+    load_backbone("imagenet", input_shape=INPUT_SHAPE)
+except ref_backbone.OfflineWeightsError as err:
+    print(err)
+backbone = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE)
+print(backbone.name, backbone.input_shape, "->", backbone.output_shape, f"{backbone.count_params():,} parameters")
+_Xp, _yp = ref_backbone.make_primitives(8, size=64, seed=1)
+plot_image_pairs([_Xp], col_titles=[ref_backbone.PRIMITIVES[k] for k in _yp]);
+
+# %% [markdown]
+# The lecture's recipe: (1) take the pretrained network, (2) remove its FC
+# layers (done: the backbone has no top), (3) design a new head for the new
+# problem, (4) **freeze** the FEN, (5) train.
+#
+# Write `build_transfer_model(backbone, num_classes=NUM_CLASSES)`:
+# set `backbone.trainable = False`; `inputs = keras.Input(backbone.input_shape[1:])`;
+# `x = backbone(inputs, training=False)` (keeps its BatchNormalization layers
+# in inference mode, now and when you fine-tune later); then
+# `Dropout(0.3)` and `Dense(num_classes, activation="softmax")`. Return the
+# model. Only the head's 1280 x 5 + 5 = 6,405 parameters are trainable.
+
+# %% solution id=build_transfer_model
+def build_transfer_model(backbone, num_classes=NUM_CLASSES):
+    """Frozen backbone + new head (Dropout, Dense softmax)."""
+    ### BEGIN SOLUTION
+    backbone.trainable = False
+    inputs = keras.Input(backbone.input_shape[1:], name="depth_mm")
+    x = backbone(inputs, training=False)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="new_head")(x)
+    return keras.Model(inputs, outputs, name="transfer")
+    ### END SOLUTION
+
+# %% tests id=test_build_transfer_model points=3
+_bb = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE)
+_m = build_transfer_model(_bb)
+check_equal(tuple(_m.output_shape), (None, NUM_CLASSES), name="the output shape")
+check_equal(sum(int(np.prod(w.shape)) for w in _m.trainable_weights), 1280 * NUM_CLASSES + NUM_CLASSES,
+            name="the number of trainable parameters")
+### BEGIN HIDDEN TESTS
+check_equal(any(l is _bb for l in _m.layers), True, name="'the backbone is a layer of the model'")
+check_equal(len(_bb.trainable_weights), 0, name="the number of trainable weights in the backbone (frozen)")
+check_equal(all(not l.trainable for l in _bb.layers if l.weights), True, name="'every backbone layer is frozen'")
+_x = np.random.default_rng(4).uniform(0, 250, (6,) + INPUT_SHAPE).astype("float32")
+check_close(_m.predict(_x, verbose=0), _m.predict(_x, verbose=0), name="two predictions of the same maps")
+check_equal(tuple(build_transfer_model(load_backbone(None, input_shape=(32, 32, 1)), 3).output_shape), (None, 3),
+            name="the output shape with 3 classes")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 5 (3 points): fine-tuning the last blocks
+#
+# The lecture's best practice: once the new head is trained (so that its
+# gradients are sensible), make the **last layers** of the FEN trainable and
+# train with a **low learning rate**, so that the pretrained features adapt
+# without being destroyed. MobileNetV2 is a stack of 17 inverted-residual
+# blocks named `block_1_...` to `block_16_...`, then `Conv_1`.
+#
+# Write `prepare_fine_tuning(model, backbone, first_trainable="block_14_expand", learning_rate=1e-4)`:
+# set `backbone.trainable = True`; then make every backbone layer **before**
+# the layer named `first_trainable` non-trainable, and keep every
+# `BatchNormalization` layer non-trainable (their statistics come from the
+# source task; the lecture's "freeze"); recompile `model` with
+# `Adam(learning_rate)`, the same loss and metrics. Return `model`.
+
+# %% solution id=prepare_fine_tuning
+def prepare_fine_tuning(model, backbone, first_trainable="block_14_expand", learning_rate=1e-4):
+    """Unfreeze the backbone from `first_trainable` on (BatchNorm stays frozen); recompile with a low rate."""
+    ### BEGIN SOLUTION
+    backbone.trainable = True
+    names = [l.name for l in backbone.layers]
+    start = names.index(first_trainable)
+    for i, layer in enumerate(backbone.layers):
+        layer.trainable = i >= start and not isinstance(layer, layers.BatchNormalization)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+    ### END SOLUTION
+
+# %% tests id=test_prepare_fine_tuning points=3
+_bb = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE, trainable=False)
+_inp = keras.Input(INPUT_SHAPE)
+_m = keras.Model(_inp, layers.Dense(NUM_CLASSES, activation="softmax")(_bb(_inp, training=False)))
+_m = prepare_fine_tuning(_m, _bb, "block_15_expand", 1e-4)
+_trainable = [l.name for l in _bb.layers if l.trainable and l.weights]
+check_equal(len(_trainable) > 0, True, name="'some backbone layers are trainable'")
+check_equal("Conv1" in _trainable, False, name="'the first convolution Conv1 is trainable'")
+### BEGIN HIDDEN TESTS
+_names = [l.name for l in _bb.layers]
+_start = _names.index("block_15_expand")
+_want = [l.name for i, l in enumerate(_bb.layers) if l.weights and i >= _start
+         and not isinstance(l, layers.BatchNormalization)]
+check_equal(_trainable, _want, name="the trainable backbone layers after prepare_fine_tuning(..., 'block_15_expand')")
+check_equal(any(isinstance(l, layers.BatchNormalization) and l.trainable for l in _bb.layers), False,
+            name="'a BatchNormalization layer is trainable'")
+check_in_range(float(keras.ops.convert_to_numpy(_m.optimizer.learning_rate)), 1e-6, 1.01e-4,
+               name="the learning rate of the recompiled model")
+_bb2 = load_backbone(None, input_shape=INPUT_SHAPE, trainable=False)
+_inp = keras.Input(INPUT_SHAPE)
+_m2 = keras.Model(_inp, layers.Dense(2)(_bb2(_inp, training=False)))
+prepare_fine_tuning(_m2, _bb2, "block_12_expand", 3e-5)
+check_equal(sum(1 for l in _bb2.layers if l.trainable and l.weights) > len(_trainable), True,
+            name="'more layers are trainable from block_12'")
+check_close(float(keras.ops.convert_to_numpy(_m2.optimizer.learning_rate)), 3e-5, name="the learning rate")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Transfer learning against training from scratch
+#
+# With 10 % of the labels: train the new head on the frozen backbone, then
+# fine-tune from `block_14_expand` with a learning rate of 1e-4. With all the
+# labels: the frozen backbone and its head (fine-tuning would take minutes
+# on a CPU). We keep the 10 % transfer model for what follows.
+
+# %%
+keras.utils.set_random_seed(SEED)
+try:
+    transfer_model = build_transfer_model(load_backbone("parcel-primitives", input_shape=INPUT_SHAPE))
+    full_transfer_history = train_model(transfer_model, make_dataset(X_train, y_train, shuffle=True),
+                                        make_dataset(X_val, y_val), epochs=2, learning_rate=1e-2,
+                                        name="transfer_full")
+    full_transfer_test_accuracy = float(transfer_model.evaluate(make_dataset(X_test, y_test), verbose=0)[1])
+
+    keras.utils.set_random_seed(SEED)
+    small_backbone = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE)
+    small_transfer_model = build_transfer_model(small_backbone)
+    head_history = train_model(small_transfer_model, make_dataset(X_small, y_small, shuffle=True),
+                               make_dataset(X_val_small, y_val_small), epochs=12, learning_rate=1e-2,
+                               name="transfer_small")
+    head_only_test_accuracy = float(small_transfer_model.evaluate(make_dataset(X_test, y_test), verbose=0)[1])
+    prepare_fine_tuning(small_transfer_model, small_backbone, "block_14_expand", 1e-4)
+    fine_tune_history = train_model(small_transfer_model, make_dataset(X_small, y_small, shuffle=True),
+                                    make_dataset(X_val_small, y_val_small), epochs=6, learning_rate=1e-4,
+                                    name="fine_tune_small")
+    small_transfer_test_accuracy = float(small_transfer_model.evaluate(make_dataset(X_test, y_test), verbose=0)[1])
+    plot_history({"head (frozen FEN)": head_history, "fine-tuning": fine_tune_history});
+except NotImplementedError:
+    print("exercises 3-5 are not written yet.")
+
+# %% tags=nbval-check-output
+try:
+    print(f"{'':28s}{'all labels':>12s}{'10% labels':>12s}")
+    print(f"{'from scratch':28s}{scratch_test_accuracy:12.3f}{small_scratch_test_accuracy:12.3f}")
+    print(f"{'transfer: frozen FEN + head':28s}{full_transfer_test_accuracy:12.3f}{head_only_test_accuracy:12.3f}")
+    print(f"{'transfer + fine-tuning':28s}{'':>12s}{small_transfer_test_accuracy:12.3f}")
+except NameError:
+    print("the models above are not trained yet.")
+
+# %% tests id=test_transfer_accuracy points=3
+check_in_range(small_transfer_test_accuracy, 0.0, 1.0, name="small_transfer_test_accuracy")
+### BEGIN HIDDEN TESTS
+from parcel_utils.checks import check_disjoint_rows, check_selected_on_validation, check_accuracy_against_reference
+check_disjoint_rows(X_small, X_test, "the 10% training subset", "the test split")
+check_selected_on_validation(small_transfer_model, fine_tune_history, X_val_small, y_val_small, X_test, y_test,
+                             name="small_transfer_model")
+check_accuracy_against_reference(small_transfer_test_accuracy, "04_cnn", "transfer_small_test_accuracy", tolerance=0.06)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 6 (2 points): test-time augmentation
+#
+# Even trained with augmentation, a CNN is not exactly invariant. **TTA**
+# (self-ensembling): classify a few label-preserving transformations
+# `A_l(I)` of each test map, keep the posterior vectors
+# `p_l = CNN(A_l(I))`, and aggregate them, e.g. `p = Avg({p_l})`.
+# Here the transformations are the 8 symmetries of the square (rotations by
+# multiples of 90 degrees, with and without a flip): exact, no
+# interpolation, and label-preserving on the belt:
+# `ref_augment.D4_TRANSFORMS`, functions from a batch (N, H, W, 1) to a batch.
+#
+# Write `tta_predict(model, x, transforms)`: for each transform `t`, the
+# posteriors `model.predict(t(x), verbose=0)` (N, C); return their **mean**
+# over the transforms, (N, C).
+
+# %% solution id=tta_predict
+def tta_predict(model, x, transforms):
+    """Mean over the transforms of the model's posteriors: (N, C)."""
+    ### BEGIN SOLUTION
+    P = np.stack([model.predict(t(x), verbose=0) for t in transforms])
+    return P.mean(axis=0)
+    ### END SOLUTION
+
+# %% tests id=test_tta_predict points=2
+class _Corner:
+    """A toy 'model' that reads the top-left pixel: not invariant at all."""
+    def predict(self, b, verbose=0):
+        v = np.asarray(b)[:, 0, 0, 0]
+        return np.stack([v, 1 - v], axis=1)
+
+_x = np.zeros((1, 4, 4, 1)); _x[0, 0, 0, 0] = 1.0
+check_close(tta_predict(_Corner(), _x, ref_augment.D4_TRANSFORMS[:2]), [[0.5, 0.5]], name="TTA of the toy model")
+### BEGIN HIDDEN TESTS
+keras.utils.set_random_seed(6)
+_toy = keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten(), layers.Dense(4, activation="softmax")])
+_x = np.random.default_rng(6).uniform(0, 1, (7, 8, 8, 1)).astype("float32")
+for _tr in [ref_augment.D4_TRANSFORMS, ref_augment.D4_TRANSFORMS[1:4], ref_augment.D4_TRANSFORMS[5:]]:
+    check_close(tta_predict(_toy, _x, _tr), ref_augment.tta_predict(_toy, _x, _tr, aggregate="mean"),
+                rtol=1e-5, name=f"TTA posteriors with {len(_tr)} transforms")
+check_close(tta_predict(_toy, _x, ref_augment.D4_TRANSFORMS).sum(axis=1), np.ones(7), rtol=1e-5,
+            name="the sum of each TTA posterior")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# On the scratch CNN (the reference implementation runs here, so that this
+# cell works whatever your answer). TTA costs 8 predictions per map: the
+# lecture's "extremely computationally demanding" is mild at this size.
+
+# %%
+_p_plain = scratch_model.predict(X_test, verbose=0)
+_p_tta = ref_augment.tta_predict(scratch_model, X_test, ref_augment.D4_TRANSFORMS)
+tta_test_accuracy = float(np.mean(_p_tta.argmax(1) == y_test))
+_unsure = _p_plain.max(1) < 0.9
+
+# %% tags=nbval-check-output
+print(f"scratch CNN on the test split: {np.mean(_p_plain.argmax(1) == y_test):.3f} plain, "
+      f"{tta_test_accuracy:.3f} with TTA (8 transforms)")
+print(f"on the {_unsure.sum()} maps where the plain posterior is below 0.9: "
+      f"{np.mean(_p_plain[_unsure].argmax(1) == y_test[_unsure]):.3f} plain, "
+      f"{np.mean(_p_tta[_unsure].argmax(1) == y_test[_unsure]):.3f} with TTA")
+
+# %% [markdown]
+# ## Exercise 7 (2 points): mixup
+#
+# Mixup trains on **virtual samples**, convex combinations of pairs of
+# training maps **and of their one-hot labels**:
+#
+# $$\tilde I = \lambda I_i + (1 - \lambda) I_j, \qquad \tilde y = \lambda y_i + (1 - \lambda) y_j$$
+#
+# with `lam` drawn from Beta(alpha, alpha) per pair.
+#
+# Write `mix_samples(x, y_onehot, lam, perm)`: `x` (N, H, W, 1), `y_onehot`
+# (N, C), `lam` (N,) in [0, 1], `perm` (N,) the partner of each sample;
+# return `(x_mix, y_mix)` with `x_mix[i] = lam[i] x[i] + (1 - lam[i]) x[perm[i]]`
+# and the same weights for the labels. Keep `x_mix` float32.
+
+# %% solution id=mix_samples
+def mix_samples(x, y_onehot, lam, perm):
+    """Mixup: (lam x + (1 - lam) x[perm], lam y + (1 - lam) y[perm])."""
+    ### BEGIN SOLUTION
+    lam = np.asarray(lam, dtype=np.float32)
+    lx = lam.reshape((-1,) + (1,) * (x.ndim - 1))
+    x_mix = lx * x + (1 - lx) * x[perm]
+    y_mix = lam[:, None] * y_onehot + (1 - lam[:, None]) * y_onehot[perm]
+    return x_mix.astype(np.float32), y_mix
+    ### END SOLUTION
+
+# %% tests id=test_mix_samples points=2
+_x = np.stack([np.zeros((2, 2, 1)), np.full((2, 2, 1), 10.0)]).astype("float32")
+_xm, _ym = mix_samples(_x, np.eye(2), np.array([0.75, 1.0]), np.array([1, 0]))
+check_close(_xm[:, 0, 0, 0], [2.5, 10.0], name="x_mix on a toy pair")
+check_close(_ym, [[0.75, 0.25], [0.0, 1.0]], name="y_mix on a toy pair")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(7)
+_x = _rng.uniform(0, 300, (12, 16, 16, 1)).astype("float32")
+_y = np.eye(5)[_rng.integers(0, 5, 12)]
+_lam = _rng.beta(0.4, 0.4, 12)
+_perm = _rng.permutation(12)
+_xm, _ym = mix_samples(_x, _y, _lam, _perm)
+_xr, _yr = ref_augment.mix_samples(_x, _y, _lam, _perm)
+check_close(_xm, _xr, rtol=1e-5, atol=1e-3, name="x_mix on random maps")
+check_close(_ym, _yr, rtol=1e-5, name="y_mix (the labels mixed with the same lam and partners)")
+check_equal(np.asarray(_xm).dtype, np.dtype("float32"), name="the dtype of x_mix")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Virtual samples of four pairs of training maps (reference `mixup`,
+# alpha = 0.4): the top row is `I_i`, the middle row `I_j`, the bottom row
+# the mix, titled with its soft label. Mixup needs no knowledge of which
+# transformations preserve the label; on depth maps a mix is not a parcel
+# anyone would see on the belt (two half-height boxes), which is the
+# price of being domain-agnostic.
+
+# %%
+_idx = np.arange(4)
+_xm, _ym = ref_augment.mix_samples(X_train[:8], np.eye(NUM_CLASSES)[y_train[:8]],
+                                   np.array([0.5, 0.7, 0.3, 0.6, 1, 1, 1, 1]), np.array([4, 5, 6, 7, 4, 5, 6, 7]))
+_xm, _ym = _xm[:4], _ym[:4]
+plot_image_pairs([X_train[_idx, ..., 0], X_train[[4, 5, 6, 7], ..., 0], _xm[..., 0]],
+                 row_titles=["I_i", "I_j", "mix"],
+                 col_titles=[[class_names[k] for k in y_train[_idx]], [class_names[k] for k in y_train[4:8]],
+                             [", ".join(f"{class_names[k]} {v:.1f}" for k, v in enumerate(r) if v > 0) for r in _ym]]);
+
+# %% [markdown]
+# ## Exercise 8 (3 points): the latent space
+#
+# Drop the head: the FEN maps each parcel to its **latent representation**,
+# a data-driven feature vector. We use the backbone of the fine-tuned 10 %
+# transfer model. As in the lecture, classify a map by its nearest training
+# map in the latent space, with the l1 distance
+# `distances = np.mean(np.abs(features - image_features), axis=-1)`.
+#
+# Write `nearest_neighbours_l1(train_features, query_features, k)`: for each
+# query row (M, F), the indices (M, k) of the k training rows (N, F) with the
+# smallest l1 distance, nearest first (on ties, the lower index first: use
+# `np.argsort(..., kind="stable")`). Process the queries in batches of 10
+# or so: 10 queries x 4,000 training rows x 1,280 features is already
+# 200 MB of differences.
+
+# %% solution id=nearest_neighbours_l1
+def nearest_neighbours_l1(train_features, query_features, k=1):
+    """(M, k) indices of the k nearest training rows of each query row, l1 (mean absolute) distance."""
+    ### BEGIN SOLUTION
+    out = []
+    for s in range(0, len(query_features), 10):
+        q = query_features[s:s + 10]
+        d = np.mean(np.abs(q[:, None, :] - train_features[None, :, :]), axis=-1)
+        out.append(np.argsort(d, axis=1, kind="stable")[:, :k])
+    return np.concatenate(out)
+    ### END SOLUTION
+
+# %% tests id=test_nearest_neighbours_l1 points=3
+_A = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 0.0]])
+check_equal(nearest_neighbours_l1(_A, np.array([[0.9, 1.0], [4.0, 0.0]]), k=1), np.array([[1], [2]]),
+            name="the 1-NN of two toy queries")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(8)
+_A = _rng.normal(size=(300, 16)).astype("float32")
+_Q = _rng.normal(size=(250, 16)).astype("float32")
+check_equal(np.asarray(nearest_neighbours_l1(_A, _Q, k=3)), ref_backbone.nearest_neighbours_l1(_A, _Q, k=3)[0],
+            name="the 3 nearest neighbours of random queries")
+_A2 = np.round(_rng.normal(size=(50, 3)))
+_Q2 = np.round(_rng.normal(size=(20, 3)))
+check_equal(np.asarray(nearest_neighbours_l1(_A2, _Q2, k=2)), ref_backbone.nearest_neighbours_l1(_A2, _Q2, k=2)[0],
+            name="the 2 nearest neighbours with ties")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The features of the training and the test maps (the training split is the
+# search space; no test map is in it), then 1-NN classification with the
+# reference implementation (so that what follows works whatever your answer).
+
+# %%
+try:
+    fen = small_backbone
+except NameError:                    # exercises 4-5 not written: the pretrained backbone as it is
+    fen = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE)
+F_train = ref_backbone.extract_features(fen, X_train)
+F_test = ref_backbone.extract_features(fen, X_test)
+nn_idx, nn_dist = ref_backbone.nearest_neighbours_l1(F_train, F_test, k=3)
+nn_test_accuracy = float(np.mean(y_train[nn_idx[:, 0]] == y_test))
+
+# %% tags=nbval-check-output
+print(f"latent features: {F_train.shape[1]} per map; 1-NN (l1) test accuracy {nn_test_accuracy:.3f}")
+
+# %% [markdown]
+# **Retrieval**: a few test maps (the queries) and their 3 nearest training
+# maps in the latent space. Green titles share the query's class.
+
+# %%
+_q = [int(np.flatnonzero(y_test == k)[0]) for k in range(NUM_CLASSES)]
+plot_retrieval(X_test[..., 0], X_train[..., 0], y_train, nn_idx, class_names, y_query=y_test,
+               distances=nn_dist, queries=_q);
+
+# %% [markdown]
+# **t-SNE** of the test features (the lecture's "t-SNE experiment"): each
+# map becomes a point in 2-D, placed so that maps close in the latent space
+# stay close. Classes that form clean islands are easy; where two classes
+# mix, look for the maps the classifier gets wrong.
+
+# %%
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+_Z = TSNE(n_components=2, init="pca", perplexity=30, random_state=SEED).fit_transform(
+    PCA(n_components=50, random_state=SEED).fit_transform(F_test))
+plot_embedding(_Z, y_test, class_names, title="t-SNE of the test features (fine-tuned FEN)");
+
+# %% [markdown]
+# ## Data-driven against hand-crafted features
+#
+# The classifier of 03 on the **same test split**: the reference hand-crafted
+# features, a `StandardScaler` + RBF SVM pipeline, `C` and `gamma` chosen on
+# the validation split.
+
+# %%
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from parcel_utils.features import feature_matrix
+
+H_train, H_val, H_test = (feature_matrix(X[..., 0]) for X in (X_train, X_val, X_test))
+_grid = [(C, g) for C in (10.0, 100.0) for g in (0.03, 0.1)]
+_scores = [make_pipeline(StandardScaler(), SVC(C=C, gamma=g)).fit(H_train, y_train).score(H_val, y_val)
+           for C, g in _grid]
+_C, _g = _grid[int(np.argmax(_scores))]
+handcrafted_model = make_pipeline(StandardScaler(), SVC(C=_C, gamma=_g)).fit(H_train, y_train)
+y_pred_handcrafted = handcrafted_model.predict(H_test)
+handcrafted_test_accuracy = float(np.mean(y_pred_handcrafted == y_test))
+y_pred_cnn = scratch_model.predict(X_test, verbose=0).argmax(1)
+
+# %% tags=nbval-check-output
+_rows = [("hand-crafted features + SVM (03)", handcrafted_test_accuracy),
+         ("CNN from scratch", scratch_test_accuracy),
+         ("CNN from scratch + TTA", tta_test_accuracy),
+         ("1-NN in the latent space (l1)", nn_test_accuracy)]
+for _name in ("small_scratch_test_accuracy", "full_transfer_test_accuracy", "small_transfer_test_accuracy"):
+    if _name in globals():
+        _rows.append((_name.replace("_test_accuracy", "").replace("_", " "), globals()[_name]))
+for _name, _acc in _rows:
+    print(f"{_name:36s} {_acc:.3f}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+for ax, (title, pred) in zip(axes, [("hand-crafted + SVM", y_pred_handcrafted), ("CNN from scratch", y_pred_cnn)]):
+    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), int)
+    np.add.at(cm, (y_test, pred), 1)
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black", fontsize=9)
+    ax.set_xticks(range(NUM_CLASSES), class_names, rotation=30, ha="right")
+    ax.set_yticks(range(NUM_CLASSES), class_names)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    ax.set_title(f"{title}: accuracy {np.mean(pred == y_test):.3f}")
+fig.tight_layout()
+
+# %% [markdown]
+# ## Inference on selected test maps
+#
+# Maps where the hand-crafted classifier fails and the CNN is right (first
+# row: what the CNN's features see that ours did not), and maps the CNN
+# still gets wrong. Titles give the CNN's prediction.
+
+# %%
+_rng = np.random.default_rng(SEED)
+_fixed = np.flatnonzero((y_pred_handcrafted != y_test) & (y_pred_cnn == y_test))
+_still = np.flatnonzero(y_pred_cnn != y_test)
+_show = list(_rng.choice(_fixed, min(4, _fixed.size), replace=False)) + list(_rng.choice(_still, min(4, _still.size), replace=False))
+if _show:
+    plot_predictions(X_test[..., 0], y_test, y_pred_cnn, class_names, _show);
+print(f"hand-crafted wrong and CNN right: {_fixed.size} maps; CNN wrong: {_still.size} maps; "
+      f"notebook time so far: {time.time() - T0:.0f} s")
+
+# %% [markdown] manual id=report points=6
+# ## Exercise 9 (6 points, graded by hand): your report
+#
+# In half a page: what is **your** contribution (what you chose, changed or
+# tried beyond the exercises, and why)? Discuss with your numbers: the CNN
+# against the hand-crafted classifier (which classes improve, and what in
+# the maps the CNN can use that the features could not); what augmentation
+# and transfer learning bring with 10 % of the labels; whether TTA helps and
+# where; what the retrieval panel and the t-SNE show about the latent space;
+# and one limit of this evaluation (the data are synthetic; what would you
+# check on real parcels?).
+#
+# YOUR ANSWER HERE
