@@ -40,8 +40,8 @@ Built into cnn.ipynb by `make source`; see parcel_utils/course/authoring.py.
 # below each one. Do not call the `parcel_utils` function that an exercise
 # asks you to write: hidden tests compare yours with it on other inputs.
 #
-# The notebook trains five small networks on a CPU: it runs in about five
-# minutes on two cores. Everything is seeded, so a rerun on the same machine
+# The notebook trains five small networks on a CPU: it ran in about eight
+# minutes on two cores shared with other jobs. Everything is seeded, so a rerun on the same machine
 # gives the same numbers.
 
 # %%
