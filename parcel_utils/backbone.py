@@ -286,9 +286,9 @@ def load_backbone(weights="parcel-primitives", input_shape=None, trainable=True,
         :class:`OfflineWeightsError` naming the bundled alternative otherwise.
         A path to a ``.weights.h5`` file saved from :func:`build_backbone`.
         ``None``: random initialisation.
-    input_shape : tuple, default (48, 48, 1)
+    input_shape : tuple, default (64, 64, 1)
         Depth maps in mm; the network is convolutional, so other sizes
-        (>= 32) work, though the bundled weights saw 48 x 48 maps.
+        (>= 32) work, though the bundled weights saw 64 x 64 maps.
     trainable : bool, default True
         Initial ``trainable`` flag of the model (freeze it for transfer
         learning with ``trainable=False`` or ``model.trainable = False``).
