@@ -101,13 +101,15 @@ class SandboxedKernelManager(AsyncKernelManager):
                  "--hostname", "sandbox", "--cap-drop", "ALL"]
         if as_nobody:
             wrap += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+        # /tmp first: the binds below may lie under /tmp (a checkout or a venv there) and must
+        # stay visible on top of the empty, size-capped tmpfs.
+        wrap += ["--size", str(self.tmp_mb * 2**20), "--tmpfs", "/tmp"]
         for p in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/fonts", "/etc/alternatives",
                   "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl",
                   *python_paths(), *self.readonly_paths):
             if os.path.exists(p):
                 wrap += ["--ro-bind", p, p]
         wrap += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(self.tmp_mb * 2**20), "--tmpfs", "/tmp",
                  "--bind", self._sockdir, self._sockdir,
                  "--bind", cwd, cwd, "--chdir", cwd,
                  "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/mpl",
