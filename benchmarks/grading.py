@@ -32,9 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from parcel_utils.course.demo import STUDENTS, fill_in  # noqa: E402
+from parcel_utils.course.demo import NOT_HANDED_IN, STUDENTS, fill_in, persona  # noqa: E402
 from parcel_utils.course.directory import Course, grading_env, nbgrader_executable  # noqa: E402
-from parcel_utils.course.mistakes import MISTAKES  # noqa: E402
 
 
 def make_class(course: Course, assignments) -> list[tuple[str, str]]:
@@ -42,15 +41,14 @@ def make_class(course: Course, assignments) -> list[tuple[str, str]]:
     subs = []
     for student in STUDENTS:
         for a in assignments:
+            if student in NOT_HANDED_IN.get(a, ()):
+                continue
             d = course.submitted / student / a
             d.mkdir(parents=True, exist_ok=True)
             for rel in sorted((course.release / a).glob("*.ipynb")):
                 shutil.copy(rel, d / rel.name)
-                m = MISTAKES.get(a) if student == "ben" else None
                 fill_in(d / rel.name, course.source / a / rel.name,
-                        answer={"cleo": "half", "dan": "none"}.get(student, "all"),
-                        mistake=m if m and m["notebook"] == rel.stem else None,
-                        crash=(student == "eve" and a == assignments[0]))
+                        **persona(student, a, rel.stem, assignments[0]))
             subs.append((student, a))
     return subs
 

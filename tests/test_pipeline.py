@@ -27,6 +27,8 @@ from conftest import ROOT
 COURSE = Course(ROOT)
 # PARCEL_ASSIGNMENTS="01_convolution 02_parameters" restricts the checks (while developing one).
 ASSIGNMENTS = os.environ.get("PARCEL_ASSIGNMENTS", "").split() or COURSE.assignments()
+# Notebooks that train networks: executed once per run, by the grading batch (see the end).
+HEAVY = [a for a in ("04_cnn",) if a in ASSIGNMENTS]
 
 
 def _cells(path):
@@ -127,7 +129,9 @@ def graded(tmp_path_factory):
                     shutil.copy(nb, d)
             else:
                 make(a, root / "source" / a, d)
-    results = grading.grade_all(course, workers=2, progress=False)
+    # heavy notebooks first, so that the light ones fill the other worker meanwhile
+    order = sorted(ASSIGNMENTS, key=lambda a: a not in HEAVY)
+    results = grading.grade_all(course, order, workers=2, progress=False)
     return {(r.student, r.assignment): r for r in results}
 
 
@@ -200,7 +204,6 @@ def test_one_wrong_answer_loses_exactly_its_points(assignment, graded):
 # a heavy one (training networks) is executed once, by the reference submission of the
 # grading batch above, and its checked outputs are compared with the committed solution
 # here. The Makefile leaves these out of nbval (--ignore=solutions/<a>).
-HEAVY = [a for a in ("04_cnn",) if a in ASSIGNMENTS]
 
 
 def _checked_outputs(nb):
