@@ -342,7 +342,7 @@ plot_history({"scratch": scratch_history});
 # %%
 scratch_test_accuracy = float(scratch_model.evaluate(make_dataset(X_test, y_test), verbose=0)[1])
 
-# %% tags=nbval-check-output
+# %%
 print(f"CNN from scratch, full training split: test accuracy {scratch_test_accuracy:.3f}")
 
 # %%
@@ -536,7 +536,7 @@ try:
 except NotImplementedError:
     print("exercises 3-5 are not written yet.")
 
-# %% tags=nbval-check-output
+# %%
 try:
     print(f"{'':28s}{'all labels':>12s}{'10% labels':>12s}")
     print(f"{'from scratch':28s}{scratch_test_accuracy:12.3f}{small_scratch_test_accuracy:12.3f}")
@@ -614,7 +614,7 @@ _p_tta = ref_augment.tta_predict(scratch_model, X_test, ref_augment.D4_TRANSFORM
 tta_test_accuracy = float(np.mean(_p_tta.argmax(1) == y_test))
 _unsure = _p_plain.max(1) < 0.9
 
-# %% tags=nbval-check-output
+# %%
 print(f"scratch CNN on the test split: {np.mean(_p_plain.argmax(1) == y_test):.3f} plain, "
       f"{tta_test_accuracy:.3f} with TTA (8 transforms)")
 print(f"on the {_unsure.sum()} maps where the plain posterior is below 0.9: "
@@ -742,7 +742,7 @@ F_test = ref_backbone.extract_features(fen, X_test)
 nn_idx, nn_dist = ref_backbone.nearest_neighbours_l1(F_train, F_test, k=3)
 nn_test_accuracy = float(np.mean(y_train[nn_idx[:, 0]] == y_test))
 
-# %% tags=nbval-check-output
+# %%
 print(f"latent features: {F_train.shape[1]} per map; 1-NN (l1) test accuracy {nn_test_accuracy:.3f}")
 
 # %% [markdown]
@@ -790,7 +790,7 @@ y_pred_handcrafted = handcrafted_model.predict(H_test)
 handcrafted_test_accuracy = float(np.mean(y_pred_handcrafted == y_test))
 y_pred_cnn = scratch_model.predict(X_test, verbose=0).argmax(1)
 
-# %% tags=nbval-check-output
+# %%
 _rows = [("hand-crafted features + SVM (03)", handcrafted_test_accuracy),
          ("CNN from scratch", scratch_test_accuracy),
          ("CNN from scratch + TTA", tta_test_accuracy),
