@@ -5,8 +5,11 @@ the cases of one hidden test, ``[(args, kwargs, label), ...]``: the student's
 function and the reference are both called as ``f(*args, **kwargs)``.  The
 grader calls the same generator with the same seed in its own process, so a
 generator must be deterministic (NumPy's ``default_rng(seed)`` only) and
-cheap.  The cases are those the hidden tests of 01_convolution drew before
-they were attested, with the same seeds.
+cheap.  The cases are those the hidden tests of 01_convolution,
+02_parameters and 03_handcrafted drew before they were attested, with the
+same seeds.  Where a function's result is not one number or one array (a
+list of shapes, a ratio that needs more than the student's arguments), a
+reference wrapper here gives the value in the form the test cell attests.
 
 Example
 -------
@@ -161,3 +164,153 @@ def vgg_table(d, use_bias=False):
 
 
 __all__ += ["vgg_cases", "vgg_table"]
+
+
+# ---------------------------------------------------------------- 02_parameters
+
+def int_cases(seed, n=20, high=20, size=4, low=1, bias=False):
+    """``n`` draws of ``size`` ints in ``[low, high)`` (``rng.integers(low, high, size=size)``).
+
+    With ``bias``, each draw gives two cases, with ``bias=True`` and with
+    ``bias=False`` (a keyword argument), in that order.
+
+    Example
+    -------
+    >>> [(args, kw) for args, kw, _ in int_cases(2021, n=1, bias=True)]
+    [((15, 15, 10, 18), {'bias': True}), ((15, 15, 10, 18), {'bias': False})]
+    """
+    rng = _seed(seed)
+    cases = []
+    for _ in range(int(n)):
+        args = tuple(int(v) for v in rng.integers(int(low), int(high), size=int(size)))
+        text = ", ".join(map(str, args))
+        if bias:
+            cases += [(args, {"bias": b}, f"({text}, bias={b})") for b in (True, False)]
+        else:
+            cases.append((args, {}, f"({text})"))
+    return cases
+
+
+def output_shapes_cases(seed=0, n=40):
+    """Four hand-picked stacks, then the stacks ``models.random_stack(seed + j)`` for ``j < n``.
+
+    Each case is ``(input_shape, layers)`` in the format of
+    :func:`parcel_utils.models.output_shapes`.
+    """
+    from .models import random_stack
+    cases = [(((5, 5, 2), [("pool", 2)]), {}, "pooling 5x5 by 2 (valid)"),
+             (((7, 9, 2), [("conv", 4, (3, 1), (2, 3), "same")]), {}, "a (3, 1) kernel, stride (2, 3), same padding"),
+             (((6, 6, 1), [("pool", 3, 1)]), {}, "pooling 3x3 with stride 1"),
+             (((6, 6, 1), [("pool", 3, None, "same")]), {}, "pooling with stride None and same padding")]
+    for j in range(int(n)):
+        shape, layers = random_stack(int(seed) + j)
+        cases.append(((shape, layers), {}, f"random stack {int(seed) + j}: {shape}, {layers}"))
+    return cases
+
+
+def output_shapes_flat(input_shape, layers):
+    """``models.output_shapes`` as one list of ints: for each layer, its number of axes, then its sizes.
+
+    The test cell flattens the student's shapes the same way (a list of
+    tuples of different lengths is not one array).
+
+    Example
+    -------
+    >>> output_shapes_flat((8, 8, 1), [("conv", 2, 3), ("flatten",), ("dense", 5)])
+    [3, 6, 6, 2, 1, 72, 1, 5]
+    """
+    from .models import output_shapes
+    return [int(v) for s in output_shapes(input_shape, layers) for v in (len(s), *s)]
+
+
+def cost_ratio_cases(seed, n=20):
+    """``(h, w, n_f)`` in [1, 30) and ``(d, out_h, out_w)`` in [1, 100): the arguments of :func:`mult_adds_ratio`."""
+    rng = _seed(seed)
+    cases = []
+    for _ in range(int(n)):
+        h, w, nf = (int(v) for v in rng.integers(1, 30, size=3))
+        d, oh, ow = (int(v) for v in rng.integers(1, 100, size=3))
+        cases.append(((h, w, nf, d, oh, ow), {},
+                      f"({h}, {w}, {nf}), against the multiply-adds with d={d} and a {oh}x{ow} output"))
+    return cases
+
+
+def mult_adds_ratio(h, w, n_filters, d, out_h, out_w):
+    """Multiply-adds of a depthwise separable over a standard convolution, counted (not by the formula).
+
+    ``separable_cost_ratio(h, w, n_filters)`` must give it, whatever ``d``
+    and the output size.
+
+    Example
+    -------
+    >>> round(mult_adds_ratio(3, 3, 512, 512, 14, 14), 4)
+    0.1131
+    """
+    from .models import conv2d_mult_adds, depthwise_separable_mult_adds
+    return depthwise_separable_mult_adds(h, w, d, n_filters, out_h, out_w) / conv2d_mult_adds(h, w, d, n_filters,
+                                                                                            out_h, out_w)
+
+
+# ---------------------------------------------------------------- 03_handcrafted
+
+def parcel_map_cases(seed, n=25, split="val", footprint=False, kwargs=None):
+    """``n`` maps of a split of the course's dataset, picked as ``default_rng(seed).choice(len(X), n, replace=False)``.
+
+    Each map is rendered alone (:func:`parcel_utils.data.parcel_sample`: the
+    same array, bit for bit, as ``load_parcels(split)[0][i]``, without
+    generating or loading the split).  With ``footprint``, a case holds the
+    reference footprint of the map instead (``features.footprint``, what the
+    exercises that take a mask are given); ``kwargs`` are literal keyword
+    arguments of every call.
+
+    Example
+    -------
+    >>> [label for _, _, label in parcel_map_cases(301, n=2)]
+    ['X_val[400]', 'X_val[237]']
+    """
+    from .data import SPLITS, parcel_sample
+    from .features import footprint as reference_footprint
+    if split not in SPLITS:
+        raise ValueError(f"split should be one of {list(SPLITS)}, got {split!r}.")
+    kwargs = dict(kwargs or {})
+    extra = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    cases = []
+    for i in _seed(seed).choice(SPLITS[split], int(n), replace=False):
+        depth, _ = parcel_sample(split, int(i))
+        if footprint:
+            cases.append(((reference_footprint(depth),), dict(kwargs), f"footprint(X_{split}[{i}]){extra}"))
+        else:
+            cases.append(((depth,), dict(kwargs), f"X_{split}[{i}]{extra}"))
+    return cases
+
+
+def mask_perimeter(mask):
+    """``features.perimeter`` of a footprint given as a mask (exercise 5 takes the mask, not the map).
+
+    Example
+    -------
+    >>> m = np.zeros((64, 64), bool); m[10:30, 5:45] = True
+    >>> mask_perimeter(m)
+    116.0
+    """
+    from skimage.measure import perimeter
+    mask = np.asarray(mask, dtype=bool)
+    return float(perimeter(mask, neighborhood=4)) if mask.any() else 0.0
+
+
+def mask_diagonals(mask):
+    """``features.diagonals`` of a footprint given as a mask: ``(length, width, diagonal)`` in px.
+
+    Example
+    -------
+    >>> m = np.zeros((64, 64), bool); m[10:30, 5:45] = True
+    >>> [round(v, 3) for v in mask_diagonals(m)]
+    [40.0, 20.0, 44.721]
+    """
+    from .features import _obb
+    length, width = _obb(np.asarray(mask, dtype=bool))
+    return length, width, float(np.hypot(length, width))
+
+
+__all__ += ["int_cases", "output_shapes_cases", "output_shapes_flat", "cost_ratio_cases", "mult_adds_ratio",
+            "parcel_map_cases", "mask_perimeter", "mask_diagonals"]

@@ -8,7 +8,10 @@ real sandbox where bubblewrap works), then each is checked: zero where it
 cheated, flagged with the reason (notebook and cell), the batch went on and
 every submission is in the export.  Most attacks use only the lighter
 notebook (cnn_building_blocks) to keep the batch at a few minutes; a missing
-notebook scores zero, as nbgrader does.
+notebook scores zero, as nbgrader does.  A second, smaller batch does the same
+for the attested pure functions of 02_parameters and 03_handcrafted: the
+reference answers raise no flag, and a student who hides every failure in the
+kernel scores zero on every attested test cell.
 
 What each attack would get from plain nbgrader: the in-kernel tests of the
 cells it targets pass (no error output), which is full marks; the
@@ -208,18 +211,25 @@ def _reference(course, student, notebooks=(BB, CONV)):
     return d
 
 
-@pytest.fixture(scope="session")
-def batch(tmp_path_factory):
-    """Grade every hostile submission in one batch; returns what the tests look at."""
-    base = tmp_path_factory.mktemp("integrity")
+def _temp_course(tmp_path_factory, name, assignments):
+    """A temporary course with these assignments, built and generated: (base folder, root, Course)."""
+    base = tmp_path_factory.mktemp(name)
     root = base / "course"
     (root / "source").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "source" / A, root / "source" / A,
-                    ignore=shutil.ignore_patterns("*.ipynb_checkpoints", "__pycache__"))
+    for a in assignments:
+        shutil.copytree(ROOT / "source" / a, root / "source" / a,
+                        ignore=shutil.ignore_patterns("*.ipynb_checkpoints", "__pycache__"))
     course = Course(root)
     course.build_source()
-    course.generate([A])
+    course.generate(list(assignments))
+    return base, root, course
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory):
+    """Grade every hostile submission in one batch; returns what the tests look at."""
+    base, root, course = _temp_course(tmp_path_factory, "integrity", [A])
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -504,3 +514,94 @@ def test_attestation_verdicts_outside_the_kernel():
     assert "non-literal" in bad["error"] and verify_one(bad, [right])
     (outside,) = parse_attest_calls('attest("k", f, inputs="os:listdir", seed=1, reference="parcel_utils.convolution:relu")')
     assert "cannot build" in verify_one(outside, [right])     # only generators of parcel_utils are imported
+
+
+# -- 02_parameters and 03_handcrafted: their pure functions are attested too ---------------------
+# One more batch: the reference answers (no flag, full marks) and, per assignment, a student who
+# hides every failure in the kernel: the test helpers (and attest's own comparison) patched to do
+# nothing, so that attest() publishes wrong values, and IPython's exception handler swallowing what
+# the blank answers raise.  In the kernel every test cell passes (nbgrader alone: full marks).
+
+HIDE_FAILURES = '''
+import parcel_utils.checks as checks
+checks.check_close = checks.check_equal = checks.compare_attested = lambda *a, **k: None
+check_close = check_equal = lambda *a, **k: None
+ip = get_ipython()
+ip.set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)
+ip.events.register("post_run_cell", lambda result: setattr(result, "error_in_exec", None))
+'''
+
+# assignment -> notebook, the answer cell the hostile code goes in, the test cells whose attested
+# values are wrong (the others are missing: their functions are blank), every attested test cell
+HIDERS = {
+    "02_parameters": dict(notebook="parameters", cell="conv2d_params", code=HIDE_FAILURES + '''
+def conv2d_params(h, w, d, n_filters, bias=True):
+    return h * w * d * n_filters + n_filters      # bias=False ignored
+def dense_params(n_in, n_out, bias=True):
+    return n_in * n_out                           # the biases forgotten
+''', wrong=["test_conv2d_params", "test_dense_params"],
+        attested=["test_conv2d_params", "test_dense_params", "test_output_shapes", "test_separable_params",
+                  "test_mult_adds", "test_cost_ratio"]),
+    "03_handcrafted": dict(notebook="handcrafted", cell="average_height", code=HIDE_FAILURES + '''
+import numpy as np
+def average_height(depth):
+    return float(np.mean(depth))                  # the zeros counted as heights
+''', wrong=["test_average_height"],
+        attested=["test_average_height", "test_area", "test_height_histogram", "test_footprint", "test_perimeter",
+                  "test_diagonals"]),
+}
+
+
+@pytest.fixture(scope="session")
+def batch_0203(tmp_path_factory):
+    """Grade the reference answers and one hider per assignment of 02 and 03, in one batch."""
+    from parcel_utils.course.demo import fill_in
+    base, root, course = _temp_course(tmp_path_factory, "integrity-0203", list(HIDERS))
+    for a, spec in HIDERS.items():
+        for student in ("ada", "hider"):
+            d = course.submitted / student / a
+            d.mkdir(parents=True)
+            shutil.copy(course.release / a / f"{spec['notebook']}.ipynb", d)
+            if student == "ada":
+                fill_in(d / f"{spec['notebook']}.ipynb", course.source / a / f"{spec['notebook']}.ipynb")
+            else:
+                _answer(d / f"{spec['notebook']}.ipynb", {spec["cell"]: spec["code"]})
+    env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
+    cmd = [sys.executable, "-m", "parcel_utils.cli", "--root", str(root), "grade", "--workers", "2",
+           "--timeout", "300", "--total-timeout", "900"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=2400)
+    ledgers = {(led["student"], led["assignment"]): led for led in grading.load_ledgers(course)}
+    return dict(proc=proc, ledgers=ledgers)
+
+
+@slow
+@pytest.mark.parametrize("assignment", sorted(HIDERS))
+def test_reference_answers_of_02_03_full_marks_and_no_flag(batch_0203, assignment):
+    assert batch_0203["proc"].returncode == 0, batch_0203["proc"].stderr[-3000:]
+    led = batch_0203["ledgers"][("ada", assignment)]
+    assert led["status"] == "graded", led["reason"]
+    assert led["flags"] == []
+    scores = _scores(led)
+    assert all(scores[c] > 0 for c in HIDERS[assignment]["attested"]), scores
+    assert all(not g["failed"] for g in led["grades"] if not g["needs_manual_grade"]), \
+        [g for g in led["grades"] if g["failed"]]
+
+
+@slow
+@pytest.mark.parametrize("assignment", sorted(HIDERS))
+def test_failures_hidden_in_the_kernel_of_02_03_score_zero_and_are_flagged(batch_0203, assignment):
+    spec = HIDERS[assignment]
+    led = batch_0203["ledgers"][("hider", assignment)]
+    assert led["status"] == "graded", led["reason"]
+    scores = _scores(led, spec["notebook"])
+    for cell in spec["attested"]:
+        assert scores[cell] == 0, (cell, scores)
+        why = [r for r in _reasons(led, cell) if r.startswith("tampering")]
+        assert why, (cell, led["flags"])                 # the kernel said pass, the grader did not
+        if cell in spec["wrong"]:                         # wrong values published, compared in the grader
+            assert " on " in why[0] and ("should be" in why[0] or "differs" in why[0]), why
+        else:                                             # blank: attest() never got to publish
+            assert "no attested value" in why[0], why
+    scan = _reasons(led, spec["cell"])
+    assert any("set_custom_exc" in r for r in scan), scan
+    assert any("changes the imported module checks" in r for r in scan), scan

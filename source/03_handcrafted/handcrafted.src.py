@@ -162,8 +162,10 @@ check_close(average_height(np.zeros((8, 8))), 0.0, name="average_height of an em
 ### BEGIN HIDDEN TESTS
 for _name, _d in shapes.items():
     check_close(average_height(_d), ref.average_height(_d), name=f"average_height({_name})")
-for _i in np.random.default_rng(301).choice(len(X_val), 25, replace=False):
-    check_close(average_height(X_val[_i]), ref.average_height(X_val[_i]), rtol=1e-4, name=f"average_height(X_val[{_i}])")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+# 25 validation maps, np.random.default_rng(301).choice(len(X_val), 25, replace=False)
+attest("average_height", average_height, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=301,
+       reference="parcel_utils.features:average_height", rtol=1e-4, name="average_height")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -190,9 +192,12 @@ check_close(area(rectangle(), pixel_mm=2.0)[1], 3200.0, name="area(rectangle(), 
 for _name, _d in shapes.items():
     check_equal(area(_d)[0], ref.area(_d)[0], name=f"area({_name})[0]")
     check_close(area(_d, pixel_mm=5.0)[1], ref.area(_d, pixel_mm=5.0)[1], name=f"area({_name}, pixel_mm=5.0)[1]")
-for _i in np.random.default_rng(302).choice(len(X_val), 25, replace=False):
-    check_equal(area(X_val[_i])[0], ref.area(X_val[_i])[0], name=f"area(X_val[{_i}])[0]")
-    check_close(area(X_val[_i])[1], ref.area(X_val[_i])[1], name=f"area(X_val[{_i}])[1]")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+# 25 validation maps; the pair (pixels, mm²) is attested as one array of two numbers
+attest("area", area, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=302,
+       reference="parcel_utils.features:area", name="area")
+attest("area_pixel_mm", area, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=302,
+       params={"kwargs": {"pixel_mm": 5.0}}, reference="parcel_utils.features:area", name="area")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -232,8 +237,12 @@ check_close(height_histogram(np.zeros((8, 8))), np.zeros(10), name="height_histo
 for _name, _d in shapes.items():
     check_close(height_histogram(_d), ref.height_histogram(_d), name=f"height_histogram({_name})")
 check_close(height_histogram(rectangle(h=35.0), bins=[0, 20, 40]), [0.0, 1.0], name="height_histogram with other bins")
-for _i in np.random.default_rng(303).choice(len(X_val), 25, replace=False):
-    check_close(height_histogram(X_val[_i]), ref.height_histogram(X_val[_i]), name=f"height_histogram(X_val[{_i}])")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("height_histogram", height_histogram, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=303,
+       reference="parcel_utils.features:height_histogram", name="height_histogram")
+attest("height_histogram_bins", height_histogram, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=303,
+       params={"kwargs": {"bins": [0.0, 15.0, 30.0, 60.0, 120.0, 240.0, 700.0]}},
+       reference="parcel_utils.features:height_histogram", name="height_histogram")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -283,8 +292,9 @@ check_equal(footprint(_specked), rectangle() > 0, name="footprint of the rectang
 ### BEGIN HIDDEN TESTS
 for _name, _d in shapes.items():
     check_equal(footprint(_d), ref.footprint(_d), name=f"footprint({_name})")
-for _i in np.random.default_rng(304).choice(len(X_val), 25, replace=False):
-    check_equal(footprint(X_val[_i]), ref.footprint(X_val[_i]), name=f"footprint(X_val[{_i}])")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("footprint", footprint, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=304,
+       reference="parcel_utils.features:footprint", compare="equal", name="footprint")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -321,8 +331,10 @@ check_close(perimeter(ref.footprint(disc())), 2 * np.pi * 15, rtol=0.08, name="p
 check_close(perimeter(ref.footprint(rotated_rectangle())), 120, rtol=0.08, name="perimeter of the rotated rectangle")
 for _name, _d in shapes.items():
     check_close(perimeter(ref.footprint(_d)), ref.perimeter(_d), name=f"perimeter(footprint({_name}))")
-for _i in np.random.default_rng(305).choice(len(X_val), 25, replace=False):
-    check_close(perimeter(ref.footprint(X_val[_i])), ref.perimeter(X_val[_i]), name=f"perimeter(footprint(X_val[{_i}]))")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+# the reference footprints of 25 validation maps (mask_perimeter(footprint(X)) is ref.perimeter(X))
+attest("perimeter", perimeter, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=305,
+       params={"footprint": True}, reference="parcel_utils.hidden_inputs:mask_perimeter", name="perimeter")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -376,9 +388,10 @@ _L, _W, _D = diagonals(ref.footprint(disc()))
 check_close((_L, _W), (31.0, 31.0), atol=1.01, name="length and width of the disc of radius 15 px")
 for _name, _d in shapes.items():
     check_close(diagonals(ref.footprint(_d)), ref.diagonals(_d), rtol=1e-6, name=f"diagonals(footprint({_name}))")
-for _i in np.random.default_rng(306).choice(len(X_val), 25, replace=False):
-    check_close(diagonals(ref.footprint(X_val[_i])), ref.diagonals(X_val[_i]), rtol=1e-6, atol=1e-6,
-                name=f"diagonals(footprint(X_val[{_i}]))")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("diagonals", diagonals, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=306,
+       params={"footprint": True}, reference="parcel_utils.hidden_inputs:mask_diagonals", rtol=1e-6, atol=1e-6,
+       name="diagonals")
 ### END HIDDEN TESTS
 
 # %% [markdown]

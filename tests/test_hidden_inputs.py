@@ -1,0 +1,258 @@
+"""Inputs and references of the attested hidden tests of 02_parameters and 03_handcrafted.
+
+The grader rebuilds each hidden test's cases in its own process from the
+generator and seed named in the instructor's test cell
+(``parcel_utils.hidden_inputs``), so the generators must be deterministic,
+reproduce the cases the hidden loops drew before they were attested, and (for
+03) render exactly the maps of the dataset.  The last tests run every attest()
+call of the two notebooks' test cells outside any kernel: the solutions'
+functions pass, a function that is off by one fails.
+"""
+import ast
+import math
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from parcel_utils import data, features, hidden_inputs as H, models
+from parcel_utils.checks import attest_cases, encode_value
+from parcel_utils.course.integrity import parse_attest_calls, verify_one
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _same_cases(a, b):
+    assert len(a) == len(b)
+    for (args1, kw1, l1), (args2, kw2, l2) in zip(a, b):
+        assert l1 == l2 and kw1 == kw2 and len(args1) == len(args2)
+        for x, y in zip(args1, args2):
+            if isinstance(x, np.ndarray):
+                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+            else:
+                assert x == y
+
+
+# -- determinism ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("inputs, seed, params", [
+    ("int_cases", 2021, {"n": 20, "high": 20, "size": 4, "bias": True}),
+    ("int_cases", 12, {"n": 20, "high": 60, "size": 6}),
+    ("output_shapes_cases", 0, {"n": 40}),
+    ("cost_ratio_cases", 13, {"n": 20}),
+    ("parcel_map_cases", 301, {}),
+    ("parcel_map_cases", 305, {"footprint": True}),
+    ("parcel_map_cases", 302, {"kwargs": {"pixel_mm": 5.0}}),
+])
+def test_generators_are_deterministic(inputs, seed, params):
+    spec = f"parcel_utils.hidden_inputs:{inputs}"
+    first, again = attest_cases(spec, seed, params), attest_cases(spec, seed, params)
+    _same_cases(first, again)
+    assert first
+    other = attest_cases(spec, seed + 1, params)
+    assert [c[2] for c in other] != [c[2] for c in first]        # the seed matters
+
+
+def test_a_seed_must_be_an_int():
+    with pytest.raises(ValueError, match="seed should be an int"):
+        H.int_cases("2021")
+    with pytest.raises(ValueError, match="split should be one of"):
+        H.parcel_map_cases(301, split="validation")
+
+
+# -- the cases the hidden loops drew before they were attested ----------------------------------
+
+@pytest.mark.parametrize("seed, high, size, bias", [(2021, 20, 4, True), (2022, 5000, 2, True),
+                                                     (11, 40, 4, True), (12, 60, 6, False)])
+def test_int_cases_are_the_former_hidden_loops(seed, high, size, bias):
+    rng = np.random.default_rng(seed)                 # the loop of the former hidden test, verbatim
+    former = []
+    for _ in range(20):
+        args = tuple(int(v) for v in rng.integers(1, high, size=size))
+        former += [(args, {"bias": b}) for b in (True, False)] if bias else [(args, {})]
+    got = H.int_cases(seed, n=20, high=high, size=size, bias=bias)
+    assert [(a, kw) for a, kw, _ in got] == former
+    assert all(type(v) is int for a, _, _ in got for v in a)
+
+
+def test_cost_ratio_cases_are_the_former_hidden_loop():
+    rng = np.random.default_rng(13)
+    former = []
+    for _ in range(20):
+        h, w, nf = (int(v) for v in rng.integers(1, 30, size=3))
+        d, oh, ow = (int(v) for v in rng.integers(1, 100, size=3))
+        former.append((h, w, nf, d, oh, ow))
+    assert [a for a, _, _ in H.cost_ratio_cases(13)] == former
+
+
+def test_output_shapes_cases():
+    cases = H.output_shapes_cases(0, n=40)
+    assert len(cases) == 44
+    assert [a for a, _, _ in cases[4:]] == [models.random_stack(s) for s in range(40)]
+    hand = [(a, H.output_shapes_flat(*a)) for a, _, _ in cases[:4]]
+    # the values the former hidden test wrote by hand
+    assert hand == [(((5, 5, 2), [("pool", 2)]), [3, 2, 2, 2]),
+                    (((7, 9, 2), [("conv", 4, (3, 1), (2, 3), "same")]), [3, 4, 3, 4]),
+                    (((6, 6, 1), [("pool", 3, 1)]), [3, 4, 4, 1]),
+                    (((6, 6, 1), [("pool", 3, None, "same")]), [3, 2, 2, 1])]
+
+
+def test_parcel_map_cases_pick_the_former_validation_maps():
+    cases = H.parcel_map_cases(301)
+    picked = np.random.default_rng(301).choice(1000, 25, replace=False)
+    assert [label for _, _, label in cases] == [f"X_val[{i}]" for i in picked]
+    masks = H.parcel_map_cases(301, footprint=True)
+    for (args, kw, _), (margs, _, mlabel) in zip(cases, masks):
+        assert kw == {} and len(args) == 1 and args[0].shape == (64, 64) and args[0].dtype == np.float32
+        assert margs[0].dtype == bool and np.array_equal(margs[0], features.footprint(args[0]))
+        assert mlabel.startswith("footprint(X_val[")
+    with_kw = H.parcel_map_cases(302, n=3, kwargs={"pixel_mm": 5.0})
+    assert all(kw == {"pixel_mm": 5.0} and label.endswith(", pixel_mm=5.0") for _, kw, label in with_kw)
+
+
+# -- the maps are the dataset's, bit for bit ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def val():
+    X, y, _ = data.load_parcels("val", progress=False)
+    return X, y
+
+
+def test_parcel_sample_is_load_parcels_bit_for_bit(val):
+    X, y = val
+    for i in range(len(X)):
+        d, k = data.parcel_sample("val", i)
+        assert d.dtype == X.dtype and d.tobytes() == X[i].tobytes(), i
+        assert k == y[i]
+
+
+def test_parcel_map_cases_are_the_validation_maps(val):
+    X, _ = val
+    for seed in range(301, 307):
+        for (args, _, label) in H.parcel_map_cases(seed):
+            i = int(label[len("X_val["):-1])
+            assert args[0].tobytes() == X[i].tobytes(), (seed, label)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_parcel_sample_other_splits(split):
+    X, y = data.generate_parcels(split, n=30)
+    for i in (0, 7, 29):
+        d, k = data.parcel_sample(split, i)
+        assert d.tobytes() == X[i].tobytes() and k == y[i]
+    d, _ = data.parcel_sample(split, 3, seed=5)
+    assert d.tobytes() == data.generate_parcels(split, n=4, seed=5)[0][3].tobytes()
+
+
+@pytest.mark.parametrize("index", [-1, 1000, 2.0, True, "3"])
+def test_parcel_sample_rejects_a_bad_index(index):
+    with pytest.raises(ValueError, match="index should be an int in"):
+        data.parcel_sample("val", index)
+
+
+# -- reference wrappers, on hand-checked cases ------------------------------------------------
+
+def test_output_shapes_flat_by_hand():
+    lenet = [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
+             ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)]
+    assert H.output_shapes_flat((32, 32, 1), lenet) == [3, 28, 28, 6, 3, 14, 14, 6, 3, 10, 10, 16, 3, 5, 5, 16,
+                                                        1, 400, 1, 120, 1, 84, 1, 10]
+
+
+def test_mult_adds_ratio_by_hand():
+    # 3x3, 512 -> 512 on 14x14: 52,283,392 / 462,422,016 multiply-adds (the notebook's visible test)
+    assert H.mult_adds_ratio(3, 3, 512, 512, 14, 14) == 52283392 / 462422016
+    assert H.mult_adds_ratio(3, 3, 512, 512, 14, 14) == pytest.approx(1 / 512 + 1 / 9, rel=1e-12)
+    assert H.mult_adds_ratio(1, 1, 1, 1, 1, 1) == 2.0                  # (1 + 1) / 1
+    for (h, w, nf, d, oh, ow), _, _ in H.cost_ratio_cases(13):
+        assert H.mult_adds_ratio(h, w, nf, d, oh, ow) == pytest.approx(models.separable_cost_ratio(h, w, nf),
+                                                                        rel=1e-12)
+
+
+def test_mask_perimeter_and_diagonals_by_hand():
+    m = np.zeros((64, 64), bool)
+    m[10:30, 5:45] = True                              # 20 x 40 px: 2 (19 + 39) = 116 px around the centres
+    assert H.mask_perimeter(m) == 116.0
+    assert H.mask_diagonals(m) == (40.0, 20.0, math.hypot(40, 20))
+    one = np.zeros((5, 5), bool)
+    one[2, 2] = True
+    assert H.mask_diagonals(one) == (1.0, 1.0, math.sqrt(2))
+    empty = np.zeros((8, 8), bool)
+    assert H.mask_perimeter(empty) == 0.0 and H.mask_diagonals(empty) == (0.0, 0.0, 0.0)
+
+
+def test_mask_references_are_the_features_of_the_maps(val):
+    X, _ = val
+    for i in np.random.default_rng(0).choice(len(X), 40, replace=False):
+        fp = features.footprint(X[i])
+        assert H.mask_perimeter(fp) == features.perimeter(X[i])
+        assert H.mask_diagonals(fp) == features.diagonals(X[i])
+
+
+# -- every attest() of 02 and 03, verified as the grader does, outside a kernel -----------------
+
+def _notebook(assignment):
+    return nbformat.read(next((ROOT / "source" / assignment).glob("*.ipynb")), as_version=4)
+
+
+def _solutions(nb, namespace):
+    """The solution cells' functions, run in ``namespace`` (pure functions only)."""
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "code" and meta.get("solution") and "def " in c.source and "keras" not in c.source:
+            exec(compile(c.source, meta["grade_id"], "exec"), namespace)
+    return namespace
+
+
+def _attest_calls(nb):
+    """(test cell id, parsed spec, the student_fn expression's source) of every attest() call."""
+    out = []
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type != "code" or not meta.get("grade") or meta.get("solution") or "attest(" not in c.source:
+            continue
+        specs = iter(parse_attest_calls(c.source))
+        for node in ast.walk(ast.parse(c.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "attest":
+                out.append((meta["grade_id"], next(specs), ast.get_source_segment(c.source, node.args[1])))
+    return out
+
+
+def _published(fn, spec):
+    return {"key": spec["key"],
+            "values": [encode_value(fn(*a, **kw)) for a, kw, _ in attest_cases(spec["inputs"], spec["seed"],
+                                                                                 spec.get("params"))]}
+
+
+ATTESTED = {
+    "02_parameters": {"test_conv2d_params": {"conv2d_params"}, "test_dense_params": {"dense_params"},
+                      "test_output_shapes": {"output_shapes"},
+                      "test_separable_params": {"depthwise_separable_params"},
+                      "test_mult_adds": {"conv2d_mult_adds", "depthwise_separable_mult_adds"},
+                      "test_cost_ratio": {"separable_cost_ratio"}},
+    "03_handcrafted": {"test_average_height": {"average_height"}, "test_area": {"area", "area_pixel_mm"},
+                       "test_height_histogram": {"height_histogram", "height_histogram_bins"},
+                       "test_footprint": {"footprint"}, "test_perimeter": {"perimeter"},
+                       "test_diagonals": {"diagonals"}},
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(ATTESTED))
+def test_attested_checks_pass_with_the_solution_and_fail_off_by_one(assignment):
+    nb = _notebook(assignment)
+    ns = _solutions(nb, {"np": np, "math": math, "ndimage": ndimage, "PIXEL_MM": data.PIXEL_MM,
+                         "HEIGHT_BINS_MM": features.HEIGHT_BINS_MM})
+    calls = _attest_calls(nb)
+    found = {}
+    for cell, spec, _ in calls:
+        found.setdefault(cell, set()).add(spec["key"])
+    assert found == ATTESTED[assignment]
+    for cell, spec, fn_source in calls:
+        assert "error" not in spec, spec
+        fn = eval(fn_source, ns)                      # the solution's function, or the cell's lambda around it
+        assert verify_one(spec, [_published(fn, spec)]) is None, (cell, spec["key"])
+        wrong = _published(lambda *a, **kw: np.asarray(fn(*a, **kw), dtype=float) + 1, spec)
+        why = verify_one(spec, [wrong])
+        assert why and "on " in why, (cell, spec["key"], why)
