@@ -47,7 +47,7 @@ def cmd_collect(args):
 def _limits(args):
     from parcel_utils.course.grading import Limits
     return Limits(cell_timeout=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
-                  total_timeout=args.total_timeout)
+                  total_timeout=args.total_timeout, threads=args.threads)
 
 
 def cmd_grade(args):
@@ -116,6 +116,8 @@ def build_parser():
     g.add_argument("--memory-mb", type=int, default=6144, help="memory cap of a kernel (default 6144)")
     g.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
                    help="kernel isolation (default: bubblewrap where installed)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="compute threads per kernel (default: the cores shared out among local workers)")
     f = add("feedback", cmd_feedback, "write feedback HTML per student (hidden tests not shown)")
     f.add_argument("--student", action="append")
     f.add_argument("--show-hidden-tests", action="store_true", help="show hidden test code too")

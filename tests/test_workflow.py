@@ -60,9 +60,16 @@ def test_parallel_grading_resumes_and_reports_failures(course):
     submit_dir(course, "crash", square="import os\nos._exit(3)")
     submit_dir(course, "loop", square="while True:\n    pass")
     submit_dir(course, "hog", square="import numpy as np\nx = [np.ones(10**8) for _ in range(40)]")
+    # two local workers share the cores: each kernel's BLAS/OpenMP/TensorFlow threads are capped
+    want = str(grading.threads_per_worker(2))
+    submit_dir(course, "threads", halve=RIGHT["halve"], square=(
+        "import os\n"
+        f"assert [os.environ.get(v) for v in {grading.THREAD_VARIABLES!r}] == [{want!r}] * 5, os.environ\n"
+        + RIGHT["square"]))
     limits = grading.Limits(cell_timeout=8, total_timeout=120, memory_mb=1200)
     results = {r.student: r for r in grading.grade_all(course, workers=2, limits=limits, progress=False)}
-    assert len(results) == 6
+    assert len(results) == 7
+    assert (results["threads"].status, results["threads"].score) == ("graded", 3)
     assert (results["right"].status, results["right"].score) == ("graded", 3)
     assert (results["wrong"].status, results["wrong"].score) == ("graded", 1)
     assert (results["blank"].status, results["blank"].score) == ("graded", 0)
@@ -74,12 +81,17 @@ def test_parallel_grading_resumes_and_reports_failures(course):
     # every submission is in the gradebook and has its ledger
     with Gradebook(course.db_url, course.course_id) as gb:
         assert sorted(s.student.id for s in gb.find_assignment("00_tiny").submissions) == sorted(results)
-    assert len(grading.load_ledgers(course)) == 6
+    assert len(grading.load_ledgers(course)) == 7
     # a rerun resumes: nothing left to grade; a changed submission is graded again
     assert grading.grade_all(course, workers=2, limits=limits, progress=False) == []
     submit_dir(course, "blank", **RIGHT)
     again = grading.grade_all(course, workers=2, limits=limits, progress=False)
     assert [(r.student, r.score) for r in again] == [("blank", 3)]
+
+
+def test_threads_per_worker_shares_the_cores():
+    assert [grading.threads_per_worker(w, cores=8) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    assert grading.threads_per_worker(0, cores=2) == 2
 
 
 def test_dask_local_cluster_grades_the_same(course):

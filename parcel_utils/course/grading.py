@@ -52,6 +52,22 @@ class Limits:
     max_output_mb: int = 10          # output kept per cell (integrity.GuardedExecute; errors always kept)
     max_notebook_output_mb: int = 100  # output kept per notebook
     sandbox: str = "auto"            # 'bwrap', 'none' or 'auto'
+    threads: int = 0                 # compute threads per kernel (BLAS, OpenMP, TensorFlow); 0: no cap
+
+
+#: Environment variables that cap the compute threads of NumPy's BLAS, OpenMP and TensorFlow.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS")
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Compute threads each of ``workers`` concurrent kernels gets: the cores shared out, at least 1.
+
+    Two kernels that each start one thread per core oversubscribe the machine
+    (TensorFlow and OpenBLAS spin while they wait), which costs more than it gains.
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, int(workers)))
 
 
 @dataclass
@@ -182,6 +198,8 @@ def grade_submission(job: GradeJob) -> GradeResult:
         cmd = [*nbgrader_executable(), "autograde", job.assignment, f"--student={job.student}",
                "--create", "--force", "--log-level=INFO"]
         env = grading_env({"PARCEL_GRADING": "1"})
+        if limits.threads > 0:
+            env.update({v: str(limits.threads) for v in THREAD_VARIABLES})
         t_exec = time.perf_counter()
         with open(tmp / "autograde.log", "w") as log:
             proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -460,6 +478,9 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
     not re-run unless ``force``; they stay in the gradebook).
     """
     from tqdm.auto import tqdm
+    limits = limits or Limits()
+    if limits.threads == 0 and executor is None and not scheduler:    # local workers share this machine
+        limits = Limits(**{**asdict(limits), "threads": threads_per_worker(workers)})
     jobs = collect_jobs(course, assignments, students, limits)
     todo = [j for j in jobs if force or not already_graded(course, j)]
     skipped = len(jobs) - len(todo)
