@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from parcel_utils import backbone
-from parcel_utils.backbone import (BUNDLED, PRIMITIVES, OfflineWeightsError, build_backbone, load_backbone,
-                                   make_primitives, nearest_neighbours_l1)
+from parcel_utils.backbone import (BUNDLED, MAX_OBJECTS, PRIMITIVES, OfflineWeightsError, build_backbone,
+                                   load_backbone, make_primitive_scenes, make_primitives, nearest_neighbours_l1)
+from parcel_utils.data import BELT_THRESHOLD_MM, IMAGE_SIZE
 
 
 def test_primitives_shapes_dtypes_and_reproducibility():
@@ -33,6 +34,26 @@ def test_primitives_validate_arguments():
         make_primitives(-1)
     with pytest.raises(ValueError, match="`dropout`"):
         make_primitives(3, dropout=1.5)
+
+
+def test_primitive_scenes_labels_units_and_reproducibility():
+    X, kind, count = make_primitive_scenes(300, seed=5)
+    assert X.shape == (300, IMAGE_SIZE, IMAGE_SIZE) and X.dtype == np.float32
+    assert kind.dtype == count.dtype == np.int64
+    assert np.bincount(kind, minlength=len(PRIMITIVES)).min() > 5             # every kind is drawn
+    assert np.bincount(count, minlength=MAX_OBJECTS).min() > 60               # 1, 2 and 3 objects
+    # the parcel sensor: 0 or above the belt threshold, heights of 20-300 mm (+ noise and tilt)
+    assert ((X == 0) | (X >= BELT_THRESHOLD_MM)).all() and 250 < X.max() < 340
+    # more objects cover more of the belt, on average
+    covered = (X > 0).mean(axis=(1, 2))
+    assert covered[count == 0].mean() < covered[count == MAX_OBJECTS - 1].mean()
+    X2, kind2, count2 = make_primitive_scenes(300, seed=5)
+    np.testing.assert_array_equal(X, X2)
+    assert (kind == kind2).all() and (count == count2).all()
+    assert not np.array_equal(X, make_primitive_scenes(300, seed=6)[0])
+    with pytest.raises(ValueError, match="`max_objects`"):
+        make_primitive_scenes(3, max_objects=0)
+    assert make_primitive_scenes(50, seed=1, max_objects=1)[2].max() == 0
 
 
 def test_build_backbone_is_flat_and_maps_mm_to_features():
