@@ -107,6 +107,7 @@ def main(argv=None):
         assignments=a.assignments, submissions=len(subs), workers=a.workers, sandbox=sandbox,
         serial_wall_s=round(serial_wall, 1), parallel_wall_s=round(par_wall, 1),
         speedup=round(serial_wall / par_wall, 2),
+        load_average_at_end=[round(v, 2) for v in os.getloadavg()],
         overhead_per_submission_s=dict(median=round(statistics.median(overhead), 2),
                                        mean=round(statistics.mean(overhead), 2)),
         serial_per_submission_s={k: round(v, 1) for k, v in per_sub.items()},
@@ -133,6 +134,12 @@ same submission (private course directory, gradebook snapshot, sandbox start,
 merge): median {result['overhead_per_submission_s']['median']} s, mean
 {result['overhead_per_submission_s']['mean']} s. (Workers run two at a time on two
 cores, so this includes the slow-down of sharing the machine.)
+
+In the parallel run each kernel gets `cores // workers` compute threads (OpenMP,
+BLAS, TensorFlow: `Limits.threads`, `--threads`), so that two kernels do not
+oversubscribe the cores; the serial run keeps nbgrader's defaults (all cores for
+one kernel). Load average (1, 5, 15 min) at the end of the run:
+{', '.join(str(v) for v in result['load_average_at_end'])}.
 
 Raw figures: `benchmarks/grading.json`.
 """)
