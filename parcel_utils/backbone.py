@@ -205,8 +205,8 @@ MAX_OBJECTS = 3
 _ROUND_KINDS = frozenset({"sphere", "cone", "pyramid", "torus", "ring", "l_shape", "cross", "frustum"})
 
 
-def _scene_heights(rng, n_obj, grid_mm):
-    """True heights (mm) of one scene of ``n_obj`` touching primitives; kind of the first (largest)."""
+def _scene_heights(rng, n_obj, grid_mm, field):
+    """True heights (mm) of one scene of ``n_obj`` touching primitives on a ``field`` mm wide; kind of the first."""
     kinds = rng.integers(0, len(PRIMITIVES), n_obj)
     a = rng.uniform(60.0, 170.0) * np.concatenate([[1.0], rng.uniform(0.5, 0.9, n_obj - 1)])
     b = np.where([PRIMITIVES[k] in _ROUND_KINDS for k in kinds], a, a * rng.uniform(0.35, 0.75, n_obj))
@@ -221,7 +221,6 @@ def _scene_heights(rng, n_obj, grid_mm):
         ray = [1.0 / np.hypot(np.dot(dv, [np.cos(t), np.sin(t)]) / aa, np.dot(dv, [-np.sin(t), np.cos(t)]) / bb)
                for aa, bb, t in ((a[i - 1], b[i - 1], theta[i - 1]), (a[i], b[i], theta[i]))]
         centres[i] = centres[i - 1] + dv * sum(ray) * rng.uniform(0.85, 1.05)
-    field = grid_mm[-1] + grid_mm[0]
     lo, hi = (centres - a[:, None]).min(axis=0), (centres + a[:, None]).max(axis=0)
     shrink = min(1.0, 0.95 * field / max((hi - lo).max(), 1e-9))
     centres, a, b = centres * shrink, a * shrink, b * shrink
@@ -287,7 +286,7 @@ def make_primitive_scenes(n, seed=None, max_objects=MAX_OBJECTS):
     kinds = np.empty(n, np.int64)
     for i in range(n):
         rng = np.random.default_rng(seeds[i])
-        top, kinds[i] = _scene_heights(rng, int(counts[i]) + 1, grid)
+        top, kinds[i] = _scene_heights(rng, int(counts[i]) + 1, grid, data._FIELD)
         X[i] = data._sensor(data._Draws(rng), window, top, None, False)
     return X, kinds, counts.astype(np.int64)
 
