@@ -459,6 +459,41 @@ def load_ledgers(course: Course) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(course.autograded.glob(f"*/*/{LEDGER}"))]
 
 
+def longest_first(jobs: list[GradeJob], ledgers=()) -> list[GradeJob]:
+    """The jobs in the order to hand them to the pool: the longest expected first.
+
+    With a few workers, a long notebook started last keeps one worker busy
+    while the others sit idle; starting the long ones first evens the end of
+    the run out (longest-processing-time scheduling). A job's expected length
+    is the median execution time recorded for its assignment in earlier
+    ledgers; an assignment never graded before counts by its position in the
+    course (the later assignments train networks, the first ones do not), and
+    ahead of the timed ones, since it may be the longest of all.
+
+    >>> a = GradeJob("s", "01_convolution", {}, b"")
+    >>> b = GradeJob("s", "04_cnn", {}, b"")
+    >>> [j.assignment for j in longest_first([a, b])]
+    ['04_cnn', '01_convolution']
+    >>> past = [dict(assignment="01_convolution", execution_seconds=9.0),
+    ...         dict(assignment="04_cnn", execution_seconds=250.0)]
+    >>> [j.assignment for j in longest_first([b, a, b], past)]
+    ['04_cnn', '04_cnn', '01_convolution']
+    """
+    import statistics
+    seen: dict[str, list] = {}
+    for led in ledgers:
+        if led.get("execution_seconds"):
+            seen.setdefault(led["assignment"], []).append(float(led["execution_seconds"]))
+    timed = {a: statistics.median(v) for a, v in seen.items()}
+    order = sorted({j.assignment for j in jobs})
+
+    def key(job):
+        if job.assignment in timed:
+            return (0, -timed[job.assignment])
+        return (-1, -order.index(job.assignment))
+    return sorted(jobs, key=key)    # stable: students keep their order within an assignment
+
+
 def make_executor(workers: int = 2, scheduler: str | None = None) -> tuple[Executor, object]:
     """A concurrent.futures executor: local processes, or a Dask cluster at ``scheduler``."""
     if scheduler:
@@ -482,7 +517,8 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
     if limits.threads == 0 and executor is None and not scheduler:    # local workers share this machine
         limits = Limits(**{**asdict(limits), "threads": threads_per_worker(workers)})
     jobs = collect_jobs(course, assignments, students, limits)
-    todo = [j for j in jobs if force or not already_graded(course, j)]
+    todo = longest_first([j for j in jobs if force or not already_graded(course, j)],
+                         load_ledgers(course))
     skipped = len(jobs) - len(todo)
     results = []
     if not todo:
