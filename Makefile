@@ -38,6 +38,8 @@ demo: $(STAMP)
 HEAVY := 04_cnn
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax tests solutions $(addprefix --ignore=solutions/,$(HEAVY))
+	@# the examples in the library's docstrings are documentation: they must stay true
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules parcel_utils
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

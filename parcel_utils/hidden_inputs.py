@@ -314,3 +314,118 @@ def mask_diagonals(mask):
 
 __all__ += ["int_cases", "output_shapes_cases", "output_shapes_flat", "cost_ratio_cases", "mult_adds_ratio",
             "parcel_map_cases", "mask_perimeter", "mask_diagonals"]
+
+
+# -- 04_cnn: the pure functions of the notebook (TTA, mixup, nearest neighbours) ------------
+
+class ToyPosteriors:
+    """A NumPy stand-in for a classifier in the TTA tests: ``softmax(flatten(b) @ W + c)``.
+
+    Fixed random weights, no Keras (the grader builds it in its own process in
+    milliseconds), and not invariant to any symmetry of the square, so that
+    every transform changes its posteriors.  Called like a Keras model:
+    ``predict(batch, verbose=0)``, ``batch_size`` accepted and ignored.
+
+    Example
+    -------
+    >>> m = ToyPosteriors(0, (4, 4, 1), 3)
+    >>> p = m.predict(np.ones((2, 4, 4, 1)))
+    >>> p.shape, np.allclose(p.sum(axis=1), 1)
+    ((2, 3), True)
+    """
+
+    def __init__(self, seed, shape, classes):
+        rng = _seed(seed)
+        self.shape, self.classes = tuple(int(s) for s in shape), int(classes)
+        self.W = rng.normal(scale=2.0, size=(int(np.prod(self.shape)), self.classes))
+        self.c = rng.normal(size=self.classes)
+
+    def predict(self, batch, batch_size=None, verbose=0):
+        b = np.asarray(batch, dtype=np.float64)
+        if b.shape[1:] != self.shape:
+            raise ValueError(f"the toy model takes batches (N, {', '.join(map(str, self.shape))}), got {b.shape}.")
+        z = b.reshape(len(b), -1) @ self.W + self.c
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    __call__ = predict
+
+    def __repr__(self):
+        return f"ToyPosteriors({self.shape}, {self.classes} classes)"
+
+
+def tta_cases(seed, n=7):
+    """``(model, x, transforms)``: a :class:`ToyPosteriors` on ``n`` random 8x8 maps, with all 8
+    symmetries of the square, three of them, three others; then one 12x12 map, 5 classes, one transform.
+
+    >>> [label for _, _, label in tta_cases(6)][:1]
+    ['7 random 8x8 maps, 8 transforms']
+    """
+    from .augment import D4_TRANSFORMS
+    rng = _seed(seed)
+    model = ToyPosteriors(int(rng.integers(2 ** 31)), (8, 8, 1), 4)
+    x = rng.uniform(0, 1, (n, 8, 8, 1)).astype("float32")
+    cases = [((model, x, tuple(tr)), {}, f"{n} random 8x8 maps, {len(tr)} transforms")
+             for tr in (D4_TRANSFORMS, D4_TRANSFORMS[1:4], D4_TRANSFORMS[5:])]
+    big = ToyPosteriors(int(rng.integers(2 ** 31)), (12, 12, 1), 5)
+    x1 = rng.uniform(0, 300, (1, 12, 12, 1)).astype("float32")
+    cases.append(((big, x1, (D4_TRANSFORMS[3],)), {}, "one 12x12 map, 5 classes, 1 transform"))
+    return cases
+
+
+def mix_cases(seed):
+    """``(x, y_onehot, lam, perm)``: 12 random 16x16 maps of 5 classes with Beta(0.4, 0.4) weights, then
+    6 maps with the weights 0 and 1 and a partner that is the sample itself.
+
+    >>> [a[0].shape for a, _, _ in mix_cases(7)]
+    [(12, 16, 16, 1), (6, 8, 8, 1)]
+    """
+    rng = _seed(seed)
+    x = rng.uniform(0, 300, (12, 16, 16, 1)).astype("float32")
+    y = np.eye(5)[rng.integers(0, 5, 12)]
+    lam = rng.beta(0.4, 0.4, 12)
+    perm = rng.permutation(12)
+    x2 = rng.uniform(0, 300, (6, 8, 8, 1)).astype("float32")
+    y2 = np.eye(3)[rng.integers(0, 3, 6)]
+    lam2 = np.array([0.0, 1.0, 0.5, 0.0, 1.0, 0.25])
+    perm2 = np.array([1, 0, 2, 5, 3, 4])
+    return [((x, y, lam, perm), {}, "12 random 16x16 maps, Beta(0.4, 0.4) weights"),
+            ((x2, y2, lam2, perm2), {}, "6 maps, weights 0, 1, 0.5 and 0.25, one sample its own partner")]
+
+
+def mix_samples_x(x, y, lam, perm):
+    """``augment.mix_samples(...)[0]``: the virtual samples alone."""
+    from .augment import mix_samples
+    return mix_samples(x, y, lam, perm)[0]
+
+
+def mix_samples_y(x, y, lam, perm):
+    """``augment.mix_samples(...)[1]``: the virtual labels alone."""
+    from .augment import mix_samples
+    return mix_samples(x, y, lam, perm)[1]
+
+
+def neighbour_cases(seed):
+    """``(train, query, k)``: 300 and 250 random 16-D features, k=3; then rounded 3-D features, full of ties, k=2.
+
+    >>> [(a[0].shape, a[1].shape, a[2]) for a, _, _ in neighbour_cases(8)]
+    [((300, 16), (250, 16), 3), ((50, 3), (20, 3), 2)]
+    """
+    rng = _seed(seed)
+    A = rng.normal(size=(300, 16)).astype("float32")
+    Q = rng.normal(size=(250, 16)).astype("float32")
+    A2 = np.round(rng.normal(size=(50, 3)))
+    Q2 = np.round(rng.normal(size=(20, 3)))
+    return [((A, Q, 3), {}, "250 random queries among 300 16-D features, k=3"),
+            ((A2, Q2, 2), {}, "20 queries among 50 rounded 3-D features (ties: lower index first), k=2")]
+
+
+def nearest_indices_l1(train_features, query_features, k=1):
+    """``backbone.nearest_neighbours_l1(...)[0]``: the indices alone, as the exercise returns them."""
+    from .backbone import nearest_neighbours_l1
+    return nearest_neighbours_l1(train_features, query_features, k=k)[0]
+
+
+__all__ += ["ToyPosteriors", "tta_cases", "mix_cases", "mix_samples_x", "mix_samples_y", "neighbour_cases",
+            "nearest_indices_l1"]

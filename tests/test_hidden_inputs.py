@@ -31,6 +31,8 @@ def _same_cases(a, b):
         for x, y in zip(args1, args2):
             if isinstance(x, np.ndarray):
                 assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+            elif isinstance(x, H.ToyPosteriors):
+                assert x.W.tobytes() == y.W.tobytes() and x.c.tobytes() == y.c.tobytes()
             else:
                 assert x == y
 
@@ -45,6 +47,9 @@ def _same_cases(a, b):
     ("parcel_map_cases", 301, {}),
     ("parcel_map_cases", 305, {"footprint": True}),
     ("parcel_map_cases", 302, {"kwargs": {"pixel_mm": 5.0}}),
+    ("tta_cases", 6, {}),
+    ("mix_cases", 7, {}),
+    ("neighbour_cases", 8, {}),
 ])
 def test_generators_are_deterministic(inputs, seed, params):
     spec = f"parcel_utils.hidden_inputs:{inputs}"
@@ -52,7 +57,11 @@ def test_generators_are_deterministic(inputs, seed, params):
     _same_cases(first, again)
     assert first
     other = attest_cases(spec, seed + 1, params)
-    assert [c[2] for c in other] != [c[2] for c in first]        # the seed matters
+    assert (_labels_and_bytes(other) != _labels_and_bytes(first))  # the seed matters
+
+
+def _labels_and_bytes(cases):
+    return [(label, *(a.tobytes() for a in args if isinstance(a, np.ndarray))) for args, _, label in cases]
 
 
 def test_a_seed_must_be_an_int():
@@ -183,6 +192,30 @@ def test_mask_perimeter_and_diagonals_by_hand():
     assert H.mask_perimeter(empty) == 0.0 and H.mask_diagonals(empty) == (0.0, 0.0, 0.0)
 
 
+def test_mix_and_neighbour_cases_are_the_former_hidden_draws():
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 300, (12, 16, 16, 1)).astype("float32")
+    y = np.eye(5)[rng.integers(0, 5, 12)]
+    lam, perm = rng.beta(0.4, 0.4, 12), rng.permutation(12)
+    _same_cases(H.mix_cases(7)[:1], [((x, y, lam, perm), {}, "12 random 16x16 maps, Beta(0.4, 0.4) weights")])
+    rng = np.random.default_rng(8)
+    A, Q = rng.normal(size=(300, 16)).astype("float32"), rng.normal(size=(250, 16)).astype("float32")
+    args = H.neighbour_cases(8)[0][0]
+    assert args[0].tobytes() == A.tobytes() and args[1].tobytes() == Q.tobytes() and args[2] == 3
+
+
+def test_toy_posteriors_are_probabilities_that_no_symmetry_leaves_alone():
+    from parcel_utils.augment import D4_TRANSFORMS
+    (model, x, transforms), _, _ = H.tta_cases(6)[0]
+    p = model.predict(x)
+    assert p.shape == (7, 4) and p.dtype == np.float32 and np.allclose(p.sum(axis=1), 1, atol=1e-6)
+    assert np.array_equal(model(x), p)
+    for t in D4_TRANSFORMS[1:]:
+        assert not np.allclose(model.predict(t(x)), p, atol=1e-3), t.__name__
+    with pytest.raises(ValueError, match="toy model takes batches"):
+        model.predict(np.zeros((2, 4, 4, 1)))
+
+
 def test_mask_references_are_the_features_of_the_maps(val):
     X, _ = val
     for i in np.random.default_rng(0).choice(len(X), 40, replace=False):
@@ -236,6 +269,8 @@ ATTESTED = {
                        "test_height_histogram": {"height_histogram", "height_histogram_bins"},
                        "test_footprint": {"footprint"}, "test_perimeter": {"perimeter"},
                        "test_diagonals": {"diagonals"}},
+    "04_cnn": {"test_tta_predict": {"tta_predict"}, "test_mix_samples": {"mix_samples_x", "mix_samples_y"},
+               "test_nearest_neighbours_l1": {"nearest_neighbours_l1"}},
 }
 
 

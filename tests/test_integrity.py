@@ -34,6 +34,7 @@ from parcel_utils.course import grading
 from parcel_utils.course.directory import Course, grading_env
 from parcel_utils.course.integrity import instructor_cell_digests, scan_notebook
 from parcel_utils.course.sandbox import sandbox_available
+from wrong_answers import HIDE_FAILURES
 
 slow = pytest.mark.slow      # the batch tests; the static ones below run in the fast suite too
 
@@ -520,16 +521,8 @@ def test_attestation_verdicts_outside_the_kernel():
 # One more batch: the reference answers (no flag, full marks) and, per assignment, a student who
 # hides every failure in the kernel: the test helpers (and attest's own comparison) patched to do
 # nothing, so that attest() publishes wrong values, and IPython's exception handler swallowing what
-# the blank answers raise.  In the kernel every test cell passes (nbgrader alone: full marks).
-
-HIDE_FAILURES = '''
-import parcel_utils.checks as checks
-checks.check_close = checks.check_equal = checks.compare_attested = lambda *a, **k: None
-check_close = check_equal = lambda *a, **k: None
-ip = get_ipython()
-ip.set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)
-ip.events.register("post_run_cell", lambda result: setattr(result, "error_in_exec", None))
-'''
+# the blank answers raise (HIDE_FAILURES, in wrong_answers.py).  In the kernel every test cell passes
+# (nbgrader alone: full marks).
 
 # assignment -> notebook, the answer cell the hostile code goes in, the test cells whose attested
 # values are wrong (the others are missing: their functions are blank), every attested test cell

@@ -21,7 +21,7 @@ import pytest
 from parcel_utils.course.authoring import build_source
 from parcel_utils.course.directory import Course
 from parcel_utils.course import grading
-from wrong_answers import WRONG_ANSWERS
+from wrong_answers import HIDE_FAILURES, WRONG_ANSWERS
 from conftest import ROOT
 
 COURSE = Course(ROOT)
@@ -109,6 +109,10 @@ def _wrong_submission(assignment, src_dir, dst_dir):
             assert len(cells) == 1, f"wrong answer of {assignment}: no cell {spec['cell']!r}"
             assert spec["find"] in cells[0].source, f"wrong answer of {assignment}: {spec['find']!r} not in the cell"
             cells[0].source = cells[0].source.replace(spec["find"], spec["replace"])
+            if assignment in HEAVY:
+                # graded once per run anyway: the wrong answer also hides its failure in the kernel,
+                # so only the grader's own recomputation (attest) can take the points away
+                cells[0].source += "\n" + HIDE_FAILURES
         nbformat.write(nb, dst_dir / nb_path.name)
 
 
@@ -200,6 +204,10 @@ def test_one_wrong_answer_loses_exactly_its_points(assignment, graded):
             assert score == mx, f"{gid} should keep its {mx} points, scored {score}"
     lost = sum(mx for (nb, gid), (s, mx) in auto.items() if nb == spec["notebook"] and gid in spec["loses"])
     assert r.score == pytest.approx(ref.score - lost)
+    if assignment in HEAVY:       # the failure was hidden in the kernel: the grader says so, cell by cell
+        tampered = {f.get("cell") for f in r.flags if f["reason"].startswith("tampering")}
+        assert tampered == set(spec["loses"]), r.flags
+        assert not ref.flags, ref.flags
 
 
 # -- heavy notebooks: executed once per run ----------------------------------------------
