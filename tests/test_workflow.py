@@ -134,3 +134,11 @@ def square(x):
     assert r.sandbox == "bwrap" and r.status == "graded", r.reason
     assert r.score == 3, [g["error"] for g in r.grades]  # the probe saw nothing, so square's tests ran
     assert not (course.root / "pwned").exists()
+
+
+def test_grading_env_silences_tensorflow_whatever_the_caller_says(monkeypatch):
+    # a test cell with stderr output scores zero, and TensorFlow's late C++ log lands in test cells
+    from parcel_utils.course.directory import grading_env
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    env = grading_env({"PARCEL_GRADING": "1"})
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["PARCEL_GRADING"] == "1"
