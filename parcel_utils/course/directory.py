@@ -27,7 +27,7 @@ def nbgrader_executable() -> list[str]:
 def grading_env(extra: dict | None = None) -> dict:
     """Environment for nbgrader and its kernels: quiet TensorFlow, fixed hash seed.
 
-    TensorFlow's C++ log is silenced down to its errors (``TF_CPP_MIN_LOG_LEVEL=3``),
+    TensorFlow's C++ log is silenced, errors included (``TF_CPP_MIN_LOG_LEVEL=3``: fatal only),
     whatever the caller's environment says: nbgrader scores a test cell with
     any stderr output zero, and ipykernel forwards what C++ writes to fd 2
     late, into whichever cell runs next. tf.data logs a harmless
