@@ -47,7 +47,7 @@ def cmd_collect(args):
 def _limits(args):
     from parcel_utils.course.grading import Limits
     return Limits(cell_timeout=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
-                  total_timeout=args.total_timeout, threads=args.threads)
+                  total_timeout=args.total_timeout, threads=args.threads, preload=not args.no_preload)
 
 
 def cmd_grade(args):
@@ -118,6 +118,9 @@ def build_parser():
                    help="kernel isolation (default: bubblewrap where installed)")
     g.add_argument("--threads", type=int, default=0,
                    help="compute threads per kernel (default: the cores shared out among local workers)")
+    g.add_argument("--no-preload", action="store_true",
+                   help="start a fresh `python -m nbgrader` per submission instead of forking a worker "
+                        "that imported nbgrader once")
     f = add("feedback", cmd_feedback, "write feedback HTML per student (hidden tests not shown)")
     f.add_argument("--student", action="append")
     f.add_argument("--show-hidden-tests", action="store_true", help="show hidden test code too")

@@ -6,6 +6,8 @@ Dask LocalCluster, resumable runs, and submissions that fail, time out, die
 or blow the memory cap without stopping the batch.
 """
 import shutil
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -78,6 +80,8 @@ def test_parallel_grading_resumes_and_reports_failures(course):
     assert results["hog"].status == "killed" and "MB" in results["hog"].reason
     for s in ("crash", "loop", "hog"):
         assert results[s].score == 0
+    # a process-pool worker runs one thread: nbgrader ran in a fork of it, imported once
+    assert {r.launcher for r in results.values()} == {"fork"}
     # every submission is in the gradebook and has its ledger
     with Gradebook(course.db_url, course.course_id) as gb:
         assert sorted(s.student.id for s in gb.find_assignment("00_tiny").submissions) == sorted(results)
@@ -103,6 +107,43 @@ def test_dask_local_cluster_grades_the_same(course):
         results = grading.grade_all(course, scheduler=cluster.scheduler_address, progress=False)
     assert sorted((r.student, r.status, r.score) for r in results) == [
         ("right", "graded", 3), ("wrong", "graded", 1)]
+    # a Dask worker runs threads: forking it is not safe, nbgrader starts as a fresh process
+    assert {r.launcher for r in results} == {"process"}
+
+
+def test_fresh_process_grades_as_the_fork_does(course):
+    submit_dir(course, "right", **RIGHT)
+    submit_dir(course, "wrong", square="def square(x):\n    return x + x", halve=RIGHT["halve"])
+    submit_dir(course, "crash", square="import os\nos._exit(3)")
+    runs = {}
+    for preload in (True, False):
+        limits = grading.Limits(cell_timeout=8, total_timeout=120, preload=preload)
+        runs[preload] = sorted((r.student, r.status, r.score, r.launcher) for r in
+                               grading.grade_all(course, workers=2, limits=limits, force=True, progress=False))
+    assert [r[:3] for r in runs[True]] == [r[:3] for r in runs[False]] == [
+        ("crash", "killed", 0), ("right", "graded", 3), ("wrong", "graded", 1)]
+    assert {r[3] for r in runs[True]} == {"fork"} and {r[3] for r in runs[False]} == {"process"}
+
+
+def test_forked_nbgrader_fails_as_a_fresh_one_would(tmp_path):
+    """A config that does not load, run by a fork: the log says so and the exit code is not 0.
+
+    In a fresh interpreter, since pytest's own process may run threads (then it would not fork).
+    """
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nraise ValueError('broken on purpose')\n")
+    probe = f"""
+from pathlib import Path
+from parcel_utils.course import grading
+with open({str(tmp_path / "log")!r}, "w") as log:
+    proc = grading._start_nbgrader(["autograde", "nothing", "--student=x"], Path({str(tmp_path)!r}),
+                                   grading.grading_env(), log)
+    print(type(proc).__name__, proc.wait())
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    launcher, code = out.stdout.split()
+    text = (tmp_path / "log").read_text()
+    assert launcher == "_Forked" and int(code) != 0, out
+    assert "Exception while loading config file" in text and "broken on purpose" in text
 
 
 @pytest.mark.skipif(not sandbox_available(), reason="bubblewrap is not available here")

@@ -53,6 +53,7 @@ class Limits:
     max_notebook_output_mb: int = 100  # output kept per notebook
     sandbox: str = "auto"            # 'bwrap', 'none' or 'auto'
     threads: int = 0                 # compute threads per kernel (BLAS, OpenMP, TensorFlow); 0: no cap
+    preload: bool = True             # nbgrader runs in a fork of a worker that imported it once (see _start_nbgrader)
 
 
 #: Environment variables that cap the compute threads of NumPy's BLAS, OpenMP and TensorFlow.
@@ -96,6 +97,7 @@ class GradeResult:
     seconds: float = 0.0
     execution_seconds: float = 0.0
     sandbox: str = "none"
+    launcher: str = ""               # how nbgrader was started: "fork" of the worker, or a fresh "process"
     notebooks: dict = field(default_factory=dict)  # name -> autograded notebook text
     flags: list = field(default_factory=list)      # dicts: notebook, cell, reason
     digest: str = ""
@@ -195,15 +197,15 @@ def grade_submission(job: GradeJob) -> GradeResult:
         (tmp / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
         _write_tree(tmp / "submitted" / job.student / job.assignment, job.files)
         res.flags = _scan(job, tmp)
-        cmd = [*nbgrader_executable(), "autograde", job.assignment, f"--student={job.student}",
-               "--create", "--force", "--log-level=INFO"]
+        args = ["autograde", job.assignment, f"--student={job.student}", "--create", "--force",
+                "--log-level=INFO"]
         env = grading_env({"PARCEL_GRADING": "1"})
         if limits.threads > 0:
             env.update({v: str(limits.threads) for v in THREAD_VARIABLES})
         t_exec = time.perf_counter()
         with open(tmp / "autograde.log", "w") as log:
-            proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = _start_nbgrader(args, tmp, env, log, preload=limits.preload)
+            res.launcher = "fork" if isinstance(proc, _Forked) else "process"
             status, reason = "graded", ""
             deadline = time.monotonic() + limits.total_timeout
             while proc.poll() is None:
@@ -249,6 +251,98 @@ def grade_submission(job: GradeJob) -> GradeResult:
         shutil.rmtree(tmp, ignore_errors=True)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+#: What ``nbgrader autograde`` imports before it grades anything (about 2 s of CPU each time).
+PRELOAD_MODULES = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.converters",
+                   "nbgrader.preprocessors", "nbclient", "jupyter_client", "parcel_utils.course.integrity",
+                   "parcel_utils.course.sandbox")
+
+
+def preload_nbgrader() -> bool:
+    """Import what nbgrader needs to grade, once per worker; True if it could (see :func:`_start_nbgrader`)."""
+    import importlib
+    try:
+        for name in PRELOAD_MODULES:
+            importlib.import_module(name)
+    except Exception:   # noqa: BLE001 - a fresh process will say what is wrong, in the log
+        return False
+    return True
+
+
+class _Forked:
+    """The few methods of ``subprocess.Popen`` the grader uses, for a child made by ``os.fork``."""
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self):
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def _start_nbgrader(args: list, cwd: Path, env: dict, log, preload: bool = True):
+    """Start ``nbgrader ARGS`` in ``cwd`` with ``env``, its output into ``log``; a Popen-like handle.
+
+    A fresh ``python -m nbgrader`` spends about 2 s of CPU importing nbgrader,
+    nbconvert and jupyter_client before it grades anything, for every
+    submission.  Where it is safe (POSIX, the worker has imported them and runs
+    a single thread, as a process-pool worker does), the worker forks itself
+    instead: the child starts with all that imported, in its own session,
+    directory and environment, and runs nbgrader's own command-line entry
+    point.  The worker never creates an nbgrader application itself, so each
+    child starts from nbgrader's defaults and the grading directory's config,
+    as a fresh process would.  Elsewhere (a Dask worker, which runs threads;
+    ``Limits.preload=False``) it is a fresh process.  The student's kernel is
+    a fresh process either way, started by nbgrader in the sandbox.
+    """
+    if not (preload and hasattr(os, "fork") and threading.active_count() == 1 and preload_nbgrader()):
+        return subprocess.Popen([*nbgrader_executable(), *args], cwd=cwd, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return _Forked(pid)
+    code = 1
+    try:                                  # the child: never returns into the worker's code
+        os.setsid()
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["nbgrader", *args]
+        from nbgrader.apps.nbgraderapp import NbGraderApp
+        try:
+            NbGraderApp.launch_instance(argv=list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:                 # noqa: BLE001 - say why in the log, as a fresh process would
+        import traceback
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _scan(job: GradeJob, tmp: Path) -> list:
