@@ -251,6 +251,216 @@ def mult_adds_ratio(h, w, n_filters, d, out_h, out_w):
                                                                                             out_h, out_w)
 
 
+# ------------------------------------------------- 02_parameters: Keras models, by value
+#
+# A test of a function that builds or reads a Keras model attests numbers the
+# grader can recompute without Keras: a model's *signature* (one row of ints
+# per layer), a share or a count of the model a case names.  The references
+# below count from the layer specs of ``models.output_shapes`` (pure Python),
+# so the grader never imports TensorFlow, and they are independent of Keras.
+
+#: Layer classes, activations and paddings a signature names by their index; anything else gets the next code.
+SIGNATURE_LAYERS = ("Conv2D", "AveragePooling2D", "MaxPooling2D", "Flatten", "Dense")
+SIGNATURE_ACTIVATIONS = ("", "linear", "relu", "tanh", "sigmoid", "softmax")
+SIGNATURE_PADDINGS = ("", "valid", "same")
+
+#: The lecture's LeNet-5 as a layer stack, with the class and activation of each layer.
+LENET5 = [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2), ("flatten",), ("dense", 120), ("dense", 84)]
+LENET5_CLASSES = ["Conv2D", "AveragePooling2D", "Conv2D", "AveragePooling2D", "Flatten", "Dense", "Dense", "Dense"]
+LENET5_ACTIVATIONS = ["tanh", "", "tanh", "", "", "relu", "relu", "softmax"]
+
+
+def _vgg16_stack():
+    layers = []
+    for n_convs, n_f in ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)):
+        layers += [("conv", n_f, 3, 1, "same")] * n_convs + [("pool", 2)]
+    return (224, 224, 3), layers + [("flatten",), ("dense", 4096), ("dense", 4096), ("dense", 1000)]
+
+
+#: Models a case may name instead of giving a stack: ``(input_shape, layers)`` of each.
+NAMED_STACKS = {"vgg16": _vgg16_stack(), "simple_cnn": ((28, 28, 1), [("conv", 64, 3), ("flatten",), ("dense", 10)]),
+                "lenet5": ((32, 32, 1), LENET5 + [("dense", 10)])}
+
+
+def _code(names, name):
+    return names.index(name) if name in names else len(names)
+
+
+def _pair_ints(value):
+    if value is None:
+        return [0, 0]
+    if isinstance(value, (int, np.integer)):
+        return [int(value)] * 2
+    return [int(v) for v in tuple(value)[:2]] + [0] * max(0, 2 - len(tuple(value)))
+
+
+def _signature_row(kind, activation, padding, window, strides, shape, params):
+    shape = tuple(int(v) for v in shape)
+    return [_code(SIGNATURE_LAYERS, kind), _code(SIGNATURE_ACTIVATIONS, activation),
+            _code(SIGNATURE_PADDINGS, padding), *_pair_ints(window), *_pair_ints(strides),
+            len(shape), *(list(shape) + [0, 0, 0])[:3], int(params)]
+
+
+def model_signature(model):
+    """A Keras model as one row of ints per layer (input layers left out, nested models expanded).
+
+    Each row: layer class, activation, padding (codes in
+    :data:`SIGNATURE_LAYERS`, :data:`SIGNATURE_ACTIVATIONS`,
+    :data:`SIGNATURE_PADDINGS`), kernel or pool size (rows, cols), strides,
+    the rank of the output, its sizes (batch axis left out, padded with 0
+    to three) and the layer's parameters.  The kernel attests this for the
+    model a student's builder returns; :func:`lenet_signature` is what it
+    should be.
+    """
+    from .models import _flat_layers, _output_shape
+    rows = []
+    for layer in _flat_layers(model):
+        activation = getattr(getattr(layer, "activation", None), "__name__", "")
+        window = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        rows.append(_signature_row(type(layer).__name__, activation, getattr(layer, "padding", "") or "",
+                                   window, getattr(layer, "strides", None), _output_shape(layer),
+                                   layer.count_params()))
+    return np.array(rows, dtype=np.int64).reshape(len(rows), 12)
+
+
+def lenet_cases(seed=7, n=2, extra=True):
+    """LeNet-5's ``(input_shape, num_classes)``: the lecture's, then (with ``extra``) two fixed ones and ``n`` drawn.
+
+    The draws are those of the former hidden test (``default_rng(seed)``:
+    height and width in [16, 48), depth in [1, 5), classes in [2, 30)).
+    """
+    rng = _seed(seed)
+    cases = [(((32, 32, 1), 10), {}, "build_lenet5((32, 32, 1), 10)")]
+    if extra:
+        cases += [(((32, 32, 3), 10), {}, "build_lenet5((32, 32, 3), 10)"),
+                  (((28, 36, 2), 5), {}, "build_lenet5((28, 36, 2), 5)")]
+    for _ in range(int(n)):
+        shape = (int(rng.integers(16, 48)), int(rng.integers(16, 48)), int(rng.integers(1, 5)))
+        classes = int(rng.integers(2, 30))
+        cases.append(((shape, classes), {}, f"build_lenet5({shape}, {classes})"))
+    return cases
+
+
+def lenet_signature(input_shape=(32, 32, 1), num_classes=10):
+    """What :func:`model_signature` gives for the lecture's LeNet-5, counted without Keras.
+
+    Example
+    -------
+    >>> sig = lenet_signature()
+    >>> sig.shape, int(sig[:, -1].sum())
+    ((8, 12), 61706)
+    >>> sig[0].tolist()      # Conv2D, tanh, valid, 5x5, stride 1, (28, 28, 6), 156 parameters
+    [0, 3, 1, 5, 5, 1, 1, 3, 28, 28, 6, 156]
+    """
+    from .models import output_shapes, stack_params
+    layers = LENET5 + [("dense", int(num_classes))]
+    rows = []
+    for spec, kind, act, shape, params in zip(layers, LENET5_CLASSES, LENET5_ACTIVATIONS,
+                                             output_shapes(input_shape, layers), stack_params(input_shape, layers)):
+        window = spec[2] if spec[0] == "conv" else spec[1] if spec[0] == "pool" else None
+        strides = 1 if spec[0] == "conv" else spec[1] if spec[0] == "pool" else None
+        rows.append(_signature_row(kind, act, "valid" if spec[0] in ("conv", "pool") else "", window, strides,
+                                   shape, params))
+    return np.array(rows, dtype=np.int64)
+
+
+def no_args(seed=0):
+    """One case without arguments, for a test of values a notebook sets (``seed`` is unused)."""
+    return [((), {}, "the values you set")]
+
+
+def rgb_counts():
+    """``[mlp_params_gray, mlp_params_rgb, lenet_params_rgb]`` of 02_parameters, counted without Keras.
+
+    Example
+    -------
+    >>> rgb_counts()
+    [86950, 258982, 62006]
+    """
+    from .models import dense_params, stack_params
+    mlp = [("flatten",), ("dense", 84), ("dense", 10)]
+    return [sum(stack_params((32, 32, d), mlp)) for d in (1, 3)] + [
+        sum(stack_params((32, 32, 3), NAMED_STACKS["lenet5"][1]))]
+
+
+def model_cases(seed, n=5, named=("vgg16", "simple_cnn"), include_input=False):
+    """Models named in :data:`NAMED_STACKS`, then the stacks ``models.random_stack(seed + j)`` for ``j < n``.
+
+    Each case's first argument is a name or an ``(input_shape, layers)``
+    stack (:func:`case_model` builds the Keras model of either); with
+    ``include_input`` each model gives two cases, with ``True`` and ``False``
+    as second argument.
+    """
+    from .models import random_stack
+    specs = [(name, name) for name in named]
+    specs += [(random_stack(int(seed) + j), f"random stack {int(seed) + j}") for j in range(int(n))]
+    if include_input:
+        return [((spec, inc), {}, f"{label}, include_input={inc}") for spec, label in specs for inc in (True, False)]
+    return [((spec,), {}, label) for spec, label in specs]
+
+
+_BUILT = {}
+
+
+def case_model(spec, known=None):
+    """The Keras model of a :func:`model_cases` case (kernel side): ``known[name]`` if given, else built once.
+
+    ``known`` lets a notebook pass a model it already built (VGG16 takes
+    seconds and 550 MB); a wrong one gives wrong values, and the check fails.
+    """
+    from . import models
+    if isinstance(spec, str):
+        if known and spec in known:
+            return known[spec]
+        builders = {"vgg16": models.vgg16_topology, "simple_cnn": models.build_simple_cnn,
+                    "lenet5": models.build_lenet5}
+        if spec not in builders:
+            raise ValueError(f"unknown model {spec!r}; expected one of {sorted(builders)}.")
+        key = spec
+    else:
+        key = repr(spec)
+    if key not in _BUILT:
+        _BUILT[key] = builders[spec]() if isinstance(spec, str) else models.build_stack(*spec)
+    return _BUILT[key]
+
+
+def _stack_of(spec):
+    return NAMED_STACKS[spec] if isinstance(spec, str) else spec
+
+
+def stack_dense_share(spec):
+    """Share of the parameters of a case's model held by its Dense layers, counted without Keras.
+
+    Example
+    -------
+    >>> round(stack_dense_share("vgg16"), 4), stack_dense_share("simple_cnn") == 432650 / 433290
+    (0.8936, True)
+    """
+    from .models import stack_params
+    shape, layers = _stack_of(spec)
+    counts = stack_params(shape, layers)
+    return sum(c for l, c in zip(layers, counts) if l[0] == "dense") / sum(counts)
+
+
+def stack_activation_count(spec, include_input=True):
+    """Values in the activations of a case's model for one input (Flatten not counted), without Keras.
+
+    Example
+    -------
+    >>> stack_activation_count("vgg16"), stack_activation_count("lenet5")
+    (15237608, 9118)
+    """
+    import math
+    from .models import output_shapes
+    shape, layers = _stack_of(spec)
+    total = sum(math.prod(s) for l, s in zip(layers, output_shapes(shape, layers)) if l[0] != "flatten")
+    return int(total + (math.prod(shape) if include_input else 0))
+
+
+__all__ += ["model_signature", "lenet_cases", "lenet_signature", "no_args", "rgb_counts", "model_cases",
+            "case_model", "stack_dense_share", "stack_activation_count"]
+
+
 # ---------------------------------------------------------------- 03_handcrafted
 
 def parcel_map_cases(seed, n=25, split="val", footprint=False, kwargs=None):

@@ -50,6 +50,8 @@ def _same_cases(a, b):
     ("tta_cases", 6, {}),
     ("mix_cases", 7, {}),
     ("neighbour_cases", 8, {}),
+    ("lenet_cases", 7, {"n": 2}),
+    ("model_cases", 200, {"n": 6, "named": ["vgg16"], "include_input": True}),
 ])
 def test_generators_are_deterministic(inputs, seed, params):
     spec = f"parcel_utils.hidden_inputs:{inputs}"
@@ -180,6 +182,36 @@ def test_mult_adds_ratio_by_hand():
                                                                         rel=1e-12)
 
 
+def test_keras_models_give_the_signatures_and_counts_of_the_references():
+    """What the kernel attests for the library's Keras models is what the grader counts without Keras."""
+    pytest.importorskip("keras")
+    for args, _, label in H.lenet_cases(7, n=3):
+        assert np.array_equal(H.model_signature(models.build_lenet5(*args)), H.lenet_signature(*args)), label
+    specs = [args[0] for args, _, _ in H.model_cases(100, n=8, named=("simple_cnn", "lenet5"))]
+    for spec in specs:
+        m = H.case_model(spec)
+        assert H.stack_dense_share(spec) == pytest.approx(models.dense_share(m), rel=1e-12), spec
+        for inc in (True, False):
+            assert H.stack_activation_count(spec, inc) == models.activation_count(m, include_input=inc), spec
+    assert H.rgb_counts() == [models.build_mlp((32, 32, 1)).count_params(), models.build_mlp((32, 32, 3)).count_params(),
+                              models.build_lenet5((32, 32, 3)).count_params()]
+    # a signature tells a wrong layer apart: max instead of average pooling, relu instead of tanh
+    from keras import layers
+    import keras
+    wrong = keras.Sequential([keras.Input((32, 32, 1)), layers.Conv2D(6, 5, activation="relu"),
+                              layers.MaxPooling2D(2), layers.Conv2D(16, 5, activation="tanh"),
+                              layers.AveragePooling2D(2), layers.Flatten(), layers.Dense(120, activation="relu"),
+                              layers.Dense(84, activation="relu"), layers.Dense(10, activation="softmax")])
+    diff = H.model_signature(wrong) != H.lenet_signature()
+    assert np.argwhere(diff).tolist() == [[0, 1], [1, 0]]
+
+
+def test_vgg16_stack_is_the_lecture_s_vgg16():
+    shape, layers = H.NAMED_STACKS["vgg16"]
+    assert sum(models.stack_params(shape, layers)) == 138357544
+    assert H.stack_activation_count("vgg16") == 15237608
+
+
 def test_mask_perimeter_and_diagonals_by_hand():
     m = np.zeros((64, 64), bool)
     m[10:30, 5:45] = True                              # 20 x 40 px: 2 (19 + 39) = 116 px around the centres
@@ -230,11 +262,12 @@ def _notebook(assignment):
     return nbformat.read(next((ROOT / "source" / assignment).glob("*.ipynb")), as_version=4)
 
 
-def _solutions(nb, namespace):
-    """The solution cells' functions, run in ``namespace`` (pure functions only)."""
+def _solutions(nb, namespace, keras_too=False):
+    """The solution cells' functions, run in ``namespace`` (pure functions only, unless ``keras_too``: every cell)."""
     for c in nb.cells:
         meta = c.metadata.get("nbgrader", {})
-        if c.cell_type == "code" and meta.get("solution") and "def " in c.source and "keras" not in c.source:
+        if c.cell_type == "code" and meta.get("solution") and (
+                keras_too or ("def " in c.source and "keras" not in c.source)):
             exec(compile(c.source, meta["grade_id"], "exec"), namespace)
     return namespace
 
@@ -264,7 +297,9 @@ ATTESTED = {
                       "test_output_shapes": {"output_shapes"},
                       "test_separable_params": {"depthwise_separable_params"},
                       "test_mult_adds": {"conv2d_mult_adds", "depthwise_separable_mult_adds"},
-                      "test_cost_ratio": {"separable_cost_ratio"}},
+                      "test_cost_ratio": {"separable_cost_ratio"}, "test_lenet5_structure": {"build_lenet5"},
+                      "test_lenet5_counts": {"build_lenet5"}, "test_mlp_rgb": {"mlp_rgb"},
+                      "test_dense_share": {"dense_share"}, "test_activation_count": {"activation_count"}},
     "03_handcrafted": {"test_average_height": {"average_height"}, "test_area": {"area", "area_pixel_mm"},
                        "test_height_histogram": {"height_histogram", "height_histogram_bins"},
                        "test_footprint": {"footprint"}, "test_perimeter": {"perimeter"},
@@ -277,8 +312,12 @@ ATTESTED = {
 @pytest.mark.parametrize("assignment", sorted(ATTESTED))
 def test_attested_checks_pass_with_the_solution_and_fail_off_by_one(assignment):
     nb = _notebook(assignment)
-    ns = _solutions(nb, {"np": np, "math": math, "ndimage": ndimage, "PIXEL_MM": data.PIXEL_MM,
-                         "HEIGHT_BINS_MM": features.HEIGHT_BINS_MM})
+    ns = {"np": np, "math": math, "ndimage": ndimage, "PIXEL_MM": data.PIXEL_MM,
+          "HEIGHT_BINS_MM": features.HEIGHT_BINS_MM}
+    if assignment == "02_parameters":        # the Keras exercises, on the notebook's own VGG16
+        keras = pytest.importorskip("keras")
+        ns.update(keras=keras, layers=keras.layers, vgg16=models.vgg16_topology(), hidden_inputs=H)
+    ns = _solutions(nb, ns, keras_too=assignment == "02_parameters")
     calls = _attest_calls(nb)
     found = {}
     for cell, spec, _ in calls:

@@ -524,17 +524,22 @@ def test_attestation_verdicts_outside_the_kernel():
 # the blank answers raise (HIDE_FAILURES, in wrong_answers.py).  In the kernel every test cell passes
 # (nbgrader alone: full marks).
 
-# assignment -> notebook, the answer cell the hostile code goes in, the test cells whose attested
-# values are wrong (the others are missing: their functions are blank), every attested test cell
+# assignment -> notebook, the answer cell the hostile code goes in (and other answers, in `extra`),
+# the test cells whose attested values are wrong (the others are missing: their functions are
+# blank), every attested test cell
 HIDERS = {
     "02_parameters": dict(notebook="parameters", cell="conv2d_params", code=HIDE_FAILURES + '''
 def conv2d_params(h, w, d, n_filters, bias=True):
     return h * w * d * n_filters + n_filters      # bias=False ignored
 def dense_params(n_in, n_out, bias=True):
     return n_in * n_out                           # the biases forgotten
-''', wrong=["test_conv2d_params", "test_dense_params"],
+''', extra={"dense_share": '''
+def dense_share(model):                           # a Keras model in, a wrong share out
+    return len([l for l in model.layers if "Dense" in type(l).__name__]) / len(model.layers)
+'''}, wrong=["test_conv2d_params", "test_dense_params", "test_dense_share"],
         attested=["test_conv2d_params", "test_dense_params", "test_output_shapes", "test_separable_params",
-                  "test_mult_adds", "test_cost_ratio"]),
+                  "test_mult_adds", "test_cost_ratio", "test_lenet5_structure", "test_lenet5_counts",
+                  "test_mlp_rgb", "test_dense_share", "test_activation_count"]),
     "03_handcrafted": dict(notebook="handcrafted", cell="average_height", code=HIDE_FAILURES + '''
 import numpy as np
 def average_height(depth):
@@ -558,7 +563,7 @@ def batch_0203(tmp_path_factory):
             if student == "ada":
                 fill_in(d / f"{spec['notebook']}.ipynb", course.source / a / f"{spec['notebook']}.ipynb")
             else:
-                _answer(d / f"{spec['notebook']}.ipynb", {spec["cell"]: spec["code"]})
+                _answer(d / f"{spec['notebook']}.ipynb", {spec["cell"]: spec["code"], **spec.get("extra", {})})
     env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
     cmd = [sys.executable, "-m", "parcel_utils.cli", "--root", str(root), "grade", "--workers", "2",
            "--timeout", "300", "--total-timeout", "900"]

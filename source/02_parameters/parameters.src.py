@@ -285,6 +285,12 @@ checks.check_equal([tuple(l.kernel_size) for l in _lenet.layers if isinstance(l,
                    [(5, 5), (5, 5)], "the kernel sizes of the two Conv2D layers")
 checks.check_equal([tuple(l.pool_size) for l in _lenet.layers if isinstance(l, layers.AveragePooling2D)],
                    [(2, 2), (2, 2)], "the pool sizes")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+from parcel_utils import hidden_inputs
+# each layer as ints: class, activation, padding, kernel or pool size, strides, output shape, parameters
+attest("build_lenet5", lambda _s, _c: hidden_inputs.model_signature(build_lenet5(_s, _c)),
+       inputs="parcel_utils.hidden_inputs:lenet_cases", seed=7, params={"n": 0, "extra": False},
+       reference="parcel_utils.hidden_inputs:lenet_signature", compare="equal", name="build_lenet5")
 ### END HIDDEN TESTS
 
 # %% tests id=test_lenet5_counts points=2
@@ -300,6 +306,11 @@ for _shape, _classes in [((32, 32, 3), 10), ((28, 36, 2), 5)] + [
     _mine, _ref = models.layer_table(_m), models.layer_table(models.build_lenet5(_shape, _classes))
     checks.check_equal([r[2:] for r in _mine], [r[2:] for r in _ref],
                        f"output shapes and parameters of build_lenet5({_shape}, {_classes})")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+from parcel_utils import hidden_inputs
+attest("build_lenet5", lambda _s, _c: hidden_inputs.model_signature(build_lenet5(_s, _c)),
+       inputs="parcel_utils.hidden_inputs:lenet_cases", seed=7, params={"n": 2},
+       reference="parcel_utils.hidden_inputs:lenet_signature", compare="equal", name="build_lenet5")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -353,6 +364,10 @@ print("mlp / rgb: visible tests passed")
 ### BEGIN HIDDEN TESTS
 checks.check_equal(mlp_params_rgb, models.build_mlp((32, 32, 3)).count_params(), "mlp_params_rgb")
 checks.check_equal(lenet_params_rgb, models.build_lenet5((32, 32, 3)).count_params(), "lenet_params_rgb")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("mlp_rgb", lambda: [mlp_params_gray, mlp_params_rgb, lenet_params_rgb],
+       inputs="parcel_utils.hidden_inputs:no_args", seed=0, reference="parcel_utils.hidden_inputs:rgb_counts",
+       compare="equal", name="[mlp_params_gray, mlp_params_rgb, lenet_params_rgb]")
 ### END HIDDEN TESTS
 
 # %% tags=nbval-check-output
@@ -405,6 +420,12 @@ checks.check_close(dense_share(models.build_simple_cnn()), 432650 / 433290, "den
 for _seed in range(5):
     _m = models.build_stack(*models.random_stack(100 + _seed))
     checks.check_close(dense_share(_m), models.dense_share(_m), f"dense_share of random stack {_seed}")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+from parcel_utils import hidden_inputs
+# VGG16 (the one built above), the simple CNN, then models.random_stack(100), ..., random_stack(104)
+attest("dense_share", lambda _spec: dense_share(hidden_inputs.case_model(_spec, known={"vgg16": vgg16})),
+       inputs="parcel_utils.hidden_inputs:model_cases", seed=100, params={"n": 5},
+       reference="parcel_utils.hidden_inputs:stack_dense_share", name="dense_share")
 ### END HIDDEN TESTS
 
 # %% tags=nbval-check-output
@@ -637,6 +658,15 @@ for _seed in range(6):
     for _inc in (True, False):
         checks.check_equal(activation_count(_m, include_input=_inc), models.activation_count(_m, include_input=_inc),
                            f"activation_count(random stack {_seed}, include_input={_inc})")
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+from parcel_utils import hidden_inputs
+# VGG16 (the one built above), then models.random_stack(200), ..., random_stack(205); with and without the input
+attest("activation_count",
+       lambda _spec, _inc: activation_count(hidden_inputs.case_model(_spec, known={"vgg16": vgg16}),
+                                            include_input=_inc),
+       inputs="parcel_utils.hidden_inputs:model_cases", seed=200, params={"n": 6, "named": ["vgg16"],
+                                                                        "include_input": True},
+       reference="parcel_utils.hidden_inputs:stack_activation_count", compare="equal", name="activation_count")
 ### END HIDDEN TESTS
 
 # %% tags=nbval-check-output
