@@ -6,6 +6,8 @@ where to look.  Checks return ``None`` on success.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 __all__ = ["check_equal", "check_close", "check_shape", "check_type", "check_in_range"]
@@ -500,6 +502,91 @@ def attest(key, student_fn, inputs, seed, reference, rtol=1e-5, atol=1e-6, compa
 
 
 __all__ += ["attest"]
+
+
+# -- attested models: the grader loads what the kernel saved and checks it in a process of its own --
+ATTEST_MODEL_MIME = "application/vnd.parcel.attest-model+json"
+#: Where, beside the graded notebook, the kernel saves an attested model (``<key>.keras``).
+ATTEST_MODEL_DIR = ".parcel-attest"
+
+
+def attest_model(key, model, verify, params=None):
+    """Run a hidden test of a Keras model whose verdict the grader recomputes outside the student's kernel.
+
+    While graded (``PARCEL_GRADING`` set), saves ``model`` as
+    ``.parcel-attest/<key>.keras`` beside the notebook and publishes that it
+    did (MIME type :data:`ATTEST_MODEL_MIME`).  Then it calls
+    ``verify(model, **params)`` here, so a student sees the usual message.
+    The grader (:class:`parcel_utils.course.integrity.VerifyAttestations`)
+    reads the call from the instructor's copy of the test cell, loads the
+    saved file in a fresh, sandboxed process (no student code runs there;
+    Keras' safe mode, and only Keras' and this package's layers), and calls
+    ``verify`` on it: a model that does not pass there scores zero, whatever
+    the kernel said.  Literal arguments only (the grader parses them).
+
+    Parameters
+    ----------
+    key : str
+        Names this check within its notebook (letters, digits, ``_``).
+    model : keras.Model
+        The student's model.
+    verify : str
+        ``"parcel_utils.module:function"``; ``function(model, **params)``
+        raises ``AssertionError`` when the model fails.
+    params : dict, optional
+        Literal keyword arguments of ``verify``.
+
+    Example
+    -------
+    >>> attest_model("scratch_accuracy", scratch_model, verify="parcel_utils.checks:check_model_accuracy",
+    ...              params={"assignment": "04_cnn", "key": "scratch_test_accuracy"})  # doctest: +SKIP
+    """
+    import hashlib
+    import os
+    if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_]+", key):
+        raise ValueError(f"key should be letters, digits and underscores, got {key!r}.")
+    fn = _resolve(verify, "verify")
+    if os.environ.get("PARCEL_GRADING"):
+        os.makedirs(ATTEST_MODEL_DIR, exist_ok=True)
+        path = os.path.join(ATTEST_MODEL_DIR, key + ".keras")
+        model.save(path)
+        with open(path, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        try:
+            from IPython.display import publish_display_data
+            publish_display_data({ATTEST_MODEL_MIME: {"key": key, "sha256": digest},
+                                  "text/plain": f"(model attested: {key})"})
+        except ImportError:
+            pass
+    fn(model, **(params or {}))
+
+
+def check_model_accuracy(model, assignment, key, tolerance=0.05, split="test", batch_size=256):
+    """A model's accuracy on a split of the parcel dataset, against the reference solution's.
+
+    The maps go through ``model.predict`` (inference: augmentation and
+    dropout inactive), the class is the arg-max of its output, and the
+    accuracy is checked with :func:`check_accuracy_against_reference`.
+
+    Example
+    -------
+    >>> check_model_accuracy(model, "04_cnn", "scratch_test_accuracy")  # doctest: +SKIP
+    """
+    from .data import load_parcels
+    X, y, _ = load_parcels(split, progress=False)
+    out = np.asarray(model.predict(X[..., None], batch_size=batch_size, verbose=0))
+    if out.shape[:1] != y.shape or out.ndim != 2:
+        raise AssertionError(f"the model should give one row of class scores per map, shape ({len(y)}, C); "
+                             f"got {out.shape}.")
+    acc = float(np.mean(out.argmax(axis=1) == y))
+    try:
+        check_accuracy_against_reference(acc, assignment, key, tolerance=tolerance)
+    except AssertionError as exc:
+        raise AssertionError(f"the model's {split} accuracy, computed from its predictions: {exc}") from None
+    return acc
+
+
+__all__ += ["attest_model", "check_model_accuracy"]
 
 
 # -- reference metrics from executed solutions --------------------------------------------

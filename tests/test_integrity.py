@@ -517,6 +517,43 @@ def test_attestation_verdicts_outside_the_kernel():
     assert "cannot build" in verify_one(outside, [right])     # only generators of parcel_utils are imported
 
 
+@slow
+def test_attested_model_verdicts_outside_the_kernel(tmp_path):
+    """The grader's side of attest_model: it loads the saved file in its own process and checks it there."""
+    import zipfile
+    keras = pytest.importorskip("keras")
+    from parcel_utils.checks import ATTEST_MODEL_DIR
+    from parcel_utils.course.integrity import parse_attest_model_calls, verify_model_one
+    from parcel_utils.course.verify_model import unsafe_config
+    source = ('attest_model("m", scratch_model, verify="parcel_utils.checks:check_model_accuracy", '
+              'params={"assignment": "04_cnn", "key": "scratch_test_accuracy", "tolerance": %s})')
+    (strict,), (lax,) = parse_attest_model_calls(source % 0.05), parse_attest_model_calls(source % 1.0)
+    assert strict["params"]["tolerance"] == 0.05 and "error" not in strict
+    (bad,) = parse_attest_model_calls('attest_model("m", model, verify=VERIFY)')
+    assert "non-literal" in bad["error"]
+    saved = tmp_path / ATTEST_MODEL_DIR
+    saved.mkdir()
+    tiny = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(5, activation="softmax")])
+    tiny.save(saved / "m.keras")
+    record = [{"key": "m", "sha256": "..."}]
+    assert verify_model_one(lax, record, tmp_path) is None           # any accuracy passes a tolerance of 1
+    why = verify_model_one(strict, record, tmp_path)                  # an untrained model is far below 0.979
+    assert why and "test accuracy, computed from its predictions" in why and "below the reference" in why, why
+    assert "no attested model" in verify_model_one(strict, [], tmp_path)
+    assert "more than once" in verify_model_one(strict, record * 2, tmp_path)
+    assert "no saved model" in verify_model_one(strict, record, tmp_path / "elsewhere")
+    # a model that carries code of its own, or names a module of its own, is never loaded
+    keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
+                      keras.layers.Dense(5)]).save(saved / "m.keras")
+    assert "Lambda" in verify_model_one(lax, record, tmp_path)
+    with zipfile.ZipFile(saved / "m.keras", "w") as z:
+        z.writestr("config.json", json.dumps({"module": "keras", "class_name": "Sequential", "config": {
+            "layers": [{"module": "os", "class_name": "system", "config": {}}]}}))
+    assert "names the module 'os'" in unsafe_config(saved / "m.keras")
+    assert "names the module 'os'" in verify_model_one(lax, record, tmp_path)
+
+
 # -- 02_parameters and 03_handcrafted: their pure functions are attested too ---------------------
 # One more batch: the reference answers (no flag, full marks) and, per assignment, a student who
 # hides every failure in the kernel: the test helpers (and attest's own comparison) patched to do

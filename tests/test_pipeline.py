@@ -116,6 +116,41 @@ def _wrong_submission(assignment, src_dir, dst_dir):
         nbformat.write(nb, dst_dir / nb_path.name)
 
 
+# A heavy assignment's faker: the reference answers, but no network is trained (train_model only
+# compiles and returns a made-up History) and every failure is hidden in the kernel (HIDE_FAILURES).
+# The kernel says every test passes; only the grader's own check of the saved models
+# (checks.attest_model) can take the accuracy points away. Cheap: nothing is trained.
+FAKERS = {"04_cnn": dict(notebook="cnn", cell="train_scratch", losers=["test_scratch_accuracy",
+                                                                       "test_transfer_accuracy"], code=HIDE_FAILURES + '''
+# the accuracy checks too, the in-kernel half of attest_model's included: nothing raises in the kernel
+checks.check_accuracy_against_reference = checks.check_model_accuracy = checks.check_in_range = lambda *a, **k: None
+checks.check_selected_on_validation = checks.check_disjoint_rows = lambda *a, **k: None
+
+
+def train_model(model, train_ds, val_ds, epochs, learning_rate, name, patience=4):
+    """No training at all: a made-up History."""
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = keras.callbacks.History()
+    history.history = {"loss": [0.1], "val_loss": [0.1], "accuracy": [0.99], "val_accuracy": [0.99]}
+    return history
+
+
+keras.utils.set_random_seed(SEED)
+scratch_model = build_scratch_cnn(make_augmentation(seed=SEED))
+scratch_history = train_model(scratch_model, None, None, epochs=EPOCHS, learning_rate=5e-3, name="scratch")
+''')}
+
+
+def _faker_submission(assignment, src_dir, dst_dir):
+    spec = FAKERS[assignment]
+    for nb_path in src_dir.glob("*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        if nb_path.stem == spec["notebook"]:
+            (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == spec["cell"]]
+            cell.source = spec["code"]
+        nbformat.write(nb, dst_dir / nb_path.name)
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """One temporary course, three students per assignment, graded in parallel once."""
@@ -125,7 +160,8 @@ def graded(tmp_path_factory):
     course = Course(root)
     course.generate(ASSIGNMENTS)
     for a in ASSIGNMENTS:
-        for student, make in [("reference", None), ("blank", None), ("wrong", _wrong_submission)]:
+        fakers = [("faker", _faker_submission)] if a in FAKERS else []
+        for student, make in [("reference", None), ("blank", None), ("wrong", _wrong_submission)] + fakers:
             d = course.submitted / student / a
             d.mkdir(parents=True)
             if student == "reference":
@@ -207,6 +243,21 @@ def test_one_wrong_answer_loses_exactly_its_points(assignment, graded):
         tampered = {f.get("cell") for f in r.flags if f["reason"].startswith("tampering")}
         assert tampered == set(spec["loses"]), r.flags
         assert not ref.flags, ref.flags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", [a for a in HEAVY if a in FAKERS])
+def test_untrained_models_behind_hidden_failures_lose_the_accuracy_points(assignment, graded):
+    spec = FAKERS[assignment]
+    r = graded[("faker", assignment)]
+    assert r.status == "graded", r.reason + r.log[-2000:]
+    auto = _auto(r)
+    for cell in spec["losers"]:
+        assert auto[(spec["notebook"], cell)][0] == 0, (cell, auto[(spec["notebook"], cell)])
+    tampered = {f.get("cell"): f["reason"] for f in r.flags if f["reason"].startswith("tampering")}
+    assert set(spec["losers"]) <= set(tampered), r.flags
+    for cell in spec["losers"]:
+        assert "accuracy, computed from its predictions" in tampered[cell], tampered[cell]
 
 
 # -- heavy notebooks: executed once per run ----------------------------------------------

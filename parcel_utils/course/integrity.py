@@ -18,7 +18,10 @@ things outside it, each one small and composed into nbgrader's autograde:
     grader's own process, and compares.  A missing, malformed or wrong value
     appends an error to the cell (nbgrader then scores it zero); where the
     kernel's own output said the test passed, the submission is flagged as
-    tampering.
+    tampering.  The tests of a trained Keras model (``checks.attest_model``)
+    work the same way with the model itself: the kernel saves it, and the
+    grader loads the file in a fresh, sandboxed process of its own
+    (:mod:`.verify_model`) and checks it there (its test accuracy, say).
 :func:`scan_notebook` (static, before execution)
     Looks through the code cells the student wrote (answer cells, added
     cells, edited instructor cells; not the locked cells nbgrader restores)
@@ -50,11 +53,11 @@ from traitlets import Integer, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from ..checks import ATTEST_MIME, attest_cases, compare_attested, decode_value, _resolve
+from ..checks import ATTEST_MIME, ATTEST_MODEL_MIME, attest_cases, compare_attested, decode_value, _resolve
 from .sandbox import SandboxedExecute
 
 __all__ = ["VerifyAttestations", "GuardedExecute", "scan_notebook", "scan_submission", "cell_digest",
-           "parse_attest_calls", "ATTEST_ERROR"]
+           "parse_attest_calls", "parse_attest_model_calls", "ATTEST_ERROR"]
 
 ATTEST_ERROR = "AttestationError"
 
@@ -117,6 +120,59 @@ def parse_attest_calls(source: str) -> list[dict]:
     return calls
 
 
+def parse_attest_model_calls(source: str) -> list[dict]:
+    """The ``attest_model(key, model, verify=..., params=...)`` calls of a (trusted) test cell, literal arguments.
+
+    Example
+    -------
+    >>> parse_attest_model_calls('attest_model("m", model, verify="parcel_utils.checks:check_model_accuracy", '
+    ...                          'params={"assignment": "04_cnn", "key": "k"})')[0]["params"]["key"]
+    'k'
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [{"key": "?", "error": f"the test cell does not parse: {exc}"}]
+    calls = []
+    for node in ast.walk(tree):
+        f = node.func if isinstance(node, ast.Call) else None
+        if (f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None) != "attest_model":
+            continue
+        spec = {}
+        try:
+            for name, a in zip(("key", None, "verify", "params"), node.args):
+                if name:
+                    spec[name] = ast.literal_eval(a)
+            for kw in node.keywords:
+                if kw.arg in ("key", "verify", "params"):
+                    spec[kw.arg] = ast.literal_eval(kw.value)
+        except (ValueError, TypeError, SyntaxError) as exc:
+            spec["error"] = f"attest_model(...) at line {node.lineno} has a non-literal argument ({exc})"
+        for need in ("key", "verify"):
+            if need not in spec:
+                spec.setdefault("error", f"attest_model(...) at line {node.lineno} lacks {need!r}")
+        if not isinstance(spec.get("key", ""), str) or not re.fullmatch(r"[A-Za-z0-9_]+", spec.get("key", "")):
+            spec.setdefault("error", f"attest_model(...) at line {node.lineno} has a bad key")
+            spec["key"] = f"line {node.lineno}"
+        calls.append(spec)
+    return calls
+
+
+def verify_model_one(spec: dict, records: list, notebook_dir, sandbox="auto", timeout=600, threads=0) -> str | None:
+    """Why the model attested for ``spec`` fails; None if the grader's own check of the saved file passes."""
+    from ..checks import ATTEST_MODEL_DIR
+    from .verify_model import verify_saved_model
+    if spec.get("error"):
+        return spec["error"]
+    if not records:
+        return "no attested model: the check did not run to its end in the kernel"
+    if len(records) > 1:
+        return f"{len(records)} models attested for one check: published more than once"
+    path = Path(notebook_dir) / ATTEST_MODEL_DIR / f"{spec['key']}.keras"
+    return verify_saved_model(path, spec["verify"], spec.get("params") or {}, sandbox=sandbox, timeout=timeout,
+                              threads=threads)
+
+
 def verify_one(spec: dict, records: list) -> str | None:
     """Why the attested values ``records`` (the published dicts of one key) fail ``spec``; None if they pass."""
     if spec.get("error"):
@@ -175,11 +231,16 @@ class VerifyAttestations(NbGraderPreprocessor):
     """
 
     flags_path = Unicode("", help="File to which flags are appended as JSON lines ('' : none).").tag(config=True)
+    model_sandbox = Unicode("auto", help="Sandbox of the process that checks attested models: 'bwrap', 'none' "
+                                         "or 'auto'.").tag(config=True)
+    model_timeout = Integer(600, help="Seconds for the check of one attested model.").tag(config=True)
+    model_threads = Integer(0, help="Compute threads of that process (0: no cap).").tag(config=True)
 
     def preprocess(self, nb, resources):
         from nbgrader.api import Gradebook, MissingEntry
         info = resources["nbgrader"]
         notebook = info["notebook"]
+        notebook_dir = (resources.get("metadata") or {}).get("path") or "."
         flags = []
         with Gradebook(info["db_url"]) as gb:
             for cell in nb.cells:
@@ -195,16 +256,17 @@ class VerifyAttestations(NbGraderPreprocessor):
                 if src.cell_type != "code" or "attest" not in src.source:
                     continue
                 specs = parse_attest_calls(src.source)
-                if not specs:
+                model_specs = parse_attest_model_calls(src.source) if "attest_model" in src.source else []
+                if not specs and not model_specs:
                     continue
-                published = {}
+                published, models = {}, {}
                 kept = []
                 for o in cell.get("outputs", []):
                     data = o.get("data", {}) if o.get("output_type") in ("display_data", "execute_result") else {}
-                    if ATTEST_MIME in data:
-                        rec = data[ATTEST_MIME]
+                    if ATTEST_MIME in data or ATTEST_MODEL_MIME in data:
+                        rec = data.get(ATTEST_MIME, data.get(ATTEST_MODEL_MIME))
                         key = rec.get("key") if isinstance(rec, dict) else None
-                        published.setdefault(key, []).append(rec)
+                        (published if ATTEST_MIME in data else models).setdefault(key, []).append(rec)
                     else:
                         kept.append(o)
                 kernel_pass = _kernel_says_pass(cell)
@@ -213,7 +275,13 @@ class VerifyAttestations(NbGraderPreprocessor):
                     why = verify_one(spec, published.get(spec["key"], []))
                     if why:
                         failures.append(f"{spec['key']}: {why}")
+                for spec in model_specs:
+                    why = verify_model_one(spec, models.get(spec["key"], []), notebook_dir, self.model_sandbox,
+                                           self.model_timeout, self.model_threads)
+                    if why:
+                        failures.append(f"{spec['key']}: {why}")
                 unknown = sorted(str(k) for k in published if k not in {s["key"] for s in specs})
+                unknown += sorted(str(k) for k in models if k not in {s["key"] for s in model_specs})
                 if unknown:
                     failures.append(f"values attested for checks this cell does not make: {', '.join(unknown)}")
                 cell.outputs = kept                 # the attested values have done their job

@@ -33,7 +33,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
-__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths"]
+__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths", "bwrap_prefix"]
 
 NOBODY = 65534
 
@@ -59,6 +59,39 @@ def python_paths() -> list[str]:
     import parcel_utils
     paths.add(str(Path(parcel_utils.__file__).resolve().parent))
     return sorted(p for p in paths if p and os.path.exists(p))
+
+
+def bwrap_prefix(cwd, binds=(), readonly=(), tmp_mb=512, as_nobody=True) -> list[str]:
+    """The ``bwrap ... --`` words that run a command in the sandbox, in ``cwd`` (read-write).
+
+    New user, PID, network, IPC and UTS namespaces, no capabilities; the
+    system and the Python environment read-only, ``readonly`` paths too,
+    ``cwd`` and ``binds`` read-write, and an empty ``tmp_mb`` MB ``/tmp``.
+    """
+    wrap = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
+            "--hostname", "sandbox", "--cap-drop", "ALL"]
+    if as_nobody:
+        wrap += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+    # /tmp first: the binds below may lie under /tmp (a checkout or a venv there) and must
+    # stay visible on top of the empty, size-capped tmpfs.
+    wrap += ["--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp"]
+    # /sys/devices/system/cpu: how many cores (joblib/loky warn on stderr without it, and
+    # nbgrader scores a test cell with stderr output zero)
+    for p in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/fonts", "/etc/alternatives",
+              "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl", "/sys/devices/system/cpu",
+              *python_paths(), *readonly):
+        if os.path.exists(p):
+            wrap += ["--ro-bind", p, p]
+    wrap += ["--proc", "/proc", "--dev", "/dev"]
+    for b in binds:
+        wrap += ["--bind", b, b]
+    wrap += ["--bind", cwd, cwd, "--chdir", cwd,
+             "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/mpl",
+             "--setenv", "KERAS_HOME", "/tmp/keras", "--setenv", "TMPDIR", "/tmp",
+             "--setenv", "PARCEL_SANDBOX", "bwrap",
+             "--unsetenv", "JPY_PARENT_PID",  # its pid means nothing in the PID namespace
+             "--"]
+    return wrap
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -96,29 +129,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             return limits + cmd
         cwd = getattr(self, "_kernel_cwd", None) or os.getcwd()
         as_nobody = self.drop_to_nobody
-        wrap = []
-        wrap += [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
-                 "--hostname", "sandbox", "--cap-drop", "ALL"]
-        if as_nobody:
-            wrap += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
-        # /tmp first: the binds below may lie under /tmp (a checkout or a venv there) and must
-        # stay visible on top of the empty, size-capped tmpfs.
-        wrap += ["--size", str(self.tmp_mb * 2**20), "--tmpfs", "/tmp"]
-        # /sys/devices/system/cpu: how many cores (joblib/loky warn on stderr without it, and
-        # nbgrader scores a test cell with stderr output zero)
-        for p in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/fonts", "/etc/alternatives",
-                  "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl", "/sys/devices/system/cpu",
-                  *python_paths(), *self.readonly_paths):
-            if os.path.exists(p):
-                wrap += ["--ro-bind", p, p]
-        wrap += ["--proc", "/proc", "--dev", "/dev",
-                 "--bind", self._sockdir, self._sockdir,
-                 "--bind", cwd, cwd, "--chdir", cwd,
-                 "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/mpl",
-                 "--setenv", "KERAS_HOME", "/tmp/keras", "--setenv", "TMPDIR", "/tmp",
-                 "--setenv", "PARCEL_SANDBOX", "bwrap",
-                 "--unsetenv", "JPY_PARENT_PID",  # its pid means nothing in the PID namespace
-                 "--"]
+        wrap = bwrap_prefix(cwd, binds=[self._sockdir], readonly=self.readonly_paths, tmp_mb=self.tmp_mb,
+                            as_nobody=as_nobody)
         self.log.info("parcel-sandbox: kernel started in bwrap (as %s)", "nobody" if as_nobody else "current user")
         return wrap + limits + cmd
 

@@ -373,8 +373,11 @@ check_selected_on_validation(scratch_model, scratch_history, X_val, y_val, X_tes
 # %% tests id=test_scratch_accuracy points=3
 check_in_range(scratch_test_accuracy, 0.0, 1.0, name="scratch_test_accuracy")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import check_accuracy_against_reference
+from parcel_utils.checks import attest_model, check_accuracy_against_reference
 check_accuracy_against_reference(scratch_test_accuracy, "04_cnn", "scratch_test_accuracy", tolerance=0.05)
+# the grader saves scratch_model and computes its test accuracy again, outside your kernel
+attest_model("scratch_model", scratch_model, verify="parcel_utils.checks:check_model_accuracy",
+             params={"assignment": "04_cnn", "key": "scratch_test_accuracy", "tolerance": 0.05})
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -602,6 +605,9 @@ check_disjoint_rows(X_small, X_test, "the 10% training subset", "the test split"
 check_selected_on_validation(small_transfer_model, fine_tune_history, X_val_small, y_val_small, X_test, y_test,
                              name="small_transfer_model")
 check_accuracy_against_reference(small_transfer_test_accuracy, "04_cnn", "transfer_small_test_accuracy", tolerance=0.06)
+from parcel_utils.checks import attest_model   # the grader computes the test accuracy again, outside your kernel
+attest_model("small_transfer_model", small_transfer_model, verify="parcel_utils.checks:check_model_accuracy",
+             params={"assignment": "04_cnn", "key": "transfer_small_test_accuracy", "tolerance": 0.06})
 ### END HIDDEN TESTS
 
 # %% [markdown]

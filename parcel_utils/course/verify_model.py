@@ -1,0 +1,141 @@
+"""Check a model that a student's kernel saved, in a process of the grader's (see ``checks.attest_model``).
+
+The grader side, :func:`verify_saved_model`, runs this module as a fresh
+Python process: no student code has run in it, and (with bubblewrap) it is
+sandboxed as the kernel was, with no network and a read-only view of the
+saved model and of the dataset cache.  The process side, :func:`main`,
+refuses a model file whose configuration names anything but Keras' own
+classes and this package's layers (no ``Lambda``, no module of the
+student's), loads it with Keras' safe mode, calls the instructor's check
+on it and prints its verdict as one JSON line after :data:`VERDICT`.
+
+Run by hand::
+
+    python -m parcel_utils.course.verify_model MODEL.keras parcel_utils.checks:check_model_accuracy \\
+        '{"assignment": "04_cnn", "key": "scratch_test_accuracy"}'
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+__all__ = ["unsafe_config", "verify_saved_model", "main", "VERDICT"]
+
+VERDICT = "parcel-model-verdict:"
+#: Module prefixes a saved model's configuration may name (Keras' classes, this package's layers).
+ALLOWED_MODULES = ("keras", "parcel_utils.augment")
+#: Classes that carry code of their own: never loaded.
+FORBIDDEN_CLASSES = {"Lambda", "__lambda__", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"}
+
+
+def unsafe_config(path) -> str | None:
+    """Why the ``.keras`` file at ``path`` must not be loaded; None when its configuration is Keras' own.
+
+    Example
+    -------
+    >>> unsafe_config("missing.keras")
+    'cannot read the saved model: FileNotFoundError'
+    """
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    except Exception as exc:  # noqa: BLE001 - anything odd about the file is a reason not to load it
+        return f"cannot read the saved model: {type(exc).__name__}"
+    todo = [config]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict):
+            module = node.get("module")
+            if module is not None and not (isinstance(module, str) and module.startswith(ALLOWED_MODULES)):
+                return f"the model names the module {str(module)[:80]!r}, not Keras' nor parcel_utils.augment"
+            if node.get("class_name") in FORBIDDEN_CLASSES:
+                return f"the model holds a {node['class_name']} layer, which carries code of its own"
+            todo.extend(node.values())
+    return None
+
+
+def _check(model_file: str, verify: str, params: dict) -> str | None:
+    why = unsafe_config(model_file)
+    if why:
+        return why
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    from parcel_utils.augment import RandomHeightScale  # noqa: F401 - made (and registered with Keras) on first use
+    from parcel_utils.checks import _resolve
+    fn = _resolve(verify, "verify")
+    try:
+        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001
+        return f"the saved model does not load: {type(exc).__name__}: {str(exc)[:300]}"
+    try:
+        fn(model, **params)
+    except AssertionError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - a model the check cannot run on fails it
+        return f"the check could not run on the saved model: {type(exc).__name__}: {str(exc)[:300]}"
+    return None
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3:
+        print("usage: python -m parcel_utils.course.verify_model MODEL.keras MODULE:FUNCTION PARAMS_JSON",
+              file=sys.stderr)
+        return 2
+    try:
+        why = _check(argv[0], argv[1], json.loads(argv[2]))
+    except Exception as exc:  # noqa: BLE001
+        why = f"the grader's model check failed: {type(exc).__name__}: {str(exc)[:300]}"
+    print(VERDICT + json.dumps({"ok": why is None, "why": why or ""}), flush=True)
+    return 0
+
+
+def verify_saved_model(model_file, verify: str, params: dict | None = None, sandbox: str = "auto",
+                       timeout: int = 600, threads: int = 0) -> str | None:
+    """Check ``model_file`` with ``verify(model, **params)`` in a fresh (sandboxed) process.
+
+    Returns None when the model passes, else one sentence that says why not
+    (the model fails the check, it cannot be loaded safely, or the check did
+    not finish in ``timeout`` seconds).  The dataset cache is made complete
+    here first, since the sandbox can only read it.
+    """
+    from parcel_utils.data import default_cache_dir, load_parcels
+    from .directory import grading_env
+    from .sandbox import bwrap_prefix, sandbox_available
+    model_file = Path(model_file).resolve()
+    if not model_file.is_file():
+        return "no saved model: the check did not run to its end in the kernel"
+    for split in ("test",):
+        load_parcels(split, progress=False)
+    cache = str(default_cache_dir().resolve())
+    env = grading_env({"PARCEL_DATA_DIR": cache})
+    env.pop("PARCEL_GRADING", None)
+    if threads > 0:
+        from .grading import THREAD_VARIABLES
+        env.update({v: str(threads) for v in THREAD_VARIABLES})
+    cmd = [sys.executable, "-m", "parcel_utils.course.verify_model", str(model_file), verify,
+           json.dumps(params or {})]
+    with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
+        if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()):
+            cmd = bwrap_prefix(work, readonly=[str(model_file.parent), cache]) + cmd
+        try:
+            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return f"the grader's check of the saved model took more than {timeout} s"
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(VERDICT):
+            verdict = json.loads(line[len(VERDICT):])
+            return None if verdict.get("ok") else (verdict.get("why") or "the model failed the check")
+    return f"the grader's check of the saved model gave no verdict (exit {proc.returncode}): " \
+           f"{(proc.stderr or proc.stdout)[-300:].strip()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
