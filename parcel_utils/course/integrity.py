@@ -72,6 +72,20 @@ def cell_digest(source: str) -> str:
 _ATTEST_KEYWORDS = {"key", "student_fn", "inputs", "seed", "reference", "rtol", "atol", "compare", "params", "name"}
 
 
+def _calls_named(source: str, name: str):
+    """The calls of ``name(...)`` (or ``x.name(...)``) in ``source``, in walk order; an error spec if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return {"key": "?", "error": f"the test cell does not parse: {exc}"}
+    out = []
+    for node in ast.walk(tree):
+        f = node.func if isinstance(node, ast.Call) else None
+        if (f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None) == name:
+            out.append(node)
+    return out
+
+
 def parse_attest_calls(source: str) -> list[dict]:
     """The ``attest(...)`` calls of a (trusted) test cell, with their literal arguments.
 
@@ -85,18 +99,11 @@ def parse_attest_calls(source: str) -> list[dict]:
     ...                    'reference="parcel_utils.convolution:relu")')[0]["seed"]
     1
     """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        return [{"key": "?", "error": f"the test cell does not parse: {exc}"}]
+    nodes = _calls_named(source, "attest")
+    if isinstance(nodes, dict):
+        return [nodes]
     calls = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        f = node.func
-        fname = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
-        if fname != "attest":
-            continue
+    for node in nodes:
         spec, err = {}, None
         try:
             if node.args:
@@ -129,15 +136,11 @@ def parse_attest_model_calls(source: str) -> list[dict]:
     ...                          'params={"assignment": "04_cnn", "key": "k"})')[0]["params"]["key"]
     'k'
     """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        return [{"key": "?", "error": f"the test cell does not parse: {exc}"}]
+    nodes = _calls_named(source, "attest_model")
+    if isinstance(nodes, dict):
+        return [nodes]
     calls = []
-    for node in ast.walk(tree):
-        f = node.func if isinstance(node, ast.Call) else None
-        if (f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None) != "attest_model":
-            continue
+    for node in nodes:
         spec = {}
         try:
             for name, a in zip(("key", None, "verify", "params"), node.args):
@@ -158,16 +161,24 @@ def parse_attest_model_calls(source: str) -> list[dict]:
     return calls
 
 
+def _records_problem(spec: dict, records: list, what: str) -> str | None:
+    """What is wrong with a check's spec or with the number of records its kernel published, if anything."""
+    if spec.get("error"):
+        return spec["error"]
+    if not records:
+        return f"no attested {what}: the check did not run to its end in the kernel"
+    if len(records) > 1:
+        return f"{len(records)} attested {what}s for one check: published more than once"
+    return None
+
+
 def verify_model_one(spec: dict, records: list, notebook_dir, sandbox="auto", timeout=600, threads=0) -> str | None:
     """Why the model attested for ``spec`` fails; None if the grader's own check of the saved file passes."""
     from ..checks import ATTEST_MODEL_DIR
     from .verify_model import verify_saved_model
-    if spec.get("error"):
-        return spec["error"]
-    if not records:
-        return "no attested model: the check did not run to its end in the kernel"
-    if len(records) > 1:
-        return f"{len(records)} models attested for one check: published more than once"
+    why = _records_problem(spec, records, "model")
+    if why:
+        return why
     path = Path(notebook_dir) / ATTEST_MODEL_DIR / f"{spec['key']}.keras"
     return verify_saved_model(path, spec["verify"], spec.get("params") or {}, sandbox=sandbox, timeout=timeout,
                               threads=threads)
@@ -175,12 +186,9 @@ def verify_model_one(spec: dict, records: list, notebook_dir, sandbox="auto", ti
 
 def verify_one(spec: dict, records: list) -> str | None:
     """Why the attested values ``records`` (the published dicts of one key) fail ``spec``; None if they pass."""
-    if spec.get("error"):
-        return spec["error"]
-    if not records:
-        return "no attested value: the check did not run to its end in the kernel"
-    if len(records) > 1:
-        return f"{len(records)} attested values for one check: published more than once"
+    why = _records_problem(spec, records, "value")
+    if why:
+        return why
     rec = records[0]
     values = rec.get("values") if isinstance(rec, dict) else None
     try:
