@@ -541,7 +541,6 @@ def attest_model(key, model, verify, params=None):
     >>> attest_model("scratch_accuracy", scratch_model, verify="parcel_utils.checks:check_model_accuracy",
     ...              params={"assignment": "04_cnn", "key": "scratch_test_accuracy"})  # doctest: +SKIP
     """
-    import hashlib
     import os
     if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_]+", key):
         raise ValueError(f"key should be letters, digits and underscores, got {key!r}.")
@@ -549,12 +548,10 @@ def attest_model(key, model, verify, params=None):
     if os.environ.get("PARCEL_GRADING"):
         os.makedirs(ATTEST_MODEL_DIR, exist_ok=True)
         path = os.path.join(ATTEST_MODEL_DIR, key + ".keras")
-        model.save(path)
-        with open(path, "rb") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
+        model.save(path)      # the grader reads this file, from the path the key gives: only the key is published
         try:
             from IPython.display import publish_display_data
-            publish_display_data({ATTEST_MODEL_MIME: {"key": key, "sha256": digest},
+            publish_display_data({ATTEST_MODEL_MIME: {"key": key},
                                   "text/plain": f"(model attested: {key})"})
         except ImportError:
             pass

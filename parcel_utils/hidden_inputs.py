@@ -377,7 +377,7 @@ def rgb_counts():
     >>> rgb_counts()
     [86950, 258982, 62006]
     """
-    from .models import dense_params, stack_params
+    from .models import stack_params
     mlp = [("flatten",), ("dense", 84), ("dense", 10)]
     return [sum(stack_params((32, 32, d), mlp)) for d in (1, 3)] + [
         sum(stack_params((32, 32, 3), NAMED_STACKS["lenet5"][1]))]

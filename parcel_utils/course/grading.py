@@ -61,6 +61,11 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "TF_NUM_INTEROP_THREADS")
 
 
+def thread_caps(threads: int) -> dict:
+    """The environment that caps a process at ``threads`` compute threads (nothing for 0: no cap)."""
+    return {v: str(threads) for v in THREAD_VARIABLES} if threads > 0 else {}
+
+
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """Compute threads each of ``workers`` concurrent kernels gets: the cores shared out, at least 1.
 
@@ -202,9 +207,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         res.flags = _scan(job, tmp)
         args = ["autograde", job.assignment, f"--student={job.student}", "--create", "--force",
                 "--log-level=INFO"]
-        env = grading_env({"PARCEL_GRADING": "1"})
-        if limits.threads > 0:
-            env.update({v: str(limits.threads) for v in THREAD_VARIABLES})
+        env = grading_env({"PARCEL_GRADING": "1", **thread_caps(limits.threads)})
         t_exec = time.perf_counter()
         with open(tmp / "autograde.log", "w") as log:
             proc = _start_nbgrader(args, tmp, env, log, preload=limits.preload)

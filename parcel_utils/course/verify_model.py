@@ -112,14 +112,11 @@ def verify_saved_model(model_file, verify: str, params: dict | None = None, sand
     model_file = Path(model_file).resolve()
     if not model_file.is_file():
         return "no saved model: the check did not run to its end in the kernel"
-    for split in ("test",):
-        load_parcels(split, progress=False)
+    from .grading import thread_caps
+    load_parcels("test", progress=False)      # the split check_model_accuracy reads, cached before the sandbox
     cache = str(default_cache_dir().resolve())
-    env = grading_env({"PARCEL_DATA_DIR": cache})
+    env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
     env.pop("PARCEL_GRADING", None)
-    if threads > 0:
-        from .grading import THREAD_VARIABLES
-        env.update({v: str(threads) for v in THREAD_VARIABLES})
     cmd = [sys.executable, "-m", "parcel_utils.course.verify_model", str(model_file), verify,
            json.dumps(params or {})]
     with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
