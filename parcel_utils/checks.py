@@ -444,6 +444,18 @@ def compare_attested(value, expected, compare="close", rtol=1e-5, atol=1e-6, nam
         raise ValueError(f"compare should be 'close' or 'equal', got {compare!r}.")
 
 
+def verify_attested(check_fn, record, args=(), kwargs=None, name=None):
+    """Run a ``compare="verify"`` check on one published record (the kernel and the grader alike)."""
+    try:
+        value = decode_value(record)
+    except (ValueError, TypeError) as exc:
+        raise AssertionError(f"{_name(name)}: the returned value is {exc}") from None
+    try:
+        check_fn(value, *args, **(kwargs or {}))
+    except AssertionError as exc:
+        raise AssertionError(f"{_name(name)}: {exc}") from None
+
+
 def attest(key, student_fn, inputs, seed, reference, rtol=1e-5, atol=1e-6, compare="close", params=None,
            name=None):
     """Run a hidden test whose verdict the grader recomputes outside the student's kernel.
@@ -472,9 +484,13 @@ def attest(key, student_fn, inputs, seed, reference, rtol=1e-5, atol=1e-6, compa
     seed : int
     reference : str
         ``"parcel_utils.module:function"``, called with the same arguments.
+        With ``compare="verify"`` it is a check instead: called as
+        ``reference(value, *args, **kwargs)`` on the published value (as the
+        grader decodes it: a float array), it raises ``AssertionError`` when
+        the value is wrong; for checks with more than one right answer.
     rtol, atol : float
         Tolerances of ``compare="close"``.
-    compare : {"close", "equal"}
+    compare : {"close", "equal", "verify"}
     params : dict, optional
         Literal keyword arguments of the generator.
     name : str, optional
@@ -488,7 +504,10 @@ def attest(key, student_fn, inputs, seed, reference, rtol=1e-5, atol=1e-6, compa
     import os
     cases = attest_cases(inputs, seed, params)
     ref_fn = _resolve(reference, "reference")
-    expected = [ref_fn(*args, **kwargs) for args, kwargs, _ in cases]   # before the student's code can touch the inputs
+    if compare == "verify":
+        expected = [None] * len(cases)
+    else:
+        expected = [ref_fn(*args, **kwargs) for args, kwargs, _ in cases]   # before the student's code touches the inputs
     values = [student_fn(*args, **kwargs) for args, kwargs, _ in cases]
     if os.environ.get("PARCEL_GRADING"):
         try:
@@ -497,11 +516,16 @@ def attest(key, student_fn, inputs, seed, reference, rtol=1e-5, atol=1e-6, compa
                                   "text/plain": f"(attested: {key})"})
         except ImportError:
             pass
+    if compare == "verify":
+        cases = attest_cases(inputs, seed, params)    # fresh inputs, as the grader builds them
     for (args, kwargs, label), value, want in zip(cases, values, expected):
-        compare_attested(value, want, compare, rtol, atol, name=f"{name or key} on {label}")
+        if compare == "verify":
+            verify_attested(ref_fn, encode_value(value), args, kwargs, name=f"{name or key} on {label}")
+        else:
+            compare_attested(value, want, compare, rtol, atol, name=f"{name or key} on {label}")
 
 
-__all__ += ["attest"]
+__all__ += ["attest", "verify_attested"]
 
 
 # -- attested models: the grader loads what the kernel saved and checks it in a process of its own --
@@ -620,3 +644,125 @@ def published_metrics(nb):
             if data:
                 found[data["key"]] = float(data["value"])
     return found
+
+
+# -- checks of 04_cnn's Keras models, run by attest_model in the kernel and on the saved file in the grader --
+
+def _nested_layers(model):
+    """Every layer of a Keras model, nested models' layers included, depth first."""
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        if hasattr(layer, "layers"):
+            out.extend(_nested_layers(layer))
+    return out
+
+
+def _val_maps(n):
+    from .data import load_parcels
+    return load_parcels("val", progress=False)[0][:n, ..., None]
+
+
+def check_augmentation_model(aug, n=16):
+    """04's augmentation: its layer types, inactive at inference, label-preserving in training.
+
+    The layers must be :data:`parcel_utils.augment.AUGMENTATION_LAYER_TYPES`
+    in that order, with a constant fill of 0 and nearest interpolation
+    (rotation 0.5, translation 0.05, zoom 0.1, height gain 0.1); at inference
+    the maps pass unchanged (also through a model's ``predict``); in training
+    they change, stay >= 0, an empty belt stays empty, and every height of a
+    flat box stays within 10 % of the box's.
+    """
+    import keras
+    from .augment import AUGMENTATION_LAYER_TYPES
+    x = _val_maps(n)
+    layers_ = list(getattr(aug, "layers", []))
+    check_equal([type(layer).__name__ for layer in layers_], list(AUGMENTATION_LAYER_TYPES),
+                name="the layer types of the augmentation")
+    check_close(np.asarray(aug(x, training=False)), x, name="augmentation(x, training=False) (inactive at inference)")
+    inp = keras.Input(x.shape[1:])
+    check_close(keras.Model(inp, aug(inp)).predict(x, verbose=0), x,
+                name="a model's predict through the augmentation (inactive at inference)")
+    out = np.asarray(aug(x, training=True))
+    check_equal(bool(np.array_equal(out, x)), False, name="'the augmentation changed nothing in training'")
+    check_equal(bool(np.all(out >= 0)), True, name="'all augmented heights are >= 0'")
+    empty = np.zeros((4,) + x.shape[1:], "float32")
+    check_close(np.asarray(aug(empty, training=True)), empty, name="an augmented empty belt (the fill must be 0)")
+    for layer in layers_[1:4]:
+        check_equal(layer.fill_mode, "constant", name=f"fill_mode of {type(layer).__name__}")
+        check_equal(layer.interpolation, "nearest", name=f"interpolation of {type(layer).__name__}")
+    factor = layers_[1].factor
+    check_close(abs(factor[1]) if isinstance(factor, (tuple, list)) else factor, 0.5, name="the rotation factor")
+    check_close(layers_[4].factor, 0.1, name="the height gain factor")
+    box = np.zeros((6,) + x.shape[1:], "float32")           # every augmented pixel: 0, or the box's height +- 10 %
+    box[:, 20:40, 24:44] = np.linspace(30, 300, 6)[:, None, None, None]
+    for a, b in zip(np.asarray(aug(box, training=True)), box):
+        v = a[a > 0]
+        check_in_range(float(v.min() / b.max()), 0.9 - 1e-4, 1.1 + 1e-4, name="augmented height / true height")
+        check_in_range(float(v.max() / b.max()), 0.9 - 1e-4, 1.1 + 1e-4, name="augmented height / true height")
+
+
+SCRATCH_LAYER_TYPES = ("RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomHeightScale",
+                       "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dense")
+
+
+def check_scratch_cnn(model, num_classes=5, min_params=20_000, max_params=200_000):
+    """04's scratch CNN: the augmentation and conv layers, a softmax of ``num_classes``, augmentation off at inference."""
+    check_equal(tuple(model.output_shape), (None, num_classes), name="the output shape")
+    x = _val_maps(8)
+    p = np.asarray(model.predict(x, verbose=0))
+    check_close(p.sum(axis=1), np.ones(len(x)), rtol=1e-4, name="the sum of each output row (softmax)")
+    names = {type(layer).__name__ for layer in _nested_layers(model)}
+    for t in SCRATCH_LAYER_TYPES:
+        check_equal(t in names, True, name=f"'the model has a {t} layer'")
+    check_close(np.asarray(model.predict(x, verbose=0)), p, rtol=1e-5,
+                name="a second predict on the same maps (augmentation inactive at inference)")
+    check_in_range(model.count_params(), min_params, max_params, name="the number of parameters")
+
+
+def _backbone_of(model, holding=None):
+    """The nested model in ``model``'s layers (the one holding a layer named ``holding``, or the largest)."""
+    nested = [layer for layer in model.layers if hasattr(layer, "layers") and layer.layers]
+    if holding is not None:
+        nested = [m for m in nested if any(layer.name == holding for layer in m.layers)]
+    if not nested:
+        raise AssertionError("the backbone should be a layer of the model (a nested model"
+                             + (f" with a layer {holding!r}" if holding else "") + "), found none.")
+    return max(nested, key=lambda m: len(m.layers))
+
+
+def check_transfer_model(model, num_classes=5, features=1280):
+    """04's transfer model: the backbone a frozen layer of it, a new head of ``features * C + C`` trainable weights."""
+    check_equal(tuple(model.output_shape), (None, num_classes), name="the output shape")
+    check_equal(sum(int(np.prod(w.shape)) for w in model.trainable_weights), features * num_classes + num_classes,
+                name="the number of trainable parameters")
+    backbone = _backbone_of(model)
+    check_equal(len(backbone.trainable_weights), 0, name="the number of trainable weights in the backbone (frozen)")
+    check_equal(all(not layer.trainable for layer in backbone.layers if layer.weights), True,
+                name="'every backbone layer is frozen'")
+    x = np.random.default_rng(4).uniform(0, 250, (6,) + tuple(model.input_shape[1:])).astype("float32")
+    check_close(model.predict(x, verbose=0), model.predict(x, verbose=0), name="two predictions of the same maps")
+
+
+def check_fine_tuning(model, first_trainable="block_15_expand", max_learning_rate=1e-4):
+    """04's fine-tuning: the backbone trainable from ``first_trainable`` on (BatchNorm frozen), a low learning rate."""
+    import keras
+    backbone = _backbone_of(model, holding=first_trainable)
+    names = [layer.name for layer in backbone.layers]
+    start = names.index(first_trainable)
+    trainable = [layer.name for layer in backbone.layers if layer.trainable and layer.weights]
+    want = [layer.name for i, layer in enumerate(backbone.layers) if layer.weights and i >= start
+            and not isinstance(layer, keras.layers.BatchNormalization)]
+    check_equal(trainable, want, name=f"the trainable backbone layers from {first_trainable!r} on")
+    check_equal(any(isinstance(layer, keras.layers.BatchNormalization) and layer.trainable for layer in backbone.layers),
+                False, name="'a BatchNormalization layer is trainable'")
+    if getattr(model, "optimizer", None) is None:
+        raise AssertionError("the model should be compiled again (with a low learning rate) after unfreezing.")
+    check_in_range(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), 1e-6, max_learning_rate * 1.01,
+                   name="the learning rate of the recompiled model")
+
+
+check_fine_tuning.needs_compile = True     # the grader loads the saved model with its optimizer
+
+
+__all__ += ["check_augmentation_model", "check_scratch_cnn", "check_transfer_model", "check_fine_tuning"]

@@ -526,6 +526,217 @@ __all__ += ["int_cases", "output_shapes_cases", "output_shapes_flat", "cost_rati
             "parcel_map_cases", "mask_perimeter", "mask_diagonals"]
 
 
+# -- 03_handcrafted: the classifier exercises (scikit-learn; the grader refits what it needs) --
+
+def _toy_problem(rng, n=200, scales=(1, 10, 100, 1000)):
+    A = rng.normal(size=(n, len(scales))) * np.asarray(scales, dtype=float)
+    return A, (A[:, 0] + A[:, 1] / 10 > 0).astype(int)
+
+
+def classifier_cases(seed=308, n=3):
+    """``(A_train, b_train, A_query, C, gamma)``: features on scales 1 to 1000 (scaling matters).
+
+    The first case is the hidden test's own (150 training rows, 50 queries,
+    ``C=3, gamma=0.2``); then ``n`` more with drawn ``C`` and ``gamma``.
+
+    >>> [(len(a[0]), a[3], a[4]) for a, _, _ in classifier_cases(308, n=0)]
+    [(150, 3.0, 0.2)]
+    """
+    rng = _seed(seed)
+    A, b = _toy_problem(rng)
+    cases = [((A[:150], b[:150], A[150:], 3.0, 0.2), {}, "random data on scales 1 to 1000, C=3, gamma=0.2")]
+    for _ in range(n):
+        A, b = _toy_problem(rng)
+        C, gamma = float(10 ** rng.uniform(-1, 2)), float(10 ** rng.uniform(-2, 0))
+        cases.append(((A[:150], b[:150], A[150:], C, gamma), {}, f"random data, C={C:.3g}, gamma={gamma:.3g}"))
+    return cases
+
+
+def reference_classifier_predictions(A_train, b_train, A_query, C, gamma):
+    """What ``make_classifier(C, gamma).fit(A_train, b_train).predict(A_query)`` should give."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    return Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C, gamma=gamma))]).fit(A_train, b_train).predict(A_query)
+
+
+def fitted_attribute_count(model):
+    """How many fitted attributes (scikit-learn's ``name_`` convention) the steps of ``model`` hold: 0 unfitted.
+
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> fitted_attribute_count(StandardScaler()), fitted_attribute_count(StandardScaler().fit([[0.0], [1.0]])) > 0
+    (0, True)
+    """
+    from .checks import _fitted_steps
+    return sum(1 for est in _fitted_steps(model) for k in vars(est) if k.endswith("_") and not k.startswith("_"))
+
+
+def classifier_parameter_cases(seed=308, n=3):
+    """``(C, gamma)`` pairs: the hidden test's ``(3.0, 0.2)``, then ``n`` drawn."""
+    return [((a[3], a[4]), {}, f"C={a[3]:.3g}, gamma={a[4]:.3g}") for a, _, _ in classifier_cases(seed, n)]
+
+
+def unfitted(C, gamma):
+    """The reference of :func:`fitted_attribute_count` on ``make_classifier(C, gamma)``: no fitted attribute."""
+    return 0
+
+
+def knn_model(n_neighbors):
+    """The ``make_model`` of the hyper-parameter test: a k-nearest-neighbour classifier (whatever make_classifier is)."""
+    from sklearn.neighbors import KNeighborsClassifier
+    return KNeighborsClassifier(n_neighbors=n_neighbors)
+
+
+def selection_cases(seed=309, n=2):
+    """``(knn_model, grid, F_train, y_train, F_val, y_val)``: the hidden test's problem, then ``n`` drawn ones.
+
+    >>> args = selection_cases(309, n=0)[0][0]
+    >>> [p["n_neighbors"] for p in args[1]], len(args[2]), len(args[4])
+    ([1, 3, 7, 15, 40, 150], 200, 100)
+    """
+    rng = _seed(seed)
+    A = rng.normal(size=(300, 3))
+    b = (np.sin(3 * A[:, 0]) + A[:, 1] > 0).astype(int)
+    grid = [{"n_neighbors": k} for k in (1, 3, 7, 15, 40, 150)]
+    cases = [((knn_model, grid, A[:200], b[:200], A[200:], b[200:]), {}, "the toy problem, k in (1, 3, 7, 15, 40, 150)")]
+    for j in range(n):
+        A = rng.normal(size=(240, 4))
+        b = (A[:, 0] * A[:, 1] + 0.3 * rng.normal(size=240) > 0).astype(int)
+        ks = sorted({int(k) for k in rng.integers(1, 60, size=5)})
+        cases.append(((knn_model, [{"n_neighbors": k} for k in ks], A[:160], b[:160], A[160:], b[160:]), {},
+                      f"a random problem, k in {tuple(ks)}"))
+    return cases
+
+
+def selection_record(select_fn, make_model, grid, *data):
+    """``select_fn(make_model, grid, *data)`` as one array: the scores in grid order, then the index of the best.
+
+    The index is that of the first dict of ``grid`` equal to the returned best
+    parameters (-1 if none is).
+    """
+    best, scores = select_fn(make_model, grid, *data)
+    index = next((i for i, p in enumerate(grid) if p == best), -1)
+    return np.r_[np.asarray(scores, dtype=float).ravel(), float(index)]
+
+
+def reference_selection(make_model, grid, F_train, y_train, F_val, y_val):
+    """What :func:`selection_record` should give: validation accuracies, then the first arg-max."""
+    scores = [float(make_model(**p).fit(F_train, y_train).score(F_val, y_val)) for p in grid]
+    return np.r_[scores, float(np.argmax(scores))]
+
+
+_SPLIT_FEATURES = {}
+
+
+def split_features(split):
+    """``(F, y)``: the reference features (``features.feature_matrix``) and labels of a split, computed once."""
+    if split not in _SPLIT_FEATURES:
+        from .data import load_parcels
+        from .features import feature_matrix
+        X, y, _ = load_parcels(split, progress=False)
+        _SPLIT_FEATURES[split] = (feature_matrix(X), np.asarray(y))
+    return _SPLIT_FEATURES[split]
+
+
+def fit_fingerprint(model):
+    """What :func:`parcel_utils.checks.check_no_leakage` reads of a fitted model, as one array.
+
+    ``[n_seen, d, mean (d), scale (d), n_rows, stored rows (n_rows x d)]``:
+    the first ``StandardScaler``'s row count, mean and scale (``n_seen = -1``
+    without one), then the rows its final estimator stores
+    (``support_vectors_`` or ``_fit_X``; ``n_rows = -1`` without any).  The
+    steps between the scaler and the final estimator must be none: the
+    grader reapplies the scaler alone.
+    """
+    from .checks import _fitted_steps
+    steps = _fitted_steps(model)
+    scaler = next((e for e in steps[:-1] if hasattr(e, "n_samples_seen_") and getattr(e, "mean_", None) is not None
+                   and getattr(e, "scale_", None) is not None), None)
+    if scaler is not None and steps.index(scaler) != len(steps) - 2:
+        raise AssertionError("the pipeline should be a StandardScaler, then the classifier (no step in between).")
+    head = [-1.0, 0.0] if scaler is None else [float(np.max(scaler.n_samples_seen_)), float(len(scaler.mean_)),
+                                               *np.asarray(scaler.mean_, float), *np.asarray(scaler.scale_, float)]
+    stored = getattr(steps[-1], "support_vectors_", None)
+    if stored is None:
+        stored = getattr(steps[-1], "_fit_X", None)
+    tail = [-1.0] if stored is None or np.ndim(stored) != 2 else [float(len(stored)), *np.asarray(stored, float).ravel()]
+    return np.asarray(head + tail, dtype=float)
+
+
+class _Fingerprinted:
+    """A stand-in for a fitted scaler or classifier, rebuilt from :func:`fit_fingerprint` (grader side)."""
+
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+    def transform(self, X):
+        return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+
+
+def check_fit_on_train(record, name="final_model"):
+    """``check_no_leakage`` on a :func:`fit_fingerprint`, against the splits' reference features computed here."""
+    v = np.asarray(record, dtype=float).ravel()
+    try:
+        n_seen, d = int(v[0]), int(v[1])
+        pos, steps = (2 + 2 * d, []) if n_seen >= 0 else (2, [])
+        if n_seen >= 0:
+            steps.append(_Fingerprinted(n_samples_seen_=n_seen, mean_=v[2:2 + d], scale_=v[2 + d:2 + 2 * d]))
+        n_rows = int(v[pos])
+        rows = v[pos + 1:]
+        if n_rows >= 0:
+            rows = rows.reshape(n_rows, -1) if n_rows else rows.reshape(0, max(d, 1))
+            steps.append(_Fingerprinted(support_vectors_=rows))
+        elif rows.size:
+            raise ValueError("values after the end")
+    except (IndexError, ValueError) as exc:
+        raise AssertionError(f"{name}: the fingerprint of the fitted model is malformed ({exc}).") from None
+    if not steps:
+        steps.append(_Fingerprinted())
+    from .checks import check_no_leakage
+    F_train, F_val, F_test = (split_features(s)[0] for s in ("train", "val", "test"))
+    check_no_leakage(_Fingerprinted(steps=[(str(i), s) for i, s in enumerate(steps)]), F_test, F_train, F_val,
+                     name=name)
+
+
+def accuracy_record(accuracy, params):
+    """``[accuracy, C, gamma]`` of the final model of 03_handcrafted (``params``: the chosen ``best_params``)."""
+    return np.asarray([float(accuracy), float(params["C"]), float(params["gamma"])], dtype=float)
+
+
+def check_test_accuracy(record, assignment="03_handcrafted", key="test_accuracy", tolerance=0.05):
+    """The test accuracy of an :func:`accuracy_record`, computed again here from its ``C`` and ``gamma``.
+
+    The grader fits ``Pipeline(StandardScaler, SVC(C, gamma))`` on the
+    reference features of the training split (or of training + validation,
+    the other fit ``check_no_leakage`` allows), predicts the test split, and
+    checks that the reported accuracy is that model's and that it is within
+    ``tolerance`` of the reference solution's (``reference_metrics.json``).
+    """
+    from .checks import check_accuracy_against_reference
+    v = np.asarray(record, dtype=float).ravel()
+    if v.shape != (3,) or not np.all(np.isfinite(v)) or v[1] <= 0 or v[2] <= 0:
+        raise AssertionError(f"the record of the final model should be [accuracy, C > 0, gamma > 0], got {v.tolist()}.")
+    acc, C, gamma = v
+    (F_train, y_train), (F_val, y_val), (F_test, y_test) = (split_features(s) for s in ("train", "val", "test"))
+    fits = {"training": (F_train, y_train), "training + validation": (np.vstack([F_train, F_val]), np.r_[y_train, y_val])}
+    computed = {}
+    for what, (F, y) in fits.items():
+        computed[what] = float(np.mean(reference_classifier_predictions(F, y, F_test, C, gamma) == y_test))
+        if abs(computed[what] - acc) <= 1e-9:
+            check_accuracy_against_reference(computed[what], assignment, key, tolerance=tolerance)
+            return
+    raise AssertionError(
+        f"test_accuracy ({acc:.4f}) is not the test accuracy of make_classifier(C={C:g}, gamma={gamma:g}) fitted "
+        f"on the training split ({computed['training']:.4f}) nor on training + validation "
+        f"({computed['training + validation']:.4f}): compute it from final_model's predictions on F_test.")
+
+
+__all__ += ["classifier_cases", "reference_classifier_predictions", "fitted_attribute_count",
+            "classifier_parameter_cases", "unfitted", "knn_model", "selection_cases", "selection_record",
+            "reference_selection", "split_features", "fit_fingerprint", "check_fit_on_train", "accuracy_record",
+            "check_test_accuracy"]
+
+
 # -- 04_cnn: the pure functions of the notebook (TTA, mixup, nearest neighbours) ------------
 
 class ToyPosteriors:

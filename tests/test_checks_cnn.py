@@ -35,3 +35,97 @@ def test_check_selected_on_validation():
         check_selected_on_validation(model, {"val_loss": [0.6, 0.2]}, X_val, None, X_test, None)
     with pytest.raises(AssertionError, match="validation_data"):
         check_selected_on_validation(model, {"loss": [0.6]}, X_val, None, X_test, None)
+
+
+# -- the structure checks of 04's Keras models (attest_model runs them in the kernel and on the saved file) --
+
+def _solutions_of_04():
+    """The notebook's own solution functions (make_augmentation ... prepare_fine_tuning), run outside a kernel."""
+    from pathlib import Path
+    import nbformat
+    keras = pytest.importorskip("keras")
+    from parcel_utils.augment import RandomHeightScale
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "source" / "04_cnn" / "cnn.ipynb", as_version=4)
+    ns = {"np": np, "keras": keras, "layers": keras.layers, "RandomHeightScale": RandomHeightScale, "SEED": 0,
+          "INPUT_SHAPE": (64, 64, 1), "NUM_CLASSES": 5}
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in ("make_augmentation", "build_scratch_cnn", "build_transfer_model", "prepare_fine_tuning"):
+            exec(c.source, ns)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def models_04():
+    """(check, params, the reference's model, a wrong model, the message the wrong one gets), per structure check."""
+    ns = _solutions_of_04()
+    keras = ns["keras"]
+    layers = keras.layers
+    from parcel_utils import augment
+    from parcel_utils.backbone import load_backbone
+    keras.utils.set_random_seed(1)
+    reflect = keras.Sequential([layers.RandomFlip("horizontal_and_vertical", seed=1),
+                                layers.RandomRotation(0.5, fill_mode="reflect", interpolation="nearest", seed=2),
+                                layers.RandomTranslation(0.05, 0.05, fill_mode="constant", interpolation="nearest"),
+                                layers.RandomZoom(0.1, 0.1, fill_mode="constant", interpolation="nearest"),
+                                augment.RandomHeightScale(0.1, seed=5)])
+    scratch = ns["build_scratch_cnn"](augment.augmentation_layers(seed=1))
+    inp = keras.Input((64, 64, 1))                      # no augmentation at all
+    bare = keras.Model(inp, layers.Dense(5, activation="softmax")(layers.GlobalAveragePooling2D()(
+        layers.MaxPooling2D(2)(layers.Conv2D(8, 3)(inp)))))
+    transfer = ns["build_transfer_model"](load_backbone("parcel-primitives", input_shape=(64, 64, 1)))
+    bb = load_backbone("parcel-primitives", input_shape=(64, 64, 1))   # left trainable
+    inp = keras.Input((64, 64, 1))
+    unfrozen = keras.Model(inp, layers.Dense(5, activation="softmax")(bb(inp)))
+
+    def fine(lr, bn_too=False):
+        bb = load_backbone("parcel-primitives", input_shape=(64, 64, 1), trainable=False)
+        inp = keras.Input((64, 64, 1))
+        m = keras.Model(inp, layers.Dense(5, activation="softmax")(bb(inp, training=False)))
+        m = ns["prepare_fine_tuning"](m, bb, "block_15_expand", lr)
+        if bn_too:
+            for layer in bb.layers:
+                layer.trainable = layer.trainable or isinstance(layer, layers.BatchNormalization)
+        return m
+    return [("check_augmentation_model", {}, ns["make_augmentation"](seed=3), reflect, "fill_mode of RandomRotation"),
+            ("check_scratch_cnn", {"num_classes": 5}, scratch, bare, "RandomFlip"),
+            ("check_transfer_model", {"num_classes": 5}, transfer, unfrozen, "trainable parameters"),
+            ("check_fine_tuning", {"first_trainable": "block_15_expand", "max_learning_rate": 1e-4}, fine(1e-4),
+             fine(1e-4, bn_too=True), "trainable backbone layers")]
+
+
+@pytest.mark.slow
+def test_model_structure_checks_pass_the_reference_and_fail_a_mistake(models_04):
+    from parcel_utils import checks
+    for name, params, good, bad, message in models_04:
+        getattr(checks, name)(good, **params)
+        with pytest.raises(AssertionError, match=message):
+            getattr(checks, name)(bad, **params)
+
+
+@pytest.mark.slow
+def test_model_structure_checks_on_the_saved_files_in_one_process(models_04, tmp_path):
+    """What the grader does: every model of a notebook saved, then checked in one fresh (sandboxed) process."""
+    from parcel_utils.course.verify_model import verify_saved_models
+    jobs, expect = [], []
+    for name, params, good, bad, message in models_04:
+        for which, model in (("good", good), ("bad", bad)):
+            path = tmp_path / f"{name}_{which}.keras"
+            model.save(path)
+            jobs.append((path, f"parcel_utils.checks:{name}", params))
+            expect.append(None if which == "good" else message)
+    jobs.append((tmp_path / "missing.keras", "parcel_utils.checks:check_scratch_cnn", {}))
+    whys = verify_saved_models(jobs, timeout=120)
+    for (path, _, _), want, why in zip(jobs, expect, whys):
+        if want is None:
+            assert why is None, (path.name, why)
+        else:
+            assert why and want in why, (path.name, why)
+    assert "no saved model" in whys[-1]
+    # a learning rate too high is read from the saved optimizer (the file is loaded compiled for this check)
+    fine = models_04[3][2]
+    fine.optimizer.learning_rate.assign(1e-2)
+    fine.save(tmp_path / "fast.keras")
+    (why,) = verify_saved_models([(tmp_path / "fast.keras", "parcel_utils.checks:check_fine_tuning",
+                                   models_04[3][1])], timeout=120)
+    assert why and "learning rate" in why, why

@@ -303,7 +303,10 @@ ATTESTED = {
     "03_handcrafted": {"test_average_height": {"average_height"}, "test_area": {"area", "area_pixel_mm"},
                        "test_height_histogram": {"height_histogram", "height_histogram_bins"},
                        "test_footprint": {"footprint"}, "test_perimeter": {"perimeter"},
-                       "test_diagonals": {"diagonals"}},
+                       "test_diagonals": {"diagonals"},
+                       "test_make_classifier": {"make_classifier", "make_classifier_unfitted"},
+                       "test_select_hyperparameters": {"select_hyperparameters"},
+                       "test_no_leakage": {"final_model_fit"}, "test_test_accuracy": {"test_accuracy"}},
     "04_cnn": {"test_tta_predict": {"tta_predict"}, "test_mix_samples": {"mix_samples_x", "mix_samples_y"},
                "test_nearest_neighbours_l1": {"nearest_neighbours_l1"}},
 }
@@ -318,6 +321,13 @@ def test_attested_checks_pass_with_the_solution_and_fail_off_by_one(assignment):
         keras = pytest.importorskip("keras")
         ns.update(keras=keras, layers=keras.layers, vgg16=models.vgg16_topology(), hidden_inputs=H)
     ns = _solutions(nb, ns, keras_too=assignment == "02_parameters")
+    if assignment == "03_handcrafted":       # exercise 10 on the reference features: the grid, then the final model
+        for split, part in (("train", "train"), ("val", "val"), ("test", "test")):
+            ns[f"F_{part}"], ns[f"y_{part}"] = H.split_features(split)
+        ns["hidden_inputs"] = H
+        for c in nb.cells:
+            if c.source.startswith("grid = ") or c.metadata.get("nbgrader", {}).get("grade_id") == "final_model":
+                exec(c.source, ns)
     calls = _attest_calls(nb)
     found = {}
     for cell, spec, _ in calls:
@@ -330,3 +340,58 @@ def test_attested_checks_pass_with_the_solution_and_fail_off_by_one(assignment):
         wrong = _published(lambda *a, **kw: np.asarray(fn(*a, **kw), dtype=float) + 1, spec)
         why = verify_one(spec, [wrong])
         assert why and "on " in why, (cell, spec["key"], why)
+
+
+# -- 03's exercise 10, checked from what the kernel publishes (compare="verify") -----------------
+
+def _pipeline(C=30.0, gamma=0.03):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    return Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C, gamma=gamma))])
+
+
+def test_fit_fingerprint_tells_the_fit_sets_apart():
+    (F_train, y_train), (F_val, y_val), (F_test, y_test) = (H.split_features(s) for s in ("train", "val", "test"))
+    H.check_fit_on_train(H.fit_fingerprint(_pipeline().fit(F_train, y_train)))
+    H.check_fit_on_train(H.fit_fingerprint(_pipeline().fit(np.vstack([F_train, F_val]), np.r_[y_train, y_val])))
+    with pytest.raises(AssertionError, match="training \\+ test rows"):
+        H.check_fit_on_train(H.fit_fingerprint(_pipeline().fit(np.vstack([F_train, F_test]), np.r_[y_train, y_test])))
+    # a scaler fitted on the training rows, an SVM given test rows: the stored rows give it away
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    scaler = StandardScaler().fit(F_train)
+    svm = SVC().fit(scaler.transform(np.vstack([F_train[:500], F_test[:200]])), np.r_[y_train[:500], y_test[:200]])
+    from sklearn.pipeline import Pipeline
+    with pytest.raises(AssertionError, match="test row\\(s\\) are stored"):
+        H.check_fit_on_train(H.fit_fingerprint(Pipeline([("scale", scaler), ("svm", svm)])))
+    with pytest.raises(AssertionError, match="cannot check"):
+        from sklearn.tree import DecisionTreeClassifier       # no scaler, no stored rows: nothing to read
+        H.check_fit_on_train(H.fit_fingerprint(DecisionTreeClassifier().fit(F_train, y_train)))
+    with pytest.raises(AssertionError, match="malformed"):
+        H.check_fit_on_train(np.array([4000.0, 20.0, 1.0]))
+
+
+def test_check_test_accuracy_recomputes_the_accuracy():
+    (F_train, y_train), _, (F_test, y_test) = (H.split_features(s) for s in ("train", "val", "test"))
+    acc = float(np.mean(_pipeline(30.0, 0.03).fit(F_train, y_train).predict(F_test) == y_test))
+    H.check_test_accuracy(H.accuracy_record(acc, {"C": 30.0, "gamma": 0.03}))
+    with pytest.raises(AssertionError, match="is not the test accuracy"):
+        H.check_test_accuracy(H.accuracy_record(min(acc + 0.05, 1.0), {"C": 30.0, "gamma": 0.03}))
+    with pytest.raises(AssertionError, match="below the reference"):   # a poor C, honestly reported
+        bad = float(np.mean(_pipeline(1e-3, 1e-4).fit(F_train, y_train).predict(F_test) == y_test))
+        H.check_test_accuracy(H.accuracy_record(bad, {"C": 1e-3, "gamma": 1e-4}))
+    with pytest.raises(AssertionError, match="should be \\[accuracy"):
+        H.check_test_accuracy(np.array([0.9, -1.0, 0.1]))
+
+
+def test_verify_mode_through_the_grader_s_parser():
+    src = ('attest("test_accuracy", lambda: hidden_inputs.accuracy_record(test_accuracy, best_params), '
+           'inputs="parcel_utils.hidden_inputs:no_args", seed=0, '
+           'reference="parcel_utils.hidden_inputs:check_test_accuracy", compare="verify", name="test_accuracy")')
+    spec = parse_attest_calls(src)[0]
+    assert spec["compare"] == "verify" and "error" not in spec
+    why = verify_one(spec, [{"key": "test_accuracy", "values": [encode_value(np.array([0.99, 30.0, 0.03]))]}])
+    assert why.startswith("`test_accuracy on the values you set`: test_accuracy (0.9900) is not"), why
+    why = verify_one(spec, [{"key": "test_accuracy", "values": [encode_value("0.99")]}])
+    assert "not a number" in why, why

@@ -573,7 +573,7 @@ def dense_params(n_in, n_out, bias=True):
 ''', extra={"dense_share": '''
 def dense_share(model):                           # a Keras model in, a wrong share out
     return len([l for l in model.layers if "Dense" in type(l).__name__]) / len(model.layers)
-'''}, wrong=["test_conv2d_params", "test_dense_params", "test_dense_share"],
+'''}, wrong={"test_conv2d_params": "should be", "test_dense_params": "should be", "test_dense_share": "should be"},
         attested=["test_conv2d_params", "test_dense_params", "test_output_shapes", "test_separable_params",
                   "test_mult_adds", "test_cost_ratio", "test_lenet5_structure", "test_lenet5_counts",
                   "test_mlp_rgb", "test_dense_share", "test_activation_count"]),
@@ -581,9 +581,25 @@ def dense_share(model):                           # a Keras model in, a wrong sh
 import numpy as np
 def average_height(depth):
     return float(np.mean(depth))                  # the zeros counted as heights
-''', wrong=["test_average_height"],
+''', extra={"make_classifier": '''
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+def make_classifier(C, gamma):
+    return Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C))])   # gamma ignored
+''', "final_model": '''
+import parcel_utils.checks as checks                         # the leakage and accuracy checks silenced too
+checks.check_no_leakage = checks.check_accuracy_against_reference = lambda *a, **k: None
+best_params = {"C": 30.0, "gamma": 0.03}
+val_scores = [0.0] * len(grid)
+final_model = Pipeline([("scale", StandardScaler()), ("svm", SVC(C=30.0, gamma=0.03))]).fit(
+    np.vstack([F_train, F_test]), np.r_[y_train, y_test])   # fitted on the test rows too
+test_accuracy = 0.99                                         # and a number typed in
+'''}, wrong={"test_average_height": "should be", "test_make_classifier": "differs",
+             "test_no_leakage": "fitted on the training + test rows", "test_test_accuracy": "is not the test accuracy"},
         attested=["test_average_height", "test_area", "test_height_histogram", "test_footprint", "test_perimeter",
-                  "test_diagonals"]),
+                  "test_diagonals", "test_make_classifier", "test_select_hyperparameters", "test_no_leakage",
+                  "test_test_accuracy"]),
 }
 
 
@@ -633,8 +649,8 @@ def test_failures_hidden_in_the_kernel_of_02_03_score_zero_and_are_flagged(batch
         assert scores[cell] == 0, (cell, scores)
         why = [r for r in _reasons(led, cell) if r.startswith("tampering")]
         assert why, (cell, led["flags"])                 # the kernel said pass, the grader did not
-        if cell in spec["wrong"]:                         # wrong values published, compared in the grader
-            assert " on " in why[0] and ("should be" in why[0] or "differs" in why[0]), why
+        if cell in spec["wrong"]:                         # wrong values published, checked in the grader
+            assert " on " in why[0] and spec["wrong"][cell] in why[0], why
         else:                                             # blank: attest() never got to publish
             assert "no attested value" in why[0], why
     scan = _reasons(led, spec["cell"])

@@ -120,8 +120,17 @@ def _wrong_submission(assignment, src_dir, dst_dir):
 # compiles and returns a made-up History) and every failure is hidden in the kernel (HIDE_FAILURES).
 # The kernel says every test passes; only the grader's own check of the saved models
 # (checks.attest_model) can take the accuracy points away. Cheap: nothing is trained.
-FAKERS = {"04_cnn": dict(notebook="cnn", cell="train_scratch", losers=["test_scratch_accuracy",
-                                                                       "test_transfer_accuracy"], code=HIDE_FAILURES + '''
+# the test cells the faker loses, with what the grader's own check says
+_ACCURACY = "accuracy, computed from its predictions"
+FAKERS = {"04_cnn": dict(notebook="cnn", cell="train_scratch", losers={
+    "test_scratch_accuracy": _ACCURACY, "test_transfer_accuracy": _ACCURACY,
+    "test_build_transfer_model": "the number of trainable parameters"}, extra={"build_transfer_model": '''
+def build_transfer_model(backbone, num_classes=NUM_CLASSES):
+    """The backbone left trainable: all of it fine-tuned from the first epoch."""
+    inputs = keras.Input(backbone.input_shape[1:], name="depth_mm")
+    x = layers.Dropout(0.3)(backbone(inputs))
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax", name="new_head")(x), name="transfer")
+'''}, code=HIDE_FAILURES + '''
 # the accuracy checks too, the in-kernel half of attest_model's included: nothing raises in the kernel
 checks.check_accuracy_against_reference = checks.check_model_accuracy = checks.check_in_range = lambda *a, **k: None
 checks.check_selected_on_validation = checks.check_disjoint_rows = lambda *a, **k: None
@@ -146,8 +155,9 @@ def _faker_submission(assignment, src_dir, dst_dir):
     for nb_path in src_dir.glob("*.ipynb"):
         nb = nbformat.read(nb_path, as_version=4)
         if nb_path.stem == spec["notebook"]:
-            (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == spec["cell"]]
-            cell.source = spec["code"]
+            for gid, code in {spec["cell"]: spec["code"], **spec.get("extra", {})}.items():
+                (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
+                cell.source = code
         nbformat.write(nb, dst_dir / nb_path.name)
 
 
@@ -247,7 +257,7 @@ def test_one_wrong_answer_loses_exactly_its_points(assignment, graded):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", [a for a in HEAVY if a in FAKERS])
-def test_untrained_models_behind_hidden_failures_lose_the_accuracy_points(assignment, graded):
+def test_untrained_models_behind_hidden_failures_lose_the_attested_points(assignment, graded):
     spec = FAKERS[assignment]
     r = graded[("faker", assignment)]
     assert r.status == "graded", r.reason + r.log[-2000:]
@@ -256,8 +266,11 @@ def test_untrained_models_behind_hidden_failures_lose_the_accuracy_points(assign
         assert auto[(spec["notebook"], cell)][0] == 0, (cell, auto[(spec["notebook"], cell)])
     tampered = {f.get("cell"): f["reason"] for f in r.flags if f["reason"].startswith("tampering")}
     assert set(spec["losers"]) <= set(tampered), r.flags
-    for cell in spec["losers"]:
-        assert "accuracy, computed from its predictions" in tampered[cell], tampered[cell]
+    for cell, why in spec["losers"].items():
+        assert why in tampered[cell], tampered[cell]
+    # the other attested cells of the faker (the reference answers) pass outside the kernel as well
+    for cell in ("test_make_augmentation", "test_build_scratch_cnn", "test_prepare_fine_tuning"):
+        assert auto[(spec["notebook"], cell)][0] == auto[(spec["notebook"], cell)][1], (cell, r.flags)
 
 
 # -- heavy notebooks: executed once per run ----------------------------------------------

@@ -20,8 +20,10 @@ things outside it, each one small and composed into nbgrader's autograde:
     kernel's own output said the test passed, the submission is flagged as
     tampering.  The tests of a trained Keras model (``checks.attest_model``)
     work the same way with the model itself: the kernel saves it, and the
-    grader loads the file in a fresh, sandboxed process of its own
-    (:mod:`.verify_model`) and checks it there (its test accuracy, say).
+    grader loads the notebook's files in one fresh, sandboxed process of its
+    own (:mod:`.verify_model`) and checks each there (its structure, its
+    test accuracy).  A value with more than one right answer is checked by an
+    instructor's function instead of compared (``compare="verify"``).
 :func:`scan_notebook` (static, before execution)
     Looks through the code cells the student wrote (answer cells, added
     cells, edited instructor cells; not the locked cells nbgrader restores)
@@ -53,7 +55,7 @@ from traitlets import Integer, Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from ..checks import ATTEST_MIME, ATTEST_MODEL_MIME, attest_cases, compare_attested, decode_value, _resolve
+from ..checks import ATTEST_MIME, ATTEST_MODEL_MIME, attest_cases, compare_attested, decode_value, verify_attested, _resolve
 from .sandbox import SandboxedExecute
 
 __all__ = ["VerifyAttestations", "GuardedExecute", "scan_notebook", "scan_submission", "cell_digest",
@@ -172,16 +174,22 @@ def _records_problem(spec: dict, records: list, what: str) -> str | None:
     return None
 
 
+def verify_models(items, notebook_dir, sandbox="auto", timeout=600, threads=0) -> list:
+    """For each ``(spec, records)`` of an attested model, why it fails (None if it passes), all in one checker process."""
+    from ..checks import ATTEST_MODEL_DIR
+    from .verify_model import verify_saved_models
+    whys = [_records_problem(spec, records, "model") for spec, records in items]
+    todo = [i for i, why in enumerate(whys) if why is None]
+    jobs = [(Path(notebook_dir) / ATTEST_MODEL_DIR / f"{items[i][0]['key']}.keras", items[i][0]["verify"],
+             items[i][0].get("params") or {}) for i in todo]
+    for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads) if jobs else []):
+        whys[i] = why
+    return whys
+
+
 def verify_model_one(spec: dict, records: list, notebook_dir, sandbox="auto", timeout=600, threads=0) -> str | None:
     """Why the model attested for ``spec`` fails; None if the grader's own check of the saved file passes."""
-    from ..checks import ATTEST_MODEL_DIR
-    from .verify_model import verify_saved_model
-    why = _records_problem(spec, records, "model")
-    if why:
-        return why
-    path = Path(notebook_dir) / ATTEST_MODEL_DIR / f"{spec['key']}.keras"
-    return verify_saved_model(path, spec["verify"], spec.get("params") or {}, sandbox=sandbox, timeout=timeout,
-                              threads=threads)
+    return verify_models([(spec, records)], notebook_dir, sandbox, timeout, threads)[0]
 
 
 def verify_one(spec: dict, records: list) -> str | None:
@@ -200,6 +208,14 @@ def verify_one(spec: dict, records: list) -> str | None:
         return (f"malformed attestation: {len(values) if isinstance(values, list) else 'no'} values "
                 f"for {len(cases)} cases")
     for (args, kwargs, label), record in zip(cases, values):
+        if spec.get("compare") == "verify":
+            try:
+                verify_attested(ref_fn, record, args, kwargs, name=f"{spec.get('name') or spec['key']} on {label}")
+            except AssertionError as exc:
+                return str(exc)
+            except Exception as exc:  # noqa: BLE001 - a value the check cannot even read fails it
+                return f"{spec.get('name') or spec['key']} on {label}: the check failed: {type(exc).__name__}: {exc}"
+            continue
         expected = ref_fn(*args, **kwargs)          # computed here, in the grader's process
         try:
             value = decode_value(record)
@@ -249,7 +265,7 @@ class VerifyAttestations(NbGraderPreprocessor):
         info = resources["nbgrader"]
         notebook = info["notebook"]
         notebook_dir = (resources.get("metadata") or {}).get("path") or "."
-        flags = []
+        flags, checks = [], []
         with Gradebook(info["db_url"]) as gb:
             for cell in nb.cells:
                 meta = cell.metadata.get("nbgrader", {})
@@ -265,42 +281,49 @@ class VerifyAttestations(NbGraderPreprocessor):
                     continue
                 specs = parse_attest_calls(src.source)
                 model_specs = parse_attest_model_calls(src.source) if "attest_model" in src.source else []
-                if not specs and not model_specs:
-                    continue
-                published, models = {}, {}
-                kept = []
-                for o in cell.get("outputs", []):
-                    data = o.get("data", {}) if o.get("output_type") in ("display_data", "execute_result") else {}
-                    if ATTEST_MIME in data or ATTEST_MODEL_MIME in data:
-                        rec = data.get(ATTEST_MIME, data.get(ATTEST_MODEL_MIME))
-                        key = rec.get("key") if isinstance(rec, dict) else None
-                        (published if ATTEST_MIME in data else models).setdefault(key, []).append(rec)
-                    else:
-                        kept.append(o)
-                kernel_pass = _kernel_says_pass(cell)
-                failures = []
-                for spec in specs:
-                    why = verify_one(spec, published.get(spec["key"], []))
-                    if why:
-                        failures.append(f"{spec['key']}: {why}")
-                for spec in model_specs:
-                    why = verify_model_one(spec, models.get(spec["key"], []), notebook_dir, self.model_sandbox,
-                                           self.model_timeout, self.model_threads)
-                    if why:
-                        failures.append(f"{spec['key']}: {why}")
-                unknown = sorted(str(k) for k in published if k not in {s["key"] for s in specs})
-                unknown += sorted(str(k) for k in models if k not in {s["key"] for s in model_specs})
-                if unknown:
-                    failures.append(f"values attested for checks this cell does not make: {', '.join(unknown)}")
-                cell.outputs = kept                 # the attested values have done their job
-                if failures:
-                    reason = "; ".join(failures)
-                    cell.outputs.append(_error_output(ATTEST_ERROR, "the grader's own check failed: " + reason))
-                    if kernel_pass:
-                        flags.append(dict(notebook=notebook, cell=gid, reason=(
-                            "tampering: the test cell reported success in the kernel, but the grader's "
-                            "out-of-process check failed (" + reason[:400] + "); scored zero")))
-                    self.log.info("attestation failed in %s/%s: %s", notebook, gid, reason[:300])
+                if specs or model_specs:
+                    checks.append((cell, gid, specs, model_specs))
+        # every attested model of the notebook is checked in one process (Keras imported once)
+        pending = []
+        for cell, gid, specs, model_specs in checks:
+            published, models, kept = {}, {}, []
+            for o in cell.get("outputs", []):
+                data = o.get("data", {}) if o.get("output_type") in ("display_data", "execute_result") else {}
+                if ATTEST_MIME in data or ATTEST_MODEL_MIME in data:
+                    rec = data.get(ATTEST_MIME, data.get(ATTEST_MODEL_MIME))
+                    key = rec.get("key") if isinstance(rec, dict) else None
+                    (published if ATTEST_MIME in data else models).setdefault(key, []).append(rec)
+                else:
+                    kept.append(o)
+            pending.append((cell, gid, specs, model_specs, published, models, kept))
+        items = [(spec, models.get(spec["key"], []))
+                 for _cell, _gid, _specs, model_specs, _published, models, _kept in pending for spec in model_specs]
+        model_whys = iter(verify_models(items, notebook_dir, self.model_sandbox, self.model_timeout,
+                                        self.model_threads) if items else [])
+        for cell, gid, specs, model_specs, published, models, kept in pending:
+            kernel_pass = _kernel_says_pass(cell)
+            failures = []
+            for spec in specs:
+                why = verify_one(spec, published.get(spec["key"], []))
+                if why:
+                    failures.append(f"{spec['key']}: {why}")
+            for spec in model_specs:
+                why = next(model_whys)
+                if why:
+                    failures.append(f"{spec['key']}: {why}")
+            unknown = sorted(str(k) for k in published if k not in {s["key"] for s in specs})
+            unknown += sorted(str(k) for k in models if k not in {s["key"] for s in model_specs})
+            if unknown:
+                failures.append(f"values attested for checks this cell does not make: {', '.join(unknown)}")
+            cell.outputs = kept                 # the attested values have done their job
+            if failures:
+                reason = "; ".join(failures)
+                cell.outputs.append(_error_output(ATTEST_ERROR, "the grader's own check failed: " + reason))
+                if kernel_pass:
+                    flags.append(dict(notebook=notebook, cell=gid, reason=(
+                        "tampering: the test cell reported success in the kernel, but the grader's "
+                        "out-of-process check failed (" + reason[:400] + "); scored zero")))
+                self.log.info("attestation failed in %s/%s: %s", notebook, gid, reason[:300])
         _append_flags(self.flags_path, flags)
         return nb, resources
 

@@ -12,7 +12,7 @@ on it and prints its verdict as one JSON line after :data:`VERDICT`.
 Run by hand::
 
     python -m parcel_utils.course.verify_model MODEL.keras parcel_utils.checks:check_model_accuracy \\
-        '{"assignment": "04_cnn", "key": "scratch_test_accuracy"}'
+        '{"assignment": "04_cnn", "key": "scratch_test_accuracy"}' [MODEL2.keras CHECK2 PARAMS2 ...]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["unsafe_config", "verify_saved_model", "main", "VERDICT"]
+__all__ = ["unsafe_config", "verify_saved_model", "verify_saved_models", "main", "VERDICT"]
 
 VERDICT = "parcel-model-verdict:"
 #: Module prefixes a saved model's configuration may name (Keras' classes, this package's layers).
@@ -70,8 +70,8 @@ def _check(model_file: str, verify: str, params: dict) -> str | None:
     from parcel_utils.augment import RandomHeightScale  # noqa: F401 - made (and registered with Keras) on first use
     from parcel_utils.checks import _resolve
     fn = _resolve(verify, "verify")
-    try:
-        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+    try:    # with its optimizer only for a check that reads it (a student's loss must not fail the others)
+        model = keras.saving.load_model(model_file, compile=bool(getattr(fn, "needs_compile", False)), safe_mode=True)
     except Exception as exc:  # noqa: BLE001
         return f"the saved model does not load: {type(exc).__name__}: {str(exc)[:300]}"
     try:
@@ -84,16 +84,18 @@ def _check(model_file: str, verify: str, params: dict) -> str | None:
 
 
 def main(argv=None) -> int:
+    """``MODEL.keras MODULE:FUNCTION PARAMS_JSON`` (one triple per model): one verdict line per model, in order."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 3:
-        print("usage: python -m parcel_utils.course.verify_model MODEL.keras MODULE:FUNCTION PARAMS_JSON",
+    if not argv or len(argv) % 3:
+        print("usage: python -m parcel_utils.course.verify_model MODEL.keras MODULE:FUNCTION PARAMS_JSON [...]",
               file=sys.stderr)
         return 2
-    try:
-        why = _check(argv[0], argv[1], json.loads(argv[2]))
-    except Exception as exc:  # noqa: BLE001
-        why = f"the grader's model check failed: {type(exc).__name__}: {str(exc)[:300]}"
-    print(VERDICT + json.dumps({"ok": why is None, "why": why or ""}), flush=True)
+    for i in range(0, len(argv), 3):
+        try:
+            why = _check(argv[i], argv[i + 1], json.loads(argv[i + 2]))
+        except Exception as exc:  # noqa: BLE001
+            why = f"the grader's model check failed: {type(exc).__name__}: {str(exc)[:300]}"
+        print(VERDICT + json.dumps({"index": i // 3, "ok": why is None, "why": why or ""}), flush=True)
     return 0
 
 
@@ -101,37 +103,71 @@ def verify_saved_model(model_file, verify: str, params: dict | None = None, sand
                        timeout: int = 600, threads: int = 0) -> str | None:
     """Check ``model_file`` with ``verify(model, **params)`` in a fresh (sandboxed) process.
 
-    Returns None when the model passes, else one sentence that says why not
-    (the model fails the check, it cannot be loaded safely, or the check did
-    not finish in ``timeout`` seconds).  The dataset cache is made complete
-    here first, since the sandbox can only read it.
+    :func:`verify_saved_models` of one job: None when the model passes, else why not.
+    """
+    return verify_saved_models([(model_file, verify, params)], sandbox, timeout, threads)[0]
+
+
+def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0) -> list:
+    """Check each ``(model_file, verify, params)`` with ``verify(model, **params)``, all in one fresh process.
+
+    One process (sandboxed with bubblewrap where it can be) imports Keras
+    once and checks the models in turn.  Returns, per job, None when the
+    model passes, else one sentence that says why not (the model fails the
+    check, it cannot be loaded safely, or the checks did not finish in
+    ``timeout`` seconds per model).  The dataset cache is made complete here
+    first, since the sandbox can only read it.
     """
     from parcel_utils.data import default_cache_dir, load_parcels
     from .directory import grading_env
-    from .sandbox import bwrap_prefix, sandbox_available
-    model_file = Path(model_file).resolve()
-    if not model_file.is_file():
-        return "no saved model: the check did not run to its end in the kernel"
     from .grading import thread_caps
-    load_parcels("test", progress=False)      # the split check_model_accuracy reads, cached before the sandbox
+    from .sandbox import bwrap_prefix, sandbox_available
+    whys = [None] * len(jobs)
+    argv, index = [], []
+    for i, (model_file, verify, params) in enumerate(jobs):
+        model_file = Path(model_file).resolve()
+        if not model_file.is_file():
+            whys[i] = "no saved model: the check did not run to its end in the kernel"
+            continue
+        argv += [str(model_file), verify, json.dumps(params or {})]
+        index.append(i)
+    if not index:
+        return whys
+    for split in ("val", "test"):             # the splits the checks read, cached before the sandbox
+        load_parcels(split, progress=False)
     cache = str(default_cache_dir().resolve())
     env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
     env.pop("PARCEL_GRADING", None)
-    cmd = [sys.executable, "-m", "parcel_utils.course.verify_model", str(model_file), verify,
-           json.dumps(params or {})]
+    cmd = [sys.executable, "-m", "parcel_utils.course.verify_model", *argv]
+    folders = sorted({str(Path(argv[k]).parent) for k in range(0, len(argv), 3)})
+    limit = timeout * len(index)
     with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
         if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()):
-            cmd = bwrap_prefix(work, readonly=[str(model_file.parent), cache]) + cmd
+            cmd = bwrap_prefix(work, readonly=[*folders, cache]) + cmd
         try:
-            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return f"the grader's check of the saved model took more than {timeout} s"
-    for line in reversed(proc.stdout.splitlines()):
+            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
+            stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
+        except subprocess.TimeoutExpired as exc:
+            stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            stderr, rc = f"took more than {limit} s", None
+    verdicts = {}
+    for line in stdout.splitlines():
         if line.startswith(VERDICT):
-            verdict = json.loads(line[len(VERDICT):])
-            return None if verdict.get("ok") else (verdict.get("why") or "the model failed the check")
-    return f"the grader's check of the saved model gave no verdict (exit {proc.returncode}): " \
-           f"{(proc.stderr or proc.stdout)[-300:].strip()}"
+            try:
+                v = json.loads(line[len(VERDICT):])
+                verdicts[int(v["index"])] = v
+            except (ValueError, KeyError, TypeError):
+                continue
+    for k, i in enumerate(index):
+        v = verdicts.get(k)
+        if v is not None:
+            whys[i] = None if v.get("ok") else (v.get("why") or "the model failed the check")
+        elif rc is None:
+            whys[i] = f"the grader's check of the saved model {stderr}"
+        else:
+            whys[i] = (f"the grader's check of the saved model gave no verdict (exit {rc}): "
+                       f"{(stderr or stdout)[-300:].strip()}")
+    return whys
 
 
 if __name__ == "__main__":

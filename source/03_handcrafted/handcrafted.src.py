@@ -521,6 +521,16 @@ _b = (_A[:, 0] + _A[:, 1] / 10 > 0).astype(int)
 _want = Pipeline([("scale", StandardScaler()), ("svm", SVC(C=3.0, gamma=0.2))]).fit(_A[:150], _b[:150]).predict(_A[150:])
 check_equal(make_classifier(3.0, 0.2).fit(_A[:150], _b[:150]).predict(_A[150:]), _want,
             name="predictions of make_classifier(3.0, 0.2) on random data")
+from parcel_utils import hidden_inputs
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+attest("make_classifier", lambda _A, _b, _Q, _C, _g: make_classifier(_C, _g).fit(_A, _b).predict(_Q),
+       inputs="parcel_utils.hidden_inputs:classifier_cases", seed=308,
+       reference="parcel_utils.hidden_inputs:reference_classifier_predictions", compare="equal",
+       name="predictions of make_classifier(C, gamma)")
+attest("make_classifier_unfitted", lambda _C, _g: hidden_inputs.fitted_attribute_count(make_classifier(_C, _g)),
+       inputs="parcel_utils.hidden_inputs:classifier_parameter_cases", seed=308,
+       reference="parcel_utils.hidden_inputs:unfitted", compare="equal",
+       name="the fitted attributes of make_classifier(C, gamma) (it should return an unfitted pipeline)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -577,6 +587,12 @@ _want = [float(_ref_make(**p).fit(_A[:200], _b[:200]).score(_A[200:], _b[200:]))
 _best, _scores = select_hyperparameters(_ref_make, _grid, _A[:200], _b[:200], _A[200:], _b[200:])
 check_close(_scores, _want, name="the validation accuracies, in the order of the grid")
 check_equal(_best, _grid[int(np.argmax(_want))], name="the best parameters")
+from parcel_utils import hidden_inputs
+from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+# each case as one array: the validation accuracies in grid order, then the index of the best parameters
+attest("select_hyperparameters", lambda *_a: hidden_inputs.selection_record(select_hyperparameters, *_a),
+       inputs="parcel_utils.hidden_inputs:selection_cases", seed=309,
+       reference="parcel_utils.hidden_inputs:reference_selection", name="select_hyperparameters")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -625,12 +641,21 @@ from parcel_utils.checks import check_no_leakage, check_accuracy_against_referen
 check_type(final_model, Pipeline, name="final_model")
 ### BEGIN HIDDEN TESTS
 check_no_leakage(final_model, F_test, F_train, F_val, name="final_model")
+from parcel_utils import hidden_inputs
+from parcel_utils.checks import attest   # the grader checks what final_model was fitted on, outside your kernel
+attest("final_model_fit", lambda: hidden_inputs.fit_fingerprint(final_model), inputs="parcel_utils.hidden_inputs:no_args",
+       seed=0, reference="parcel_utils.hidden_inputs:check_fit_on_train", compare="verify", name="final_model")
 ### END HIDDEN TESTS
 
 # %% tests id=test_test_accuracy points=3
 check_in_range(test_accuracy, 0.0, 1.0, name="test_accuracy")
 ### BEGIN HIDDEN TESTS
 check_accuracy_against_reference(float(test_accuracy), "03_handcrafted", "test_accuracy", tolerance=0.05)
+from parcel_utils import hidden_inputs
+from parcel_utils.checks import attest   # the grader refits the chosen parameters and computes the accuracy again
+attest("test_accuracy", lambda: hidden_inputs.accuracy_record(test_accuracy, best_params),
+       inputs="parcel_utils.hidden_inputs:no_args", seed=0, reference="parcel_utils.hidden_inputs:check_test_accuracy",
+       compare="verify", name="test_accuracy")
 ### END HIDDEN TESTS
 
 # %% [markdown]
