@@ -349,16 +349,23 @@ def check_selected_on_validation(model, history, X_val, y_val, X_test, y_test, m
         raise ValueError(f"monitor should be a loss such as 'val_loss', got {monitor!r}.")
     loss_val = float(np.ravel(model.evaluate(X_val, y_val, verbose=0))[0])
     loss_test = float(np.ravel(model.evaluate(X_test, y_test, verbose=0))[0])
+    why = _selection_verdict(best, loss_val, loss_test, monitor, rtol, name)
+    if why:
+        raise AssertionError(why)
+
+
+def _selection_verdict(best, loss_val, loss_test, monitor, rtol, name):
+    """Why the best recorded ``monitor`` is not the validation loss (None when it is)."""
     close_val = abs(best - loss_val) <= rtol * max(abs(loss_val), 1e-3)
     close_test = abs(best - loss_test) <= rtol * max(abs(loss_test), 1e-3)
     if close_test and not close_val:
-        raise AssertionError(f"the best {monitor} of {name} ({best:.4f}) is its loss on the test split "
-                             f"({loss_test:.4f}), not on the validation split ({loss_val:.4f}): validate on "
-                             "(X_val, y_val); the test split is looked at once, at the end.")
+        return (f"the best {monitor} of {name} ({best:.4f}) is its loss on the test split "
+                f"({loss_test:.4f}), not on the validation split ({loss_val:.4f}): validate on "
+                "(X_val, y_val); the test split is looked at once, at the end.")
     if not close_val:
-        raise AssertionError(f"the best {monitor} of {name} ({best:.4f}) is not its loss on the validation split "
-                             f"({loss_val:.4f}): validate on (X_val, y_val) and restore the best checkpoint "
-                             "after fit.")
+        return (f"the best {monitor} of {name} ({best:.4f}) is not its loss on the validation split "
+                f"({loss_val:.4f}): validate on (X_val, y_val) and restore the best checkpoint after fit.")
+    return None
 
 
 def check_disjoint_rows(A, B, name_a="the training data", name_b="the test split"):
@@ -534,7 +541,7 @@ ATTEST_MODEL_MIME = "application/vnd.parcel.attest-model+json"
 ATTEST_MODEL_DIR = ".parcel-attest"
 
 
-def attest_model(key, model, verify, params=None):
+def attest_model(key, model, verify, params=None, record=None):
     """Run a hidden test of a Keras model whose verdict the grader recomputes outside the student's kernel.
 
     While graded (``PARCEL_GRADING`` set), saves ``model`` as
@@ -559,6 +566,10 @@ def attest_model(key, model, verify, params=None):
         raises ``AssertionError`` when the model fails.
     params : dict, optional
         Literal keyword arguments of ``verify``.
+    record : numbers, optional
+        What the kernel knows about the model and the file does not (its
+        training history, say): published with the key, and passed to
+        ``verify`` as ``record=`` (a float array, here and in the grader).
 
     Example
     -------
@@ -569,17 +580,25 @@ def attest_model(key, model, verify, params=None):
     if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_]+", key):
         raise ValueError(f"key should be letters, digits and underscores, got {key!r}.")
     fn = _resolve(verify, "verify")
+    kwargs = dict(params or {})
+    published = {"key": key}
+    if record is not None:
+        published["record"] = encode_value(record)
     if os.environ.get("PARCEL_GRADING"):
         os.makedirs(ATTEST_MODEL_DIR, exist_ok=True)
         path = os.path.join(ATTEST_MODEL_DIR, key + ".keras")
-        model.save(path)      # the grader reads this file, from the path the key gives: only the key is published
+        model.save(path)      # the grader reads this file, from the path the key gives
         try:
             from IPython.display import publish_display_data
-            publish_display_data({ATTEST_MODEL_MIME: {"key": key},
-                                  "text/plain": f"(model attested: {key})"})
+            publish_display_data({ATTEST_MODEL_MIME: published, "text/plain": f"(model attested: {key})"})
         except ImportError:
             pass
-    fn(model, **(params or {}))
+    if record is not None:
+        try:
+            kwargs["record"] = decode_value(published["record"])
+        except (ValueError, TypeError) as exc:
+            raise AssertionError(f"the record of {key} is {exc}") from None
+    fn(model, **kwargs)
 
 
 def check_model_accuracy(model, assignment, key, tolerance=0.05, split="test", batch_size=256):
@@ -765,4 +784,38 @@ def check_fine_tuning(model, first_trainable="block_15_expand", max_learning_rat
 check_fine_tuning.needs_compile = True     # the grader loads the saved model with its optimizer
 
 
-__all__ += ["check_augmentation_model", "check_scratch_cnn", "check_transfer_model", "check_fine_tuning"]
+def _crossentropy(model, X, y, batch_size=256):
+    """The mean sparse categorical cross-entropy of ``model.predict(X)`` (as Keras computes it on probabilities)."""
+    p = np.asarray(model.predict(X, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if p.ndim != 2 or len(p) != len(y):
+        raise AssertionError(f"the model should give one row of class scores per map, shape ({len(y)}, C); "
+                             f"got {p.shape}.")
+    p = p / np.clip(p.sum(axis=1, keepdims=True), 1e-12, None)
+    return float(np.mean(-np.log(np.clip(p[np.arange(len(y)), np.asarray(y)], 1e-7, 1 - 1e-7))))
+
+
+def check_saved_selection(model, record, val_subset=None, monitor="val_loss", rtol=0.02, name="the model"):
+    """:func:`check_selected_on_validation` for a saved model: ``record`` is ``history.history[monitor]``.
+
+    The losses are the cross-entropy of the model's predictions on the
+    validation split (or on ``data.stratified_subset(y_val, *val_subset)``)
+    and on the test split, computed here from the dataset.
+    """
+    from .data import load_parcels, stratified_subset
+    h = np.asarray(record, dtype=np.float64).ravel()
+    if h.size == 0 or not np.all(np.isfinite(h)):
+        raise AssertionError(f"the history of {name} records no {monitor!r}: pass validation_data=(X_val, y_val) "
+                             "to fit.")
+    X_val, y_val, _ = load_parcels("val", progress=False)
+    X_test, y_test, _ = load_parcels("test", progress=False)
+    if val_subset:
+        idx = stratified_subset(y_val, *val_subset)
+        X_val, y_val = X_val[idx], y_val[idx]
+    why = _selection_verdict(float(h.min()), _crossentropy(model, X_val[..., None], y_val),
+                             _crossentropy(model, X_test[..., None], y_test), monitor, rtol, name)
+    if why:
+        raise AssertionError(why)
+
+
+__all__ += ["check_augmentation_model", "check_scratch_cnn", "check_transfer_model", "check_fine_tuning",
+            "check_saved_selection"]

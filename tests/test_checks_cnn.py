@@ -129,3 +129,45 @@ def test_model_structure_checks_on_the_saved_files_in_one_process(models_04, tmp
     (why,) = verify_saved_models([(tmp_path / "fast.keras", "parcel_utils.checks:check_fine_tuning",
                                    models_04[3][1])], timeout=120)
     assert why and "learning rate" in why, why
+
+
+@pytest.mark.slow
+def test_saved_selection_reads_the_history_published_with_the_model(tmp_path):
+    """check_saved_selection: the best val_loss of the record must be the model's loss on the validation split."""
+    keras = pytest.importorskip("keras")
+    from parcel_utils import checks
+    from parcel_utils.checks import ATTEST_MODEL_DIR, encode_value
+    from parcel_utils.course.integrity import parse_attest_model_calls, verify_models
+    from parcel_utils.data import load_parcels, stratified_subset
+    X_test, y_test, _ = load_parcels("test", progress=False)
+    X_val, y_val, _ = load_parcels("val", progress=False)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.AveragePooling2D(2), keras.layers.Flatten(),
+                              keras.layers.Rescaling(1 / 150), keras.layers.Dense(5, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.fit(X_test[..., None], y_test, epochs=15, verbose=0)         # fitted on the test split: its loss is lower there
+    loss_val = float(model.evaluate(X_val[..., None], y_val, verbose=0))
+    loss_test = float(model.evaluate(X_test[..., None], y_test, verbose=0))
+    assert loss_test < 0.95 * loss_val, (loss_val, loss_test)
+    checks.check_saved_selection(model, [loss_val * 1.3, loss_val, loss_val * 1.1])   # Keras' loss, recomputed
+    with pytest.raises(AssertionError, match="is its loss on the test split"):
+        checks.check_saved_selection(model, [loss_test])
+    with pytest.raises(AssertionError, match="is not its loss on the validation split"):
+        checks.check_saved_selection(model, [0.01])
+    with pytest.raises(AssertionError, match="records no 'val_loss'"):
+        checks.check_saved_selection(model, [])
+    idx = stratified_subset(y_val, 0.1, 1)
+    loss_small = float(model.evaluate(X_val[idx][..., None], y_val[idx], verbose=0))
+    checks.check_saved_selection(model, [loss_small], val_subset=[0.1, 1])
+    # the grader's side: the record comes with the key, the file from the path the key gives
+    (tmp_path / ATTEST_MODEL_DIR).mkdir()
+    model.save(tmp_path / ATTEST_MODEL_DIR / "sel.keras")
+    (spec,) = parse_attest_model_calls('attest_model("sel", m, verify="parcel_utils.checks:check_saved_selection", '
+                                       'params={"name": "m"}, record=h.history.get("val_loss", []))')
+    assert spec["record"] and "error" not in spec
+    ok, test_chosen, missing = verify_models(
+        [(spec, [{"key": "sel", "record": encode_value([loss_val])}]),
+         (spec, [{"key": "sel", "record": encode_value([loss_test])}]), (spec, [{"key": "sel"}])], tmp_path)
+    assert ok is None, ok
+    assert "is its loss on the test split" in test_chosen, test_chosen
+    assert missing == "no attested record", missing

@@ -124,7 +124,8 @@ def _wrong_submission(assignment, src_dir, dst_dir):
 _ACCURACY = "accuracy, computed from its predictions"
 FAKERS = {"04_cnn": dict(notebook="cnn", cell="train_scratch", losers={
     "test_scratch_accuracy": _ACCURACY, "test_transfer_accuracy": _ACCURACY,
-    "test_build_transfer_model": "the number of trainable parameters"}, extra={"build_transfer_model": '''
+    "test_build_transfer_model": "the number of trainable parameters",
+    "test_scratch_no_leakage": "is not its loss on the validation split"}, extra={"build_transfer_model": '''
 def build_transfer_model(backbone, num_classes=NUM_CLASSES):
     """The backbone left trainable: all of it fine-tuned from the first epoch."""
     inputs = keras.Input(backbone.input_shape[1:], name="depth_mm")

@@ -151,6 +151,7 @@ def parse_attest_model_calls(source: str) -> list[dict]:
             for kw in node.keywords:
                 if kw.arg in ("key", "verify", "params"):
                     spec[kw.arg] = ast.literal_eval(kw.value)
+            spec["record"] = len(node.args) > 4 or any(kw.arg == "record" for kw in node.keywords)
         except (ValueError, TypeError, SyntaxError) as exc:
             spec["error"] = f"attest_model(...) at line {node.lineno} has a non-literal argument ({exc})"
         for need in ("key", "verify"):
@@ -179,9 +180,20 @@ def verify_models(items, notebook_dir, sandbox="auto", timeout=600, threads=0) -
     from ..checks import ATTEST_MODEL_DIR
     from .verify_model import verify_saved_models
     whys = [_records_problem(spec, records, "model") for spec, records in items]
-    todo = [i for i, why in enumerate(whys) if why is None]
-    jobs = [(Path(notebook_dir) / ATTEST_MODEL_DIR / f"{items[i][0]['key']}.keras", items[i][0]["verify"],
-             items[i][0].get("params") or {}) for i in todo]
+    jobs, todo = [], []
+    for i, (spec, records) in enumerate(items):
+        if whys[i] is not None:
+            continue
+        params = dict(spec.get("params") or {})
+        if spec.get("record"):            # what the kernel knew of the model (a history), published with the key
+            rec = records[0].get("record") if isinstance(records[0], dict) else None
+            try:
+                params["record"] = decode_value(rec).ravel().tolist()
+            except (ValueError, TypeError) as exc:
+                whys[i] = f"the attested record is {exc}" if rec is not None else "no attested record"
+                continue
+        jobs.append((Path(notebook_dir) / ATTEST_MODEL_DIR / f"{spec['key']}.keras", spec["verify"], params))
+        todo.append(i)
     for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads) if jobs else []):
         whys[i] = why
     return whys

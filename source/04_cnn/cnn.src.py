@@ -96,12 +96,7 @@ NUM_CLASSES = len(class_names)
 INPUT_SHAPE = X_train.shape[1:]
 
 
-def stratified_subset(y, fraction, seed):
-    """Indices of a class-stratified random subset (sorted)."""
-    rng = np.random.default_rng(seed)
-    keep = [rng.permutation(np.flatnonzero(y == k))[: max(1, round(fraction * np.sum(y == k)))]
-            for k in range(NUM_CLASSES)]
-    return np.sort(np.concatenate(keep))
+from parcel_utils.data import stratified_subset   # indices of a class-stratified random subset (sorted)
 
 
 idx_small = stratified_subset(y_train, 0.10, seed=SEED)
@@ -339,8 +334,11 @@ publish_metric("scratch_test_accuracy", scratch_test_accuracy)
 check_type(scratch_model, keras.Model, name="scratch_model")
 check_equal("val_loss" in scratch_history.history, True, name="'fit was given validation data'")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import check_selected_on_validation
-check_selected_on_validation(scratch_model, scratch_history, X_val, y_val, X_test, y_test, name="scratch_model")
+from parcel_utils.checks import attest_model
+# the grader saves scratch_model and checks again, outside your kernel, that the best val_loss of the history
+# is the model's loss on the validation split (not on the test split)
+attest_model("scratch_selection", scratch_model, verify="parcel_utils.checks:check_saved_selection",
+             params={"name": "scratch_model"}, record=scratch_history.history.get("val_loss", []))
 ### END HIDDEN TESTS
 
 # %% tests id=test_scratch_accuracy points=3
@@ -569,14 +567,16 @@ if "small_transfer_test_accuracy" in globals():
 # %% tests id=test_transfer_accuracy points=3
 check_in_range(small_transfer_test_accuracy, 0.0, 1.0, name="small_transfer_test_accuracy")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import check_disjoint_rows, check_selected_on_validation, check_accuracy_against_reference
+from parcel_utils.checks import check_disjoint_rows, attest_model, check_accuracy_against_reference
 check_disjoint_rows(X_small, X_test, "the 10% training subset", "the test split")
-check_selected_on_validation(small_transfer_model, fine_tune_history, X_val_small, y_val_small, X_test, y_test,
-                             name="small_transfer_model")
 check_accuracy_against_reference(small_transfer_test_accuracy, "04_cnn", "transfer_small_test_accuracy", tolerance=0.06)
-from parcel_utils.checks import attest_model   # the grader computes the test accuracy again, outside your kernel
+# the grader computes the test accuracy again, outside your kernel, and checks that the fine-tuning was
+# validated on the 10 % validation subset
 attest_model("small_transfer_model", small_transfer_model, verify="parcel_utils.checks:check_model_accuracy",
              params={"assignment": "04_cnn", "key": "transfer_small_test_accuracy", "tolerance": 0.06})
+attest_model("small_transfer_selection", small_transfer_model, verify="parcel_utils.checks:check_saved_selection",
+             params={"val_subset": [0.1, 1], "name": "small_transfer_model"},
+             record=fine_tune_history.history.get("val_loss", []))
 ### END HIDDEN TESTS
 
 # %% [markdown]
