@@ -138,6 +138,36 @@ def random_volume(seed, shape=(4, 4), scale=1.0, args=()):
     return [((v, *args), {}, f"a random {'x'.join(map(str, v.shape))} volume{extra}")]
 
 
+def swapped_global(fn, name, replacement, *args):
+    """``fn(*args)`` with the global ``name`` of ``fn``'s module swapped for ``replacement`` (restored after).
+
+    >>> def half(x): return double(x) / 4
+    >>> def double(x): return 2 * x
+    >>> swapped_global(half, "double", lambda x: 3 * x, 4.0), half(4.0)
+    (3.0, 2.0)
+    """
+    namespace, missing = fn.__globals__, object()
+    old = namespace.get(name, missing)
+    namespace[name] = replacement
+    try:
+        return fn(*args)
+    finally:
+        if old is missing:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = old
+
+
+def arctan_sigmoid(z):
+    """Another S-shaped function, symmetric about 1/2 as the logistic is: ``1/2 + arctan(z) / pi``."""
+    return 0.5 + np.arctan(np.asarray(z, dtype=float)) / np.pi
+
+
+def tanh_from_arctan_sigmoid(x):
+    """``2 s(2x) - 1`` with ``s`` = :func:`arctan_sigmoid`: what ``tanh_from_sigmoid`` gives through that sigmoid."""
+    return 2 * arctan_sigmoid(2 * np.asarray(x, dtype=float)) - 1
+
+
 def max_pool_cases(seed, n=12):
     """Volumes (H, W, C), pools 1 to 4, stride None, 1 or random."""
     rng = _seed(seed)
@@ -163,7 +193,7 @@ def vgg_table(d, use_bias=False):
                      ref.receptive_field(3, 3), ref.receptive_field(1, 7), 3, 1])
 
 
-__all__ += ["vgg_cases", "vgg_table"]
+__all__ += ["vgg_cases", "vgg_table", "swapped_global", "arctan_sigmoid", "tanh_from_arctan_sigmoid"]
 
 
 # ---------------------------------------------------------------- 02_parameters

@@ -395,3 +395,18 @@ def test_verify_mode_through_the_grader_s_parser():
     assert why.startswith("`test_accuracy on the values you set`: test_accuracy (0.9900) is not"), why
     why = verify_one(spec, [{"key": "test_accuracy", "values": [encode_value("0.99")]}])
     assert "not a number" in why, why
+
+
+def test_tanh_through_a_swapped_sigmoid_tells_the_two_ways_apart():
+    """tanh_from_sigmoid is attested through another sigmoid: one that goes through sigmoid follows it."""
+    ns = {"np": np}
+    exec("def sigmoid(x):\n    return 1 / (1 + np.exp(-x))\n"
+         "def through(x):\n    return 2 * sigmoid(2 * x) - 1\n"
+         "def through_too(x):\n    return sigmoid(2 * x) - sigmoid(-2 * x)\n"
+         "def direct(x):\n    return np.tanh(x)\n", ns)
+    x = np.linspace(-3, 3, 13)
+    want = H.tanh_from_arctan_sigmoid(x)
+    for name in ("through", "through_too"):     # any form of the identity built on sigmoid follows the swap
+        np.testing.assert_allclose(H.swapped_global(ns[name], "sigmoid", H.arctan_sigmoid, x), want)
+        np.testing.assert_allclose(ns[name](x), np.tanh(x))             # and the kernel's sigmoid is back
+    assert not np.allclose(H.swapped_global(ns["direct"], "sigmoid", H.arctan_sigmoid, x), want)

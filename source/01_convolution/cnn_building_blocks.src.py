@@ -332,21 +332,14 @@ check_close(tanh_from_sigmoid(points), np.tanh(points), name="tanh_from_sigmoid(
 from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
 attest("tanh_from_sigmoid", tanh_from_sigmoid, inputs="parcel_utils.hidden_inputs:random_volume", seed=2403, params={"shape": [3, 5, 2], "scale": 4},
        reference="parcel_utils.convolution:tanh", name="tanh_from_sigmoid")
-# (not attested: that tanh_from_sigmoid goes through sigmoid is checked in the kernel only)
-_v = np.random.default_rng(2403).normal(scale=4, size=(3, 5, 2))
-_student_sigmoid, _calls = sigmoid, []
-
-
-def sigmoid(x):                       # a spy: tanh_from_sigmoid must go through sigmoid
-    _calls.append(1)
-    return _student_sigmoid(x)
-
-
-try:
-    tanh_from_sigmoid(_v)
-finally:
-    sigmoid = _student_sigmoid
-assert _calls, "tanh_from_sigmoid should compute 2 * sigmoid(2x) - 1 with your sigmoid, not with np.tanh."
+# through your sigmoid: with sigmoid swapped for another S-shaped function (1/2 + arctan(z) / pi, symmetric
+# about 1/2 as the logistic is), tanh_from_sigmoid must follow it: 2 s(2x) - 1
+from parcel_utils import hidden_inputs
+attest("tanh_through_sigmoid",
+       lambda _x: hidden_inputs.swapped_global(tanh_from_sigmoid, "sigmoid", hidden_inputs.arctan_sigmoid, _x),
+       inputs="parcel_utils.hidden_inputs:random_volume", seed=2403, params={"shape": [3, 5, 2], "scale": 4},
+       reference="parcel_utils.hidden_inputs:tanh_from_arctan_sigmoid",
+       name="tanh_from_sigmoid computed with another sigmoid (it should go through yours)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
