@@ -98,6 +98,24 @@ def test_release_holds_no_solution_nor_hidden_test(assignment):
         assert not leaked, f"{nb_path.name} shows solution/hidden-test code: {leaked[:3]}"
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_autograded_test_cell_is_attested(assignment):
+    """Each graded test cell makes at least one check the grader recomputes outside the kernel (README, Limits).
+
+    A cell without one would be scored from the kernel's outputs alone, which a student's code controls;
+    the grader's parser must also read every call of the cell without error (literal arguments).
+    """
+    from parcel_utils.course.integrity import parse_attest_calls, parse_attest_model_calls
+    for nb_path in (ROOT / "source" / assignment).glob("*.ipynb"):
+        for c in nbformat.read(nb_path, as_version=4).cells:
+            meta = c.metadata.get("nbgrader", {})
+            if c.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue
+            specs = parse_attest_calls(c.source) + parse_attest_model_calls(c.source)
+            assert specs, f"{nb_path.name}: the test cell {meta['grade_id']} attests nothing"
+            assert not [s for s in specs if "error" in s], (meta["grade_id"], specs)
+
+
 # -- grading sanity ---------------------------------------------------------------------
 
 def _wrong_submission(assignment, src_dir, dst_dir):
