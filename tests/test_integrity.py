@@ -93,6 +93,20 @@ import parcel_utils.checks as checks
 checks.check_close = checks.check_equal = checks.check_shape = checks.compare_attested = lambda *a, **k: None
 check_close = check_equal = check_shape = check_type = lambda *a, **k: None
 ''' + WRONG_FUNCS}},
+    # the attestations themselves silenced (attest and attest_model do nothing), a forged record of
+    # wrong values published after every cell by a hook, the test helpers patched and errors swallowed
+    "attest_patch": {BB: {"conv_parameters": '''
+import parcel_utils.checks as checks
+from IPython.display import publish_display_data
+checks.attest = checks.attest_model = lambda *a, **k: None
+checks.check_close = checks.check_equal = checks.check_shape = lambda *a, **k: None
+check_close = check_equal = check_shape = check_type = lambda *a, **k: None
+ip = get_ipython()
+ip.set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)   # the blank answers' errors
+ip.events.register("post_run_cell", lambda result: setattr(result, "error_in_exec", None))
+ip.events.register("post_run_cell", lambda result: publish_display_data(
+    {checks.ATTEST_MIME: {"key": "relu", "values": []}, "text/plain": ""}))
+''' + WRONG_FUNCS}},
     # builtins: AssertionError replaced
     "builtins_patch": {BB: {"conv_parameters": '''
 import builtins
@@ -360,6 +374,21 @@ def test_monkeypatched_checks_score_zero_and_are_flagged(batch):
     scan = _reasons(led, "conv_parameters")
     assert any("changes the imported module checks (parcel_utils.checks)" in r for r in scan), scan
     assert any("rebinds 'check_close'" in r for r in scan), scan
+
+
+@slow
+def test_silenced_attest_and_forged_records_score_zero_and_are_flagged(batch):
+    led = batch["ledgers"]["attest_patch"]
+    assert led["status"] == "graded", led["reason"]
+    assert led["score"] == 0, _scores(led)
+    _tampered(led, BB_TESTS)           # every test cell passed in the kernel, and none published a value
+    why = {f["cell"]: f["reason"] for f in led["flags"] if f["reason"].startswith("tampering")}
+    assert "no attested value" in why["test_conv_parameters"], why
+    # the forged record lands in every test cell: where the cell makes no check "relu", it is named as such
+    assert "values attested for checks this cell does not make: relu" in why["test_conv_parameters"], why
+    assert "relu: malformed attestation" in why["test_relu"], why
+    scan = _reasons(led, "conv_parameters")
+    assert any("changes the imported module checks (parcel_utils.checks)" in r for r in scan), scan
 
 
 @slow
