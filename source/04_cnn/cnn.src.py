@@ -551,8 +551,8 @@ except NameError:
 #
 # How far can fine-tuning go? Unfreezing the *whole* FEN (every layer but
 # BatchNormalization, `prepare_fine_tuning(..., "Conv1", ...)`) with a
-# higher rate of 1e-3 for up to 60 epochs reached 0.852 on this machine,
-# level with the scratch CNN (0.841) but still not the clear win the lecture
+# higher rate of 1e-3 for up to 60 epochs reached 0.852 when we ran it,
+# level with the scratch CNN (0.84) but still not the clear win the lecture
 # leads us to expect; at 3e-3 it diverged (0.272), and only the last blocks
 # (above) give 0.753. It adds a minute and a half, so the notebook does not
 # run it: try it if you have the time. Questions for your report: what
