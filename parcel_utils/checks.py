@@ -721,8 +721,10 @@ def check_augmentation_model(aug, n=16):
         check_in_range(float(v.max() / b.max()), 0.9 - 1e-4, 1.1 + 1e-4, name="augmented height / true height")
 
 
-SCRATCH_LAYER_TYPES = ("RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomHeightScale",
-                       "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dense")
+def _scratch_layer_types():
+    """The layer types 04's scratch CNN must hold: the augmentation's, then the convolutional ones."""
+    from .augment import AUGMENTATION_LAYER_TYPES
+    return AUGMENTATION_LAYER_TYPES + ("Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dense")
 
 
 def check_scratch_cnn(model, num_classes=5, min_params=20_000, max_params=200_000):
@@ -732,7 +734,7 @@ def check_scratch_cnn(model, num_classes=5, min_params=20_000, max_params=200_00
     p = np.asarray(model.predict(x, verbose=0))
     check_close(p.sum(axis=1), np.ones(len(x)), rtol=1e-4, name="the sum of each output row (softmax)")
     names = {type(layer).__name__ for layer in _nested_layers(model)}
-    for t in SCRATCH_LAYER_TYPES:
+    for t in _scratch_layer_types():
         check_equal(t in names, True, name=f"'the model has a {t} layer'")
     check_close(np.asarray(model.predict(x, verbose=0)), p, rtol=1e-5,
                 name="a second predict on the same maps (augmentation inactive at inference)")

@@ -194,7 +194,7 @@ def verify_models(items, notebook_dir, sandbox="auto", timeout=600, threads=0) -
                 continue
         jobs.append((Path(notebook_dir) / ATTEST_MODEL_DIR / f"{spec['key']}.keras", spec["verify"], params))
         todo.append(i)
-    for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads) if jobs else []):
+    for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads)):
         whys[i] = why
     return whys
 
@@ -277,7 +277,7 @@ class VerifyAttestations(NbGraderPreprocessor):
         info = resources["nbgrader"]
         notebook = info["notebook"]
         notebook_dir = (resources.get("metadata") or {}).get("path") or "."
-        flags, checks = [], []
+        flags, pending = [], []
         with Gradebook(info["db_url"]) as gb:
             for cell in nb.cells:
                 meta = cell.metadata.get("nbgrader", {})
@@ -293,25 +293,23 @@ class VerifyAttestations(NbGraderPreprocessor):
                     continue
                 specs = parse_attest_calls(src.source)
                 model_specs = parse_attest_model_calls(src.source) if "attest_model" in src.source else []
-                if specs or model_specs:
-                    checks.append((cell, gid, specs, model_specs))
+                if not specs and not model_specs:
+                    continue
+                published, models, kept = {}, {}, []
+                for o in cell.get("outputs", []):
+                    data = o.get("data", {}) if o.get("output_type") in ("display_data", "execute_result") else {}
+                    if ATTEST_MIME in data or ATTEST_MODEL_MIME in data:
+                        rec = data.get(ATTEST_MIME, data.get(ATTEST_MODEL_MIME))
+                        key = rec.get("key") if isinstance(rec, dict) else None
+                        (published if ATTEST_MIME in data else models).setdefault(key, []).append(rec)
+                    else:
+                        kept.append(o)
+                pending.append((cell, gid, specs, model_specs, published, models, kept))
         # every attested model of the notebook is checked in one process (Keras imported once)
-        pending = []
-        for cell, gid, specs, model_specs in checks:
-            published, models, kept = {}, {}, []
-            for o in cell.get("outputs", []):
-                data = o.get("data", {}) if o.get("output_type") in ("display_data", "execute_result") else {}
-                if ATTEST_MIME in data or ATTEST_MODEL_MIME in data:
-                    rec = data.get(ATTEST_MIME, data.get(ATTEST_MODEL_MIME))
-                    key = rec.get("key") if isinstance(rec, dict) else None
-                    (published if ATTEST_MIME in data else models).setdefault(key, []).append(rec)
-                else:
-                    kept.append(o)
-            pending.append((cell, gid, specs, model_specs, published, models, kept))
         items = [(spec, models.get(spec["key"], []))
                  for _cell, _gid, _specs, model_specs, _published, models, _kept in pending for spec in model_specs]
         model_whys = iter(verify_models(items, notebook_dir, self.model_sandbox, self.model_timeout,
-                                        self.model_threads) if items else [])
+                                        self.model_threads))
         for cell, gid, specs, model_specs, published, models, kept in pending:
             kernel_pass = _kernel_says_pass(cell)
             failures = []

@@ -1,6 +1,6 @@
 """Check a model that a student's kernel saved, in a process of the grader's (see ``checks.attest_model``).
 
-The grader side, :func:`verify_saved_model`, runs this module as a fresh
+The grader side, :func:`verify_saved_models`, runs this module as a fresh
 Python process: no student code has run in it, and (with bubblewrap) it is
 sandboxed as the kernel was, with no network and a read-only view of the
 saved model and of the dataset cache.  The process side, :func:`main`,
@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["unsafe_config", "verify_saved_model", "verify_saved_models", "main", "VERDICT"]
+__all__ = ["unsafe_config", "verify_saved_models", "main", "VERDICT"]
 
 VERDICT = "parcel-model-verdict:"
 #: Module prefixes a saved model's configuration may name (Keras' classes, this package's layers).
@@ -97,15 +97,6 @@ def main(argv=None) -> int:
             why = f"the grader's model check failed: {type(exc).__name__}: {str(exc)[:300]}"
         print(VERDICT + json.dumps({"index": i // 3, "ok": why is None, "why": why or ""}), flush=True)
     return 0
-
-
-def verify_saved_model(model_file, verify: str, params: dict | None = None, sandbox: str = "auto",
-                       timeout: int = 600, threads: int = 0) -> str | None:
-    """Check ``model_file`` with ``verify(model, **params)`` in a fresh (sandboxed) process.
-
-    :func:`verify_saved_models` of one job: None when the model passes, else why not.
-    """
-    return verify_saved_models([(model_file, verify, params)], sandbox, timeout, threads)[0]
 
 
 def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0) -> list:
