@@ -3,30 +3,35 @@
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
-STAMP   := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# both distributions: the instructor's (pyproject.toml) and the student's (student/pyproject.toml)
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml student/pyproject.toml | cksum | cut -d' ' -f1)
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 ASSIGNMENTS := $(notdir $(wildcard source/0*))
 
-.PHONY: help install demo test test-fast source release solutions bench clean
+.PHONY: help install demo test test-fast source release solutions bundle bench clean
 help:
 	@echo "make demo       release the course, grade a simulated class, write the reports"
 	@echo "make test       the whole test suite (what CI runs)"
 	@echo "make source     rebuild source/*/*.ipynb from the .src.py scripts"
 	@echo "make release    nbgrader generate_assignment for every assignment into release/"
 	@echo "make solutions  execute the source notebooks into solutions/ (outputs in)"
+	@echo "make bundle     what students get: the student wheel, release/ notebooks, a README (dist/bundle/ and its zip)"
 	@echo "make bench      the grading benchmark (writes BENCHMARKS.md)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml student/pyproject.toml
 	@# bubblewrap isolates the grading kernels; install it where we may (root on Debian/Ubuntu).
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1; } || \
 	  echo "note: bubblewrap (bwrap) is not installed: grading runs without file-system/network isolation"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	@# the student package asks for `tensorflow` (what Colab has); a venv made before that holds
+	@# `tensorflow-cpu`, another distribution of the same files: take it out first
+	@$(PY) -m pip show -q tensorflow-cpu >/dev/null 2>&1 && $(PY) -m pip uninstall -q -y tensorflow-cpu || true
+	$(PY) -m pip install -q -e ./student -e ".[test]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
@@ -39,19 +44,22 @@ HEAVY := 04_cnn
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax tests solutions $(addprefix --ignore=solutions/,$(HEAVY))
 	@# the examples in the library's docstrings are documentation: they must stay true
-	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules parcel_utils
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules parcel_utils parcel_course
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 source: $(STAMP)
-	$(PY) -c "from parcel_utils.course.authoring import build_source; [print(p) for p in build_source('source')]"
+	$(PY) -c "from parcel_course.authoring import build_source; [print(p) for p in build_source('source')]"
 
 release: source
 	$(VENV)/bin/parcel-course generate
 
 solutions: source
 	$(VENV)/bin/parcel-course solutions $(ASSIGNMENTS)
+
+bundle: $(STAMP)
+	$(VENV)/bin/parcel-course bundle
 
 bench: $(STAMP)
 	$(PY) benchmarks/grading.py

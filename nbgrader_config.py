@@ -5,7 +5,12 @@ Every path is relative to this file, so the checkout is the course directory:
 variables override the machine-specific parts:
 
 PARCEL_EXCHANGE      the exchange root (default: ./exchange, ignored by git)
-PARCEL_CELL_TIMEOUT  seconds a cell may run while grading (default 600)
+
+Grading integrity is composed here, once (``parcel_course.config.configure_grading``):
+plain ``nbgrader autograde``, formgrader's Autograde button and ``parcel-course
+grade`` all run the kernel in the sandbox, with the limits below, and verify
+the attested hidden tests outside it.  ``parcel-course grade`` adds only
+parallel workers (and watches memory, disk and processes from outside).
 """
 import os
 
@@ -26,13 +31,16 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Exchange.root = os.environ.get("PARCEL_EXCHANGE", os.path.join(here, "exchange"))
 c.Exchange.path_includes_course = True
 
-c.ExecutePreprocessor.timeout = int(os.environ.get("PARCEL_CELL_TIMEOUT", "600"))
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Feedback hides hidden-test code and shortens tracebacks, for plain `nbgrader generate_feedback` too
-# (`parcel-course feedback --show-hidden-tests` shows everything).
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import GetGrades  # noqa: E402
-from parcel_utils.course.feedback import HideHiddenTests  # noqa: E402
+# What a student's kernel may use while graded (parcel_course.limits.GradingLimits; every name has a help
+# string: `python -c "from parcel_course.limits import GradingLimits as G; print(G.class_get_help())"`).
+c.GradingLimits.cell_timeout = 600          # seconds per cell
+c.GradingLimits.memory_mb = 6144
+c.GradingLimits.sandbox = "auto"             # bubblewrap where it works
 
-c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+# The sandboxed, guarded Execute, the attested inputs and the verification outside the kernel; feedback
+# without hidden tests (`parcel-course feedback --show-hidden-tests` shows everything).
+from parcel_course.config import configure_grading  # noqa: E402
+
+configure_grading(c, flags_path=os.path.join(here, "autograded", "integrity-flags.jsonl"))

@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from parcel_utils.course.demo import NOT_HANDED_IN, STUDENTS, fill_in, persona  # noqa: E402
-from parcel_utils.course.directory import Course, grading_env, nbgrader_executable  # noqa: E402
+from parcel_course.demo import NOT_HANDED_IN, STUDENTS, fill_in, persona  # noqa: E402
+from parcel_course.directory import Course, grading_env, nbgrader_executable  # noqa: E402
 
 
 def make_class(course: Course, assignments) -> list[tuple[str, str]]:
@@ -98,7 +98,7 @@ def main(argv=None):
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 sys.exit("parcel-course grade failed")
-            from parcel_utils.course.grading import load_ledgers
+            from parcel_course.grading import load_ledgers
             ledgers = {f"{d['student']}/{d['assignment']}": d for d in load_ledgers(par)}
             runs[label] = dict(
                 wall=wall, sandbox=sorted({d["sandbox"] for d in ledgers.values()}),

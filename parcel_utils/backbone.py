@@ -22,9 +22,8 @@ learning rate.
   cache) or from a path.
 * :func:`pretrain` -- rebuilds the bundled weights: ``python -m
   parcel_utils.backbone --train`` (see ``weights/MODEL_CARD.md``).
-* :func:`extract_features`, :func:`nearest_neighbours_l1` -- the backbone as
-  a feature extractor and 1-NN retrieval with the l1 distance, as in the
-  lecture.
+* :func:`extract_features` -- the backbone as a feature extractor: the
+  latent representation of each map.
 
 Example
 -------
@@ -47,7 +46,7 @@ import numpy as np
 __all__ = [
     "PRIMITIVES", "INPUT_SIZE", "HEIGHT_SCALE_MM", "WEIGHTS_DIR", "BUNDLED",
     "make_primitives", "make_primitive_scenes", "MAX_OBJECTS", "build_backbone", "load_backbone", "pretrain",
-    "extract_features", "nearest_neighbours_l1", "OfflineWeightsError",
+    "extract_features", "OfflineWeightsError",
 ]
 
 #: The source-task classes, in label order.
@@ -457,55 +456,6 @@ def extract_features(fen, X, batch_size=256):
     if X.ndim != 4:
         raise ValueError(f"`X` should be a batch of depth maps (N, H, W) or (N, H, W, 1), got shape {X.shape}.")
     return np.asarray(fen.predict(X, batch_size=batch_size, verbose=0), dtype=np.float32)
-
-
-def nearest_neighbours_l1(train_features, query_features, k=1, max_bytes=2 ** 27):
-    """Indices and l1 distances of the k nearest training features of each query.
-
-    The distance is the lecture's ``np.mean(np.abs(features - image_features), axis=-1)``
-    (the mean, not the sum, of absolute differences: same ordering), computed
-    with ``scipy.spatial.distance.cdist(..., "cityblock") / F`` in blocks of
-    queries, so that memory stays at about ``max_bytes``.
-
-    Parameters
-    ----------
-    train_features : array (N, F)
-    query_features : array (M, F)
-    k : int, default 1
-    max_bytes : int
-        Memory budget of one block of distances.
-
-    Returns
-    -------
-    idx : ndarray (M, k) int
-        Row indices into ``train_features``, nearest first (ties: lower index).
-    dist : ndarray (M, k) float
-
-    Example
-    -------
-    >>> idx, d = nearest_neighbours_l1(np.array([[0., 0.], [1., 1.]]), np.array([[0.9, 1.0]]))
-    >>> idx.tolist(), np.round(d, 3).tolist()
-    ([[1]], [[0.05]])
-    """
-    from scipy.spatial.distance import cdist
-
-    A = np.asarray(train_features, dtype=np.float64)
-    Q = np.asarray(query_features, dtype=np.float64)
-    if A.ndim != 2 or Q.ndim != 2 or A.shape[1] != Q.shape[1]:
-        raise ValueError(f"`train_features` (N, F) and `query_features` (M, F) should be 2-D with the same F, "
-                         f"got {A.shape} and {Q.shape}.")
-    k = _check_int(k, "k")
-    if k > len(A):
-        raise ValueError(f"`k` should be at most the number of training features ({len(A)}), got {k}.")
-    idx = np.empty((len(Q), k), dtype=np.int64)
-    dist = np.empty((len(Q), k))
-    step = max(1, int(max_bytes // (8 * max(len(A), 1))))
-    for s in range(0, len(Q), step):
-        d = cdist(Q[s:s + step], A, "cityblock") / A.shape[1]
-        order = np.argsort(d, axis=1, kind="stable")[:, :k]
-        idx[s:s + step] = order
-        dist[s:s + step] = np.take_along_axis(d, order, axis=1)
-    return idx, dist
 
 
 # --------------------------------------------------------------------------

@@ -43,7 +43,7 @@ multiple
 Sizes overlap between classes on purpose (a thick envelope against a thin
 box, a narrow box against a tube, two boxes against one).  The shares above
 (``_KNOBS``) set the difficulty: they were calibrated so that the reference
-hand-crafted classifier (``parcel_utils.features`` + scaled RBF SVM) reaches
+hand-crafted classifier (the features of :func:`load_features` + scaled RBF SVM) reaches
 80-92 % on the test split while every class stays visibly distinct.
 
 Sensor model
@@ -65,6 +65,15 @@ the splits are disjoint by construction, a split's first ``n`` samples do not
 depend on how many are generated, and every map is reproducible bit for bit.
 Class frequencies are mildly imbalanced (``CLASS_PROBS``), as on a real belt.
 
+Hand-crafted features
+---------------------
+03_handcrafted's classifier uses 20 hand-crafted features per map
+(``FEATURE_NAMES``: average height, area, the height histogram on
+``HEIGHT_BINS_MM``, perimeter, oriented length, width and diagonal, ...).
+The package ships them for the three splits of the course's dataset as data
+(``parcel_features_seed0.npz``, float32): :func:`load_features` reads them.
+The code that computes them is the instructor's.
+
 Example
 -------
 >>> X, y, names = load_parcels("val")          # doctest: +SKIP
@@ -84,6 +93,7 @@ __all__ = [
     "PNG_MM_PER_UNIT", "BELT_THRESHOLD_MM", "GENERATOR_VERSION",
     "generate_parcels", "render_parcel", "parcel_sample", "load_parcels", "default_cache_dir",
     "export_image_folders", "read_png_depth",
+    "HEIGHT_BINS_MM", "FEATURE_NAMES", "FEATURES_FILE", "load_features",
 ]
 
 CLASS_NAMES = ("box", "envelope", "polybag", "tube", "multiple")
@@ -95,6 +105,17 @@ SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
 PNG_MM_PER_UNIT = 0.01          # 16-bit PNG: 1 unit = 0.01 mm, 65535 = 655.35 mm
 BELT_THRESHOLD_MM = 4.0
 GENERATOR_VERSION = 4           # bump when the generator changes: the cache key includes it
+#: Edges (mm) of the 10 bins of the height histogram, the same for every map.
+HEIGHT_BINS_MM = np.array([0.0, 10, 20, 40, 60, 80, 100, 150, 200, 250, 700])
+#: The 20 hand-crafted features of :func:`load_features`, in column order (geometric ones in mm).
+FEATURE_NAMES = tuple(
+    ["average_height_mm", "area_mm2"]
+    + [f"hist_{int(a)}_{int(b)}mm" for a, b in zip(HEIGHT_BINS_MM[:-1], HEIGHT_BINS_MM[1:])]
+    + ["perimeter_mm", "length_mm", "width_mm", "diagonal_mm",
+       "height_std_mm", "height_p90_mm", "rectangularity", "compactness"]
+)
+#: The shipped feature table of the course's dataset (seed 0), beside this module.
+FEATURES_FILE = Path(__file__).with_name("parcel_features_seed0.npz")
 
 _N = IMAGE_SIZE
 _C = (np.arange(_N, dtype=np.float64) + 0.5) * PIXEL_MM     # pixel centres in mm
@@ -755,3 +776,45 @@ def stratified_subset(y, fraction, seed, num_classes=None):
     k_max = int(y.max()) + 1 if num_classes is None else int(num_classes)
     keep = [rng.permutation(np.flatnonzero(y == k))[: max(1, round(fraction * np.sum(y == k)))] for k in range(k_max)]
     return np.sort(np.concatenate(keep))
+
+
+def load_features(split, seed=0):
+    """The hand-crafted features of a split of the course's dataset, as shipped with the package.
+
+    Row ``i`` describes ``load_parcels(split)[0][i]``; the columns are
+    ``FEATURE_NAMES`` (mm, mm², fractions).  The values are stored as float32
+    (``FEATURES_FILE``) and returned as float64, so that every scikit-learn
+    estimator sees the same numbers.  Only the course's dataset (``seed=0``)
+    is shipped.
+
+    Parameters
+    ----------
+    split : {"train", "val", "test"}
+    seed : int, default 0
+        The dataset seed; only 0 has a feature table.
+
+    Returns
+    -------
+    ndarray (SPLITS[split], len(FEATURE_NAMES)) float64
+
+    Example
+    -------
+    >>> F = load_features("val")
+    >>> F.shape, F.dtype
+    ((1000, 20), dtype('float64'))
+    """
+    _check_split(split)
+    _check_seed(seed)
+    if int(seed) != 0:
+        raise ValueError(f"seed should be 0: the package ships the features of the course's dataset only, "
+                         f"got seed={seed!r}.")
+    if not FEATURES_FILE.is_file():
+        raise FileNotFoundError(f"the feature table {FEATURES_FILE.name} is missing from the installed package "
+                                f"({FEATURES_FILE.parent}): reinstall parcel_utils.")
+    with np.load(FEATURES_FILE, allow_pickle=False) as z:
+        names, version, F = tuple(str(n) for n in z["feature_names"]), int(z["generator_version"]), z[split]
+    if names != FEATURE_NAMES or version != GENERATOR_VERSION or F.shape != (SPLITS[split], len(FEATURE_NAMES)):
+        raise ValueError(f"the feature table {FEATURES_FILE.name} does not match this version of the dataset "
+                         f"(generator {version}, {F.shape}; expected generator {GENERATOR_VERSION}, "
+                         f"{(SPLITS[split], len(FEATURE_NAMES))}): reinstall parcel_utils.")
+    return F.astype(np.float64)

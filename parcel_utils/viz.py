@@ -104,6 +104,24 @@ def plot_filter_response(image, kernel, response, titles=("input", "filter", "ou
     return fig
 
 
+def _padding_widths(kernel_size, mode):
+    """Rows and columns the figure adds around the image: ((top, bottom), (left, right))."""
+    kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
+    widths = []
+    for k in (int(kh), int(kw)):
+        if mode == "valid":
+            widths.append((0, 0))
+        elif mode == "full":
+            widths.append((k - 1, k - 1))
+        elif mode in ("same", "symmetric"):
+            widths.append(((k - 1) // 2, k // 2))
+        elif isinstance(mode, (int, np.integer)) and not isinstance(mode, bool) and mode >= 0:
+            widths.append((int(mode), int(mode)))
+        else:
+            raise ValueError(f"`modes` should hold 'valid', 'same', 'full', 'symmetric' or ints >= 0, got {mode!r}.")
+    return tuple(widths)
+
+
 def plot_padding_modes(image, kernel_size, modes=("valid", "same", "full", "symmetric"), cmap="viridis"):
     """The image padded with each mode; a red frame marks the original image.
 
@@ -126,8 +144,6 @@ def plot_padding_modes(image, kernel_size, modes=("valid", "same", "full", "symm
     >>> [ax.get_title().split()[0] for ax in fig.axes[:4]]
     ["'valid'", "'same'", "'full'", "'symmetric'"]
     """
-    from parcel_utils.convolution import pad_image, padding_widths
-
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"`image` should be a 2-D array (H, W), got shape {image.shape}.")
@@ -135,8 +151,8 @@ def plot_padding_modes(image, kernel_size, modes=("valid", "same", "full", "symm
     vmin = min(vmin, 0.0)
     fig, axes = plt.subplots(1, len(modes), figsize=(3.2 * len(modes), 3.4), squeeze=False)
     for ax, mode in zip(axes[0], modes):
-        padded = pad_image(image, kernel_size, mode)
-        (t, _), (l, _) = padding_widths(kernel_size, mode)
+        (t, b), (l, r) = _padding_widths(kernel_size, mode)
+        padded = np.pad(image, ((t, b), (l, r)), mode="symmetric" if mode == "symmetric" else "constant")
         ax.imshow(padded, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.add_patch(Rectangle((l - 0.5, t - 0.5), image.shape[1], image.shape[0],
                                fill=False, edgecolor="red", linewidth=1.5))
@@ -623,7 +639,7 @@ def plot_params_and_activations(rows, title=None, size=(11, 3.6)):
     Parameters
     ----------
     rows : sequence of (name, kind, output_shape, params)
-        One row per layer, as :func:`parcel_utils.models.layer_table` returns them.
+        One row per layer, as :func:`parcel_utils.keras_tools.layer_table` returns them.
         Flatten layers are left out (their output is their input, relabelled).
     title : str, optional
     size : (float, float)
@@ -644,7 +660,7 @@ def plot_params_and_activations(rows, title=None, size=(11, 3.6)):
     rows = [r for r in rows if r[1] != "Flatten"]
     if not rows or any(len(r) != 4 for r in rows):
         raise ValueError("`rows` should be a non-empty list of (name, kind, output_shape, params), "
-                         "as parcel_utils.models.layer_table returns.")
+                         "as parcel_utils.keras_tools.layer_table returns.")
     names = [r[0] for r in rows]
     acts = [int(np.prod(r[2])) for r in rows]
     params = [r[3] for r in rows]

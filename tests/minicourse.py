@@ -4,7 +4,7 @@ from pathlib import Path
 
 import nbformat
 
-from parcel_utils.course.directory import Course
+from parcel_course.directory import Course
 
 ROOT = Path(__file__).resolve().parents[1]
 

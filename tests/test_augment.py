@@ -1,10 +1,11 @@
-"""Unit tests of parcel_utils.augment: augmentation layers, mixup, TTA."""
+"""Unit tests of augmentation: the layer and transforms parcel_utils.augment gives, the 04 references (mixup, TTA)."""
 import numpy as np
 import pytest
 
+from parcel_course.reference.cnn import (aggregate_posteriors, augmentation_layers, mix_samples, mixup,
+                                         tta_predict)
 from parcel_utils import augment
-from parcel_utils.augment import (AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS, aggregate_posteriors,
-                                  augmentation_layers, mix_samples, mixup, tta_predict)
+from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
 
 
 def _maps(n=4, size=32, seed=0):
@@ -153,3 +154,10 @@ def test_tta_predict_with_a_keras_model():
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="batch"):
         tta_predict(m, x[..., 0])
+
+
+def test_the_student_package_gives_no_answer_of_04():
+    """What exercises 1, 6 and 7 ask the student to write is not in parcel_utils.augment."""
+    for name in ("augmentation_layers", "mix_samples", "mixup", "tta_predict", "aggregate_posteriors"):
+        assert not hasattr(augment, name), name
+    assert set(augment.__all__) == {"RandomHeightScale", "AUGMENTATION_LAYER_TYPES", "D4_TRANSFORMS"}

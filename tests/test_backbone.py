@@ -1,12 +1,14 @@
-"""Unit tests of parcel_utils.backbone: source task, loading by name / path, offline ImageNet."""
+"""Unit tests of parcel_utils.backbone (source task, loading by name / path, offline ImageNet) and of
+04's reference 1-NN search (parcel_course.reference.cnn)."""
 import socket
 
 import numpy as np
 import pytest
 
 from parcel_utils import backbone
+from parcel_course.reference.cnn import nearest_neighbours_l1
 from parcel_utils.backbone import (BUNDLED, MAX_OBJECTS, PRIMITIVES, OfflineWeightsError, build_backbone,
-                                   load_backbone, make_primitive_scenes, make_primitives, nearest_neighbours_l1)
+                                   load_backbone, make_primitive_scenes, make_primitives)
 from parcel_utils.data import BELT_THRESHOLD_MM, IMAGE_SIZE
 
 
@@ -137,3 +139,7 @@ def test_nearest_neighbours_l1_matches_brute_force():
         nearest_neighbours_l1(A, Q[:, :3])
     with pytest.raises(ValueError, match="`k`"):
         nearest_neighbours_l1(A[:2], Q, k=3)
+
+
+def test_the_backbone_module_gives_no_answer_of_04():
+    assert not hasattr(backbone, "nearest_neighbours_l1") and "nearest_neighbours_l1" not in backbone.__all__

@@ -1,4 +1,5 @@
-"""Unit tests of the checks added for 04_cnn: validation-split selection and disjoint rows."""
+"""Unit tests of 04_cnn's checks: the visible helpers (validation-split selection, disjoint rows) of
+parcel_utils.checks, and the model verifiers of the registry (parcel_course.registry.cnn)."""
 import numpy as np
 import pytest
 
@@ -37,7 +38,7 @@ def test_check_selected_on_validation():
         check_selected_on_validation(model, {"loss": [0.6]}, X_val, None, X_test, None)
 
 
-# -- the structure checks of 04's Keras models (attest_model runs them in the kernel and on the saved file) --
+# -- the model verifiers of 04 (attest_model runs them in the instructor's kernel; the grader on the saved file) --
 
 def _solutions_of_04():
     """The notebook's own solution functions (make_augmentation ... prepare_fine_tuning), run outside a kernel."""
@@ -57,10 +58,11 @@ def _solutions_of_04():
 
 @pytest.fixture(scope="module")
 def models_04():
-    """(check, params, the reference's model, a wrong model, the message the wrong one gets), per structure check."""
+    """(registry key, the reference's model, a wrong model, the message the wrong one gets), per structure check."""
     ns = _solutions_of_04()
     keras = ns["keras"]
     layers = keras.layers
+    from parcel_course.reference.cnn import augmentation_layers
     from parcel_utils import augment
     from parcel_utils.backbone import load_backbone
     keras.utils.set_random_seed(1)
@@ -69,7 +71,7 @@ def models_04():
                                 layers.RandomTranslation(0.05, 0.05, fill_mode="constant", interpolation="nearest"),
                                 layers.RandomZoom(0.1, 0.1, fill_mode="constant", interpolation="nearest"),
                                 augment.RandomHeightScale(0.1, seed=5)])
-    scratch = ns["build_scratch_cnn"](augment.augmentation_layers(seed=1))
+    scratch = ns["build_scratch_cnn"](augmentation_layers(seed=1))
     inp = keras.Input((64, 64, 1))                      # no augmentation at all
     bare = keras.Model(inp, layers.Dense(5, activation="softmax")(layers.GlobalAveragePooling2D()(
         layers.MaxPooling2D(2)(layers.Conv2D(8, 3)(inp)))))
@@ -87,57 +89,84 @@ def models_04():
             for layer in bb.layers:
                 layer.trainable = layer.trainable or isinstance(layer, layers.BatchNormalization)
         return m
-    return [("check_augmentation_model", {}, ns["make_augmentation"](seed=3), reflect, "fill_mode of RandomRotation"),
-            ("check_scratch_cnn", {"num_classes": 5}, scratch, bare, "RandomFlip"),
-            ("check_transfer_model", {"num_classes": 5}, transfer, unfrozen, "trainable parameters"),
-            ("check_fine_tuning", {"first_trainable": "block_15_expand", "max_learning_rate": 1e-4}, fine(1e-4),
-             fine(1e-4, bn_too=True), "trainable backbone layers")]
+    return [("augmentation", ns["make_augmentation"](seed=3), reflect, "fill_mode of RandomRotation"),
+            ("scratch_cnn", scratch, bare, "RandomFlip"),
+            ("transfer_model", transfer, unfrozen, "trainable parameters"),
+            ("fine_tuning", fine(1e-4), fine(1e-4, bn_too=True), "trainable backbone layers")]
+
+
+def test_the_student_package_holds_no_model_verifier():
+    from parcel_utils import checks
+    for name in ("check_augmentation_model", "check_scratch_cnn", "check_transfer_model", "check_fine_tuning",
+                 "check_saved_selection", "check_model_accuracy", "_nested_layers", "_backbone_of", "_crossentropy"):
+        assert not hasattr(checks, name), name
+
+
+def test_the_model_checks_of_04_are_declared_with_their_params():
+    from parcel_course.registry import cnn, find
+    want = {"augmentation": (cnn.check_augmentation_model, {}, False, False),
+            "scratch_cnn": (cnn.check_scratch_cnn, {"num_classes": 5}, False, False),
+            "scratch_selection": (cnn.check_saved_selection, {"name": "scratch_model"}, True, False),
+            "scratch_model": (cnn.check_model_accuracy, {"assignment": "04_cnn", "key": "scratch_test_accuracy",
+                                                         "tolerance": 0.05}, False, False),
+            "transfer_model": (cnn.check_transfer_model, {"num_classes": 5}, False, False),
+            "fine_tuning": (cnn.check_fine_tuning, {"first_trainable": "block_15_expand",
+                                                    "max_learning_rate": 1e-4}, False, True),
+            "small_transfer_model": (cnn.check_model_accuracy, {"assignment": "04_cnn",
+                                                                "key": "transfer_small_test_accuracy",
+                                                                "tolerance": 0.06}, False, False),
+            "small_transfer_selection": (cnn.check_saved_selection, {"val_subset": [0.1, 1],
+                                                                     "name": "small_transfer_model"}, True, False)}
+    for key, (fn, params, record, compiled) in want.items():
+        check = find(key)
+        assert check.kind == "model" and check.notebook == "cnn", key
+        assert (check.verify_fn, check.params, check.record, check.needs_compile) == (fn, params, record, compiled), key
 
 
 @pytest.mark.slow
 def test_model_structure_checks_pass_the_reference_and_fail_a_mistake(models_04):
-    from parcel_utils import checks
-    for name, params, good, bad, message in models_04:
-        getattr(checks, name)(good, **params)
-        with pytest.raises(AssertionError, match=message):
-            getattr(checks, name)(bad, **params)
+    from parcel_course.registry import find
+    for key, good, bad, message in models_04:
+        check = find(key)
+        assert check.verify_model(good) is None, key
+        why = check.verify_model(bad)
+        assert why and message in why, (key, why)
 
 
 @pytest.mark.slow
 def test_model_structure_checks_on_the_saved_files_in_one_process(models_04, tmp_path):
-    """What the grader does: every model of a notebook saved, then checked in one fresh (sandboxed) process."""
-    from parcel_utils.course.verify_model import verify_saved_models
+    """What the grader does: every model of a notebook saved, then checked by key in one fresh (sandboxed) process."""
+    from parcel_course.verify_model import verify_saved_models
     jobs, expect = [], []
-    for name, params, good, bad, message in models_04:
+    for key, good, bad, message in models_04:
         for which, model in (("good", good), ("bad", bad)):
-            path = tmp_path / f"{name}_{which}.keras"
+            path = tmp_path / f"{key}_{which}.keras"
             model.save(path)
-            jobs.append((path, f"parcel_utils.checks:{name}", params))
+            jobs.append((path, key, None))
             expect.append(None if which == "good" else message)
-    jobs.append((tmp_path / "missing.keras", "parcel_utils.checks:check_scratch_cnn", {}))
+    jobs.append((tmp_path / "missing.keras", "scratch_cnn", None))
+    # a learning rate too high is read from the saved optimizer (the file is loaded compiled for this check)
+    fine = models_04[3][1]
+    fine.optimizer.learning_rate.assign(1e-2)
+    fine.save(tmp_path / "fast.keras")
+    jobs.append((tmp_path / "fast.keras", "fine_tuning", None))
     whys = verify_saved_models(jobs, timeout=120)
     for (path, _, _), want, why in zip(jobs, expect, whys):
         if want is None:
             assert why is None, (path.name, why)
         else:
             assert why and want in why, (path.name, why)
-    assert "no saved model" in whys[-1]
-    # a learning rate too high is read from the saved optimizer (the file is loaded compiled for this check)
-    fine = models_04[3][2]
-    fine.optimizer.learning_rate.assign(1e-2)
-    fine.save(tmp_path / "fast.keras")
-    (why,) = verify_saved_models([(tmp_path / "fast.keras", "parcel_utils.checks:check_fine_tuning",
-                                   models_04[3][1])], timeout=120)
-    assert why and "learning rate" in why, why
+    assert "no saved model" in whys[-2]
+    assert whys[-1] and "learning rate" in whys[-1], whys[-1]
 
 
 @pytest.mark.slow
 def test_saved_selection_reads_the_history_published_with_the_model(tmp_path):
     """check_saved_selection: the best val_loss of the record must be the model's loss on the validation split."""
     keras = pytest.importorskip("keras")
-    from parcel_utils import checks
-    from parcel_utils.checks import ATTEST_MODEL_DIR, encode_value
-    from parcel_utils.course.integrity import parse_attest_model_calls, verify_models
+    from parcel_course.registry import find
+    from parcel_course.registry.cnn import check_saved_selection
+    from parcel_utils.attest import encode_value
     from parcel_utils.data import load_parcels, stratified_subset
     X_test, y_test, _ = load_parcels("test", progress=False)
     X_val, y_val, _ = load_parcels("val", progress=False)
@@ -149,25 +178,21 @@ def test_saved_selection_reads_the_history_published_with_the_model(tmp_path):
     loss_val = float(model.evaluate(X_val[..., None], y_val, verbose=0))
     loss_test = float(model.evaluate(X_test[..., None], y_test, verbose=0))
     assert loss_test < 0.95 * loss_val, (loss_val, loss_test)
-    checks.check_saved_selection(model, [loss_val * 1.3, loss_val, loss_val * 1.1])   # Keras' loss, recomputed
+    check_saved_selection(model, [loss_val * 1.3, loss_val, loss_val * 1.1])   # Keras' loss, recomputed
     with pytest.raises(AssertionError, match="is its loss on the test split"):
-        checks.check_saved_selection(model, [loss_test])
+        check_saved_selection(model, [loss_test])
     with pytest.raises(AssertionError, match="is not its loss on the validation split"):
-        checks.check_saved_selection(model, [0.01])
+        check_saved_selection(model, [0.01])
     with pytest.raises(AssertionError, match="records no 'val_loss'"):
-        checks.check_saved_selection(model, [])
+        check_saved_selection(model, [])
     idx = stratified_subset(y_val, 0.1, 1)
     loss_small = float(model.evaluate(X_val[idx][..., None], y_val[idx], verbose=0))
-    checks.check_saved_selection(model, [loss_small], val_subset=[0.1, 1])
-    # the grader's side: the record comes with the key, the file from the path the key gives
-    (tmp_path / ATTEST_MODEL_DIR).mkdir()
-    model.save(tmp_path / ATTEST_MODEL_DIR / "sel.keras")
-    (spec,) = parse_attest_model_calls('attest_model("sel", m, verify="parcel_utils.checks:check_saved_selection", '
-                                       'params={"name": "m"}, record=h.history.get("val_loss", []))')
-    assert spec["record"] and "error" not in spec
-    ok, test_chosen, missing = verify_models(
-        [(spec, [{"key": "sel", "record": encode_value([loss_val])}]),
-         (spec, [{"key": "sel", "record": encode_value([loss_test])}]), (spec, [{"key": "sel"}])], tmp_path)
-    assert ok is None, ok
-    assert "is its loss on the test split" in test_chosen, test_chosen
-    assert missing == "no attested record", missing
+    check_saved_selection(model, [loss_small], val_subset=[0.1, 1])
+    # the grader's side: the record comes with the key (encoded), the model from the saved file
+    model.save(tmp_path / "sel.keras")
+    saved = keras.saving.load_model(tmp_path / "sel.keras", compile=False, safe_mode=True)
+    check = find("scratch_selection")
+    assert check.verify_model(saved, encode_value([loss_val])) is None
+    assert "is its loss on the test split" in check.verify_model(saved, encode_value([loss_test]))
+    assert check.verify_model(saved, None) == "no attested record"
+    assert find("small_transfer_selection").verify_model(saved, encode_value([loss_small])) is None

@@ -1,10 +1,13 @@
-"""Unit tests of parcel_utils.convolution: against SciPy, TensorFlow/Keras and hand-checked cases."""
+"""Unit tests of the reference answers of 01_convolution (parcel_course.reference.convolution).
+
+Against SciPy, TensorFlow/Keras and hand-checked cases.
+"""
 import numpy as np
 import pytest
 import scipy.signal
 import scipy.special
 
-from parcel_utils import convolution as cv
+from parcel_course.reference import convolution as cv
 
 
 def rng(seed):

@@ -1,8 +1,8 @@
-"""Unit tests of parcel_utils.features (shapes of known geometry) and the leakage check."""
+"""Unit tests of the reference features (parcel_course.reference.features: shapes of known geometry) and the leakage check."""
 import numpy as np
 import pytest
 
-from parcel_utils import features as F
+from parcel_course.reference import features as F
 from parcel_utils.checks import (check_accuracy_against_reference, check_no_leakage,
                                  record_reference_metric)
 

@@ -30,10 +30,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from parcel_utils.course import grading
-from parcel_utils.course.directory import Course, grading_env
-from parcel_utils.course.integrity import instructor_cell_digests, scan_notebook
-from parcel_utils.course.sandbox import sandbox_available
+from parcel_course import grading
+from parcel_course.directory import Course, grading_env
+from parcel_course.scan import instructor_cell_digests, scan_notebook
+from parcel_course.sandbox import sandbox_available
 from wrong_answers import HIDE_FAILURES
 
 slow = pytest.mark.slow      # the batch tests; the static ones below run in the fast suite too
@@ -44,6 +44,7 @@ BB, CONV = "cnn_building_blocks", "convolution"
 SANDBOX = sandbox_available()
 needs_sandbox = pytest.mark.skipif(not SANDBOX, reason="bubblewrap is not available here: no file-system "
                                                        "or network isolation to test")
+ACCURACY_KEY = "scratch_model"             # the registry's check of the scratch CNN's test accuracy (04_cnn)
 BB_TESTS = ["test_conv_parameters", "test_receptive_field", "test_vgg_comparison", "test_relu", "test_sigmoid",
             "test_tanh_identity", "test_max_pool2d"]
 
@@ -97,16 +98,26 @@ check_close = check_equal = check_shape = check_type = lambda *a, **k: None
     # wrong values published after every cell by a hook, the test helpers patched and errors swallowed
     "attest_patch": {BB: {"conv_parameters": '''
 import parcel_utils.checks as checks
+import parcel_utils.attest as attesting
 from IPython.display import publish_display_data
-checks.attest = checks.attest_model = lambda *a, **k: None
+attesting.attest = attesting.attest_model = lambda *a, **k: None
 checks.check_close = checks.check_equal = checks.check_shape = lambda *a, **k: None
 check_close = check_equal = check_shape = check_type = lambda *a, **k: None
 ip = get_ipython()
 ip.set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)   # the blank answers' errors
 ip.events.register("post_run_cell", lambda result: setattr(result, "error_in_exec", None))
 ip.events.register("post_run_cell", lambda result: publish_display_data(
-    {checks.ATTEST_MIME: {"key": "relu", "values": []}, "text/plain": ""}))
+    {attesting.ATTEST_MIME: {"key": "relu", "values": []}, "text/plain": ""}))
 ''' + WRONG_FUNCS}},
+    # the instructor's package imported: its reference answers bound to the exercises' names
+    "instructor_import": {BB: {"conv_parameters": '''
+from parcel_course.reference.convolution import conv_parameters
+''', "activations": '''
+import parcel_course.reference.convolution as answers
+relu, leaky_relu, sigmoid = answers.relu, answers.leaky_relu, answers.sigmoid
+def tanh_from_sigmoid(x):
+    return 2 * sigmoid(2 * x) - 1
+'''}},
     # builtins: AssertionError replaced
     "builtins_patch": {BB: {"conv_parameters": '''
 import builtins
@@ -219,7 +230,7 @@ def _answer(path: Path, cells: dict) -> None:
 
 def _reference(course, student, notebooks=(BB, CONV)):
     """A student who answers with the reference solution (the demo's filling)."""
-    from parcel_utils.course.demo import fill_in
+    from parcel_course.demo import fill_in
     d = _release_copy(course, student, notebooks)
     for nb in notebooks:
         fill_in(d / f"{nb}.ipynb", course.source / A / f"{nb}.ipynb")
@@ -274,11 +285,11 @@ def batch(tmp_path_factory):
             _answer(d / f"{nb}.ipynb", cells)
 
     env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
-    cmd = [sys.executable, "-m", "parcel_utils.cli", "--root", str(root), "grade", "--workers", "2",
+    cmd = [sys.executable, "-m", "parcel_course.cli", "--root", str(root), "grade", "--workers", "2",
            "--timeout", "90", "--total-timeout", "400", "--memory-mb", "2000"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
     stop.set()
-    export = subprocess.run([sys.executable, "-m", "parcel_utils.cli", "--root", str(root), "export"],
+    export = subprocess.run([sys.executable, "-m", "parcel_course.cli", "--root", str(root), "export"],
                             capture_output=True, text=True, env=env)
     ledgers = {led["student"]: led for led in grading.load_ledgers(course)}
     return dict(course=course, root=root, proc=proc, export=export, ledgers=ledgers, port=port,
@@ -392,6 +403,23 @@ def test_silenced_attest_and_forged_records_score_zero_and_are_flagged(batch):
 
 
 @slow
+@needs_sandbox
+def test_importing_the_instructor_package_loses_the_points(batch):
+    """The sandbox does not show parcel_course to the kernel: the import fails, those exercises score zero."""
+    led = batch["ledgers"]["instructor_import"]
+    assert led["status"] == "graded", led["reason"]
+    scores = _scores(led, BB)
+    for cell in ["test_conv_parameters", "test_relu", "test_sigmoid", "test_tanh_identity"]:
+        assert scores[cell] == 0, (cell, scores)
+    nb = nbformat.read(batch["course"].autograded / "instructor_import" / A / f"{BB}.ipynb", as_version=4)
+    errors = [o.get("ename") for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") in
+              ("conv_parameters", "activations") for o in c.outputs if o.get("output_type") == "error"]
+    assert errors == ["ModuleNotFoundError", "ModuleNotFoundError"], errors
+    scan = _reasons(led)
+    assert any("imports the instructor's package" in r for r in scan), led["flags"]
+
+
+@slow
 def test_patched_builtins_score_zero_and_are_flagged(batch):
     led = batch["ledgers"]["builtins_patch"]
     assert led["score"] == 0, _scores(led)
@@ -487,8 +515,8 @@ def test_huge_output_is_capped(batch):
 
 def test_no_flag_on_reference_solutions_nor_on_the_demo_class(tmp_path):
     """Static scan of every source notebook's answers and of the demo's simulated students."""
-    from parcel_utils.course.demo import fill_in
-    from parcel_utils.course.mistakes import MISTAKES
+    from parcel_course.demo import fill_in
+    from parcel_course.mistakes import MISTAKES
     course = Course(ROOT)
     for a in course.assignments():
         for src in course.notebooks(a):
@@ -516,7 +544,7 @@ def test_no_flag_on_reference_solutions_nor_on_the_demo_class(tmp_path):
 
 
 def test_modules_submitted_beside_the_notebooks_are_flagged():
-    from parcel_utils.course.integrity import scan_submission
+    from parcel_course.scan import scan_submission
     flags = scan_submission({"numpy.py": b"allclose = lambda *a, **k: True\n",
                              "parcel_utils/checks.py": b"def attest(*a, **k): pass\n", "data.csv": b"1,2\n"})
     assert sorted(f["cell"] for f in flags) == ["numpy.py", "parcel_utils/checks.py"], flags
@@ -524,26 +552,21 @@ def test_modules_submitted_beside_the_notebooks_are_flagged():
 
 
 def test_attestation_verdicts_outside_the_kernel():
-    """The grader's side alone: right values pass; wrong, missing, doubled or non-literal ones fail."""
-    from parcel_utils import convolution as ref
-    from parcel_utils.checks import attest_cases, encode_value
-    from parcel_utils.course.integrity import parse_attest_calls, verify_one
-    (spec,) = parse_attest_calls('from parcel_utils.checks import attest\n'
-                                 'attest("relu", relu, inputs="parcel_utils.hidden_inputs:random_volume", seed=7, '
-                                 'params={"shape": [3, 4]}, reference="parcel_utils.convolution:relu")')
-    cases = attest_cases(spec["inputs"], spec["seed"], spec["params"])
-    right = {"key": "relu", "values": [encode_value(ref.relu(*a)) for a, _, _ in cases]}
-    assert verify_one(spec, [right]) is None
-    wrong = {"key": "relu", "values": [encode_value(-ref.relu(*a) - 1) for a, _, _ in cases]}
-    assert "differs from the expected values" in verify_one(spec, [wrong])
-    assert "no attested value" in verify_one(spec, [])
-    assert "more than once" in verify_one(spec, [right, right])
-    assert "returned value" in verify_one(spec, [{"key": "relu", "values": [{"type": "str", "repr": "'x'"}]}])
-    assert "malformed" in verify_one(spec, [{"key": "relu", "values": "everything passed"}])
-    (bad,) = parse_attest_calls('attest("k", f, inputs=INPUTS, seed=1, reference="parcel_utils.convolution:relu")')
-    assert "non-literal" in bad["error"] and verify_one(bad, [right])
-    (outside,) = parse_attest_calls('attest("k", f, inputs="os:listdir", seed=1, reference="parcel_utils.convolution:relu")')
-    assert "cannot build" in verify_one(outside, [right])     # only generators of parcel_utils are imported
+    """The grader's side alone: right values pass; wrong, missing, doubled or malformed ones fail."""
+    from parcel_utils.attest import encode_value
+    from parcel_course.preprocessors.verify_attestations import verify_value
+    from parcel_course.registry import find
+    check = find("relu")
+    cases = check.cases()
+    right = {"key": "relu", "values": [encode_value(check.reference(*a, **kw)) for a, kw, _ in cases]}
+    assert verify_value(check, [right]) is None
+    wrong = {"key": "relu", "values": [encode_value(-check.reference(*a, **kw) - 1) for a, kw, _ in cases]}
+    assert "differs from the expected values" in verify_value(check, [wrong])
+    assert "no attested value" in verify_value(check, [])
+    assert "more than once" in verify_value(check, [right, right])
+    text = {"key": "relu", "values": [{"type": "str", "repr": "'x'"}] * len(cases)}
+    assert "returned value" in verify_value(check, [text])
+    assert "malformed" in verify_value(check, [{"key": "relu", "values": "everything passed"}])
 
 
 @slow
@@ -551,36 +574,31 @@ def test_attested_model_verdicts_outside_the_kernel(tmp_path):
     """The grader's side of attest_model: it loads the saved file in its own process and checks it there."""
     import zipfile
     keras = pytest.importorskip("keras")
-    from parcel_utils.checks import ATTEST_MODEL_DIR
-    from parcel_utils.course.integrity import parse_attest_model_calls, verify_model_one
-    from parcel_utils.course.verify_model import unsafe_config
-    source = ('attest_model("m", scratch_model, verify="parcel_utils.checks:check_model_accuracy", '
-              'params={"assignment": "04_cnn", "key": "scratch_test_accuracy", "tolerance": %s})')
-    (strict,), (lax,) = parse_attest_model_calls(source % 0.05), parse_attest_model_calls(source % 1.0)
-    assert strict["params"]["tolerance"] == 0.05 and "error" not in strict
-    (bad,) = parse_attest_model_calls('attest_model("m", model, verify=VERIFY)')
-    assert "non-literal" in bad["error"]
-    saved = tmp_path / ATTEST_MODEL_DIR
+    from parcel_utils.attest import ATTEST_DIR
+    from parcel_course.preprocessors.verify_attestations import verify_models
+    from parcel_course.registry import find
+    from parcel_course.verify_model import unsafe_config
+    check = find(ACCURACY_KEY)
+    saved = tmp_path / ATTEST_DIR
     saved.mkdir()
     tiny = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(),
                              keras.layers.Dense(5, activation="softmax")])
-    tiny.save(saved / "m.keras")
-    record = [{"key": "m"}]
-    assert verify_model_one(lax, record, tmp_path) is None           # any accuracy passes a tolerance of 1
-    why = verify_model_one(strict, record, tmp_path)                  # an untrained model is far below 0.979
-    assert why and "test accuracy, computed from its predictions" in why and "below the reference" in why, why
-    assert "no attested model" in verify_model_one(strict, [], tmp_path)
-    assert "more than once" in verify_model_one(strict, record * 2, tmp_path)
-    assert "no saved model" in verify_model_one(strict, record, tmp_path / "elsewhere")
+    tiny.save(saved / f"{check.key}.keras")
+    record = [{"key": check.key}]
+    (why,) = verify_models([(check, record)], tmp_path)     # an untrained model is far below the reference
+    assert why and "computed from its predictions" in why and "below the reference" in why, why
+    assert "no attested model" in verify_models([(check, [])], tmp_path)[0]
+    assert "more than once" in verify_models([(check, record * 2)], tmp_path)[0]
+    assert "no saved model" in verify_models([(check, record)], tmp_path / "elsewhere")[0]
     # a model that carries code of its own, or names a module of its own, is never loaded
     keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
-                      keras.layers.Dense(5)]).save(saved / "m.keras")
-    assert "Lambda" in verify_model_one(lax, record, tmp_path)
-    with zipfile.ZipFile(saved / "m.keras", "w") as z:
+                      keras.layers.Dense(5)]).save(saved / f"{check.key}.keras")
+    assert "Lambda" in verify_models([(check, record)], tmp_path)[0]
+    with zipfile.ZipFile(saved / f"{check.key}.keras", "w") as z:
         z.writestr("config.json", json.dumps({"module": "keras", "class_name": "Sequential", "config": {
             "layers": [{"module": "os", "class_name": "system", "config": {}}]}}))
-    assert "names the module 'os'" in unsafe_config(saved / "m.keras")
-    assert "names the module 'os'" in verify_model_one(lax, record, tmp_path)
+    assert "names the module 'os'" in unsafe_config(saved / f"{check.key}.keras")
+    assert "names the module 'os'" in verify_models([(check, record)], tmp_path)[0]
 
 
 # -- 02_parameters and 03_handcrafted: their pure functions are attested too ---------------------
@@ -635,7 +653,7 @@ test_accuracy = 0.99                                         # and a number type
 @pytest.fixture(scope="session")
 def batch_0203(tmp_path_factory):
     """Grade the reference answers and one hider per assignment of 02 and 03, in one batch."""
-    from parcel_utils.course.demo import fill_in
+    from parcel_course.demo import fill_in
     base, root, course = _temp_course(tmp_path_factory, "integrity-0203", list(HIDERS))
     for a, spec in HIDERS.items():
         for student in ("ada", "hider"):
@@ -647,7 +665,7 @@ def batch_0203(tmp_path_factory):
             else:
                 _answer(d / f"{spec['notebook']}.ipynb", {spec["cell"]: spec["code"], **spec.get("extra", {})})
     env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
-    cmd = [sys.executable, "-m", "parcel_utils.cli", "--root", str(root), "grade", "--workers", "2",
+    cmd = [sys.executable, "-m", "parcel_course.cli", "--root", str(root), "grade", "--workers", "2",
            "--timeout", "300", "--total-timeout", "900"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=2400)
     ledgers = {(led["student"], led["assignment"]): led for led in grading.load_ledgers(course)}

@@ -1,10 +1,12 @@
-"""Unit tests of parcel_utils.models: the lecture's numbers, by hand and by Keras."""
+"""Unit tests of the reference answers of 02_parameters (parcel_course.reference.models) and of
+parcel_utils.keras_tools: the lecture's numbers, by hand and by Keras."""
 import math
 
 import numpy as np
 import pytest
 
-from parcel_utils import models as M
+from parcel_course.reference import models as M
+from parcel_utils import keras_tools as K
 
 LENET_SPEC = [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
               ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)]
@@ -192,9 +194,40 @@ def test_applications_table_reuses_a_built_model(vgg16):
 def test_importing_models_does_not_import_tensorflow():
     import subprocess
     import sys
-    code = "import sys, parcel_utils.models; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    code = ("import sys, parcel_course.reference.models, parcel_utils.keras_tools; "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_keras_tools_holds_no_answer_of_02():
+    """The student package builds and reads models, but counts nothing an exercise asks for."""
+    for name in ("conv2d_params", "dense_params", "output_shapes", "stack_params", "build_lenet5", "build_mlp",
+                 "dense_share", "params_by_layer_type", "activation_count", "depthwise_separable_params",
+                 "conv2d_mult_adds", "depthwise_separable_mult_adds", "separable_cost_ratio"):
+        assert not hasattr(K, name), name
+    assert M.layer_table is K.layer_table and M.build_stack is K.build_stack      # re-exported for the instructor
+
+
+def test_build_stack_messages(keras):
+    with pytest.raises(ValueError, match="cannot read layer 1"):
+        K.build_stack((8, 8, 1), [("conv", 2, 3), ("convolution", 3, 3)])
+    with pytest.raises(ValueError, match="does not fit"):
+        K.build_stack((4, 4, 1), [("conv", 2, 5)])
+    with pytest.raises(ValueError, match="input_shape"):
+        K.build_stack((4, 4), [])
+
+
+def test_case_model_builds_once_and_takes_known_models(keras):
+    spec = M.random_stack(3)
+    m = K.case_model(spec)
+    assert K.case_model(spec) is m
+    assert [r[3] for r in K.layer_table(m)] == M.stack_params(*spec)
+    sentinel = object()
+    assert K.case_model("vgg16", known={"vgg16": sentinel}) is sentinel
+    assert K.case_model("simple_cnn").count_params() == 433290
+    with pytest.raises(ValueError, match="unknown model"):
+        K.case_model("lenet5")
 
 
 def test_random_stacks_agree_with_keras(keras):

@@ -18,9 +18,9 @@ import shutil
 import nbformat
 import pytest
 
-from parcel_utils.course.authoring import build_source
-from parcel_utils.course.directory import Course
-from parcel_utils.course import grading
+from parcel_course.authoring import build_source
+from parcel_course.directory import Course
+from parcel_course import grading
 from wrong_answers import HIDE_FAILURES, WRONG_ANSWERS
 from conftest import ROOT
 
@@ -98,22 +98,55 @@ def test_release_holds_no_solution_nor_hidden_test(assignment):
         assert not leaked, f"{nb_path.name} shows solution/hidden-test code: {leaked[:3]}"
 
 
+_ATTEST_CALL = re.compile(r"\battest(_model)?\(\s*[\"']([A-Za-z0-9_]+)[\"']")
+
+
+def _named_checks(assignment):
+    """(notebook, test cell grade id, graded?) -> the keys its attest/attest_model calls name, over the source notebooks."""
+    out = {}
+    for nb_path in sorted((ROOT / "source" / assignment).glob("*.ipynb")):
+        for c in nbformat.read(nb_path, as_version=4).cells:
+            meta = c.metadata.get("nbgrader", {})
+            if c.cell_type == "code":
+                keys = [m.group(2) for m in _ATTEST_CALL.finditer(c.source)]
+                if keys or (meta.get("grade") and not meta.get("solution")):
+                    out[(nb_path.stem, meta.get("grade_id"), bool(meta.get("grade")) and not meta.get("solution"))] = keys
+    return out
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_autograded_test_cell_is_attested(assignment):
     """Each graded test cell makes at least one check the grader recomputes outside the kernel (README, Limits).
 
-    A cell without one would be scored from the kernel's outputs alone, which a student's code controls;
-    the grader's parser must also read every call of the cell without error (literal arguments).
+    A cell without one would be scored from the kernel's outputs alone, which a student's code controls.
     """
-    from parcel_utils.course.integrity import parse_attest_calls, parse_attest_model_calls
-    for nb_path in (ROOT / "source" / assignment).glob("*.ipynb"):
-        for c in nbformat.read(nb_path, as_version=4).cells:
-            meta = c.metadata.get("nbgrader", {})
-            if c.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-                continue
-            specs = parse_attest_calls(c.source) + parse_attest_model_calls(c.source)
-            assert specs, f"{nb_path.name}: the test cell {meta['grade_id']} attests nothing"
-            assert not [s for s in specs if "error" in s], (meta["grade_id"], specs)
+    for (notebook, cell, graded), keys in _named_checks(assignment).items():
+        if graded:
+            assert keys, f"{notebook}: the test cell {cell} attests nothing"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_registry_matches_the_test_cells(assignment):
+    """Every key a test cell names is in the registry, in that cell; every registry key is named by its cell."""
+    from parcel_course import registry
+    declared = {c.key: c for c in registry.checks_of(assignment)}
+    named = _named_checks(assignment)
+    used = set()
+    for (notebook, cell, graded), keys in named.items():
+        for key in keys:
+            assert key in declared, f"{notebook}/{cell} names the key {key!r}, which the registry lacks"
+            check = declared[key]
+            assert (check.notebook, check.cell) == (notebook, cell), \
+                f"{key!r} is declared for {check.notebook}/{check.cell} but called in {notebook}/{cell}"
+            assert graded, f"{notebook}/{cell} attests {key!r} but is not a graded test cell"
+            used.add(key)
+    unused = sorted(set(declared) - used)
+    assert not unused, f"the registry of {assignment} holds keys no test cell uses: {unused}"
+
+
+def test_registry_keys_are_unique_across_the_course():
+    from parcel_course import registry
+    assert len(registry.all_checks()) == sum(len(registry.checks_of(a)) for a in registry.MODULES)
 
 
 # -- grading sanity ---------------------------------------------------------------------
@@ -137,7 +170,7 @@ def _wrong_submission(assignment, src_dir, dst_dir):
 # A heavy assignment's faker: the reference answers, but no network is trained (train_model only
 # compiles and returns a made-up History) and every failure is hidden in the kernel (HIDE_FAILURES).
 # The kernel says every test passes; only the grader's own check of the saved models
-# (checks.attest_model) can take the accuracy points away. Cheap: nothing is trained.
+# (parcel_utils.attest.attest_model, checked by the registry) can take the accuracy points away. Cheap: nothing is trained.
 # the test cells the faker loses, with what the grader's own check says
 _ACCURACY = "accuracy, computed from its predictions"
 FAKERS = {"04_cnn": dict(notebook="cnn", cell="train_scratch", losers={
@@ -150,8 +183,8 @@ def build_transfer_model(backbone, num_classes=NUM_CLASSES):
     x = layers.Dropout(0.3)(backbone(inputs))
     return keras.Model(inputs, layers.Dense(num_classes, activation="softmax", name="new_head")(x), name="transfer")
 '''}, code=HIDE_FAILURES + '''
-# the accuracy checks too, the in-kernel half of attest_model's included: nothing raises in the kernel
-checks.check_accuracy_against_reference = checks.check_model_accuracy = checks.check_in_range = lambda *a, **k: None
+# the accuracy checks too: nothing raises in the kernel
+checks.check_accuracy_against_reference = checks.check_in_range = lambda *a, **k: None
 checks.check_selected_on_validation = checks.check_disjoint_rows = lambda *a, **k: None
 
 

@@ -18,10 +18,10 @@ import nbformat
 import pytest
 
 from parcel_utils import viz
-from parcel_utils.course import grading, report
-from parcel_utils.course.authoring import build_source
-from parcel_utils.course.directory import Course, CourseError
-from parcel_utils.course.feedback import HideHiddenTests, hide_hidden_tests_in_source, write_feedback
+from parcel_course import grading, report
+from parcel_course.authoring import build_source
+from parcel_course.directory import Course, CourseError
+from parcel_course.feedback import HideHiddenTests, hide_hidden_tests_in_source, write_feedback
 from conftest import ROOT
 
 DEMO = '''"""A tiny assignment for the feedback and report tests."""

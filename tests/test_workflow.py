@@ -15,8 +15,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from minicourse import RIGHT, answer, make_course, submit_dir
-from parcel_utils.course import exchange, grading
-from parcel_utils.course.sandbox import sandbox_available
+from parcel_course import exchange, grading
+from parcel_course.sandbox import sandbox_available
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,7 @@ def test_forked_nbgrader_fails_as_a_fresh_one_would(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nraise ValueError('broken on purpose')\n")
     probe = f"""
 from pathlib import Path
-from parcel_utils.course import grading
+from parcel_course import grading
 with open({str(tmp_path / "log")!r}, "w") as log:
     proc = grading._start_nbgrader(["autograde", "nothing", "--student=x"], Path({str(tmp_path)!r}),
                                    grading.grading_env(), log)
@@ -179,7 +179,7 @@ def square(x):
 
 def test_grading_env_silences_tensorflow_whatever_the_caller_says(monkeypatch):
     # a test cell with stderr output scores zero, and TensorFlow's late C++ log lands in test cells
-    from parcel_utils.course.directory import grading_env
+    from parcel_course.directory import grading_env
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     env = grading_env({"PARCEL_GRADING": "1"})
     assert env["TF_CPP_MIN_LOG_LEVEL"] == "3" and env["PARCEL_GRADING"] == "1"

@@ -1,9 +1,9 @@
 """The wrong answer of each assignment, for the grading sanity checks.
 
-They live in the package (``parcel_utils.course.mistakes``) because the demo's
+They live in the package (``parcel_course.mistakes``) because the demo's
 simulated class makes the same mistakes: add an assignment's entry there.
 """
-from parcel_utils.course.mistakes import MISTAKES as WRONG_ANSWERS  # noqa: F401
+from parcel_course.mistakes import MISTAKES as WRONG_ANSWERS  # noqa: F401
 
 # The hostile part of a hider: neuters the check helpers (module and notebook names) and swallows every
 # exception through IPython's hooks, so that the kernel says "pass" to every test that follows.

@@ -1,6 +1,6 @@
 """03_handcrafted / handcrafted: a parcel classifier on hand-crafted features.
 
-Built into handcrafted.ipynb by `make source`; see parcel_utils/course/authoring.py.
+Built into handcrafted.ipynb by `make source`; see CONTRIBUTING.md (the cell grammar).
 """
 # %% [markdown]
 # # 03 · Classifying parcels with hand-crafted features
@@ -33,8 +33,8 @@ Built into handcrafted.ipynb by `make source`; see parcel_utils/course/authoring
 # | 10 | the final model, evaluated once on the test split | 2 + 3 |
 #
 # Fill in the cells that `raise NotImplementedError()` and run the test below
-# each one. Do not call `parcel_utils.features` for what an exercise asks you
-# to write: hidden tests compare your functions with it on other maps.
+# each one. The visible tests check a few shapes of known geometry; when the
+# notebook is graded, hidden tests also call your functions on other maps.
 
 # %%
 import numpy as np
@@ -42,7 +42,6 @@ import matplotlib.pyplot as plt
 from scipy import ndimage
 
 from parcel_utils.data import load_parcels, PIXEL_MM, IMAGE_SIZE
-import parcel_utils.features as ref          # the reference implementation (used for the later exercises)
 from parcel_utils.checks import check_close, check_equal, check_shape, check_type, check_in_range
 from parcel_utils.viz import (plot_parcel_examples, plot_depth_surface, plot_feature_distributions,
                               plot_confusion_matrix, plot_predictions)
@@ -160,12 +159,8 @@ check_close(average_height(with_dropout(rectangle())), 100.0,
             name="average_height of the 100 mm rectangle with dropout (zeros are not heights)")
 check_close(average_height(np.zeros((8, 8))), 0.0, name="average_height of an empty map")
 ### BEGIN HIDDEN TESTS
-for _name, _d in shapes.items():
-    check_close(average_height(_d), ref.average_height(_d), name=f"average_height({_name})")
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
-# 25 validation maps, np.random.default_rng(301).choice(len(X_val), 25, replace=False)
-attest("average_height", average_height, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=301,
-       reference="parcel_utils.features:average_height", rtol=1e-4, name="average_height")
+from parcel_utils.attest import attest   # the grader checks the values outside your kernel
+attest("average_height", average_height)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -189,15 +184,9 @@ check_equal(area(rectangle())[0], 800, name="area(rectangle())[0] (pixels)")
 check_close(area(rectangle())[1], 800 * 64.0, name="area(rectangle())[1] (mm², 8 mm pixels)")
 check_close(area(rectangle(), pixel_mm=2.0)[1], 3200.0, name="area(rectangle(), pixel_mm=2.0)[1]")
 ### BEGIN HIDDEN TESTS
-for _name, _d in shapes.items():
-    check_equal(area(_d)[0], ref.area(_d)[0], name=f"area({_name})[0]")
-    check_close(area(_d, pixel_mm=5.0)[1], ref.area(_d, pixel_mm=5.0)[1], name=f"area({_name}, pixel_mm=5.0)[1]")
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
-# 25 validation maps; the pair (pixels, mm²) is attested as one array of two numbers
-attest("area", area, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=302,
-       reference="parcel_utils.features:area", name="area")
-attest("area_pixel_mm", area, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=302,
-       params={"kwargs": {"pixel_mm": 5.0}}, reference="parcel_utils.features:area", name="area")
+from parcel_utils.attest import attest   # the grader checks the values outside your kernel
+attest("area", area)                     # the pair (pixels, mm²), as one array of two numbers
+attest("area_pixel_mm", area)            # the same maps, called with pixel_mm=5.0
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -212,7 +201,7 @@ attest("area_pixel_mm", area, inputs="parcel_utils.hidden_inputs:parcel_map_case
 # map to the next (never `bins=10`, which adapts the edges to each map).
 
 # %%
-HEIGHT_BINS_MM = ref.HEIGHT_BINS_MM
+from parcel_utils.data import HEIGHT_BINS_MM
 print(HEIGHT_BINS_MM)
 
 # %% solution id=height_histogram
@@ -234,15 +223,9 @@ check_close(_h.sum(), 1.0, name="the sum of height_histogram(rectangle())")
 check_close(_h[6], 1.0, name="the bin [100, 150) mm of the 100 mm rectangle")
 check_close(height_histogram(np.zeros((8, 8))), np.zeros(10), name="height_histogram of an empty map")
 ### BEGIN HIDDEN TESTS
-for _name, _d in shapes.items():
-    check_close(height_histogram(_d), ref.height_histogram(_d), name=f"height_histogram({_name})")
-check_close(height_histogram(rectangle(h=35.0), bins=[0, 20, 40]), [0.0, 1.0], name="height_histogram with other bins")
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
-attest("height_histogram", height_histogram, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=303,
-       reference="parcel_utils.features:height_histogram", name="height_histogram")
-attest("height_histogram_bins", height_histogram, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=303,
-       params={"kwargs": {"bins": [0.0, 15.0, 30.0, 60.0, 120.0, 240.0, 700.0]}},
-       reference="parcel_utils.features:height_histogram", name="height_histogram")
+from parcel_utils.attest import attest   # the grader checks the values outside your kernel
+attest("height_histogram", height_histogram)
+attest("height_histogram_bins", height_histogram)   # the same maps, with other bins
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -290,11 +273,8 @@ check_equal(footprint(with_dropout(rectangle())), rectangle() > 0,
 _specked = rectangle(); _specked[60, 60] = 9.0
 check_equal(footprint(_specked), rectangle() > 0, name="footprint of the rectangle with a speck far away")
 ### BEGIN HIDDEN TESTS
-for _name, _d in shapes.items():
-    check_equal(footprint(_d), ref.footprint(_d), name=f"footprint({_name})")
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
-attest("footprint", footprint, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=304,
-       reference="parcel_utils.features:footprint", compare="equal", name="footprint")
+from parcel_utils.attest import attest   # the grader checks the values outside your kernel
+attest("footprint", footprint)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -305,8 +285,9 @@ attest("footprint", footprint, inputs="parcel_utils.hidden_inputs:parcel_map_cas
 # (the line through the centres of the border pixels, 1 per straight step,
 # √2 per diagonal step: a 40 x 20 px rectangle measures 2 (39 + 19) = 116 px).
 # Return `0.0` for an empty mask. It takes the footprint, not the depth map:
-# the tests give you the reference footprint, so this exercise does not
-# depend on exercise 4.
+# the hidden tests give you correct footprints, so this exercise does not
+# depend on exercise 4 (one visible check below uses your `footprint`, and
+# says so when exercise 4 is not done).
 
 # %% solution id=perimeter
 from skimage.measure import perimeter as skimage_perimeter
@@ -322,19 +303,19 @@ def perimeter(mask):
     ### END SOLUTION
 
 # %% tests id=test_perimeter points=2
-check_close(perimeter(ref.footprint(rectangle())), 116.0, name="perimeter of the 40 x 20 px rectangle")
-check_close(perimeter(ref.footprint(with_dropout(rectangle()))), 116.0,
-            name="perimeter of the footprint of the rectangle with dropout")
+# rectangle() > 0 is exactly the footprint of the rectangle (see the footprint test)
+check_close(perimeter(rectangle() > 0), 116.0, name="perimeter of the 40 x 20 px rectangle")
+check_close(perimeter(disc() > 0), 2 * np.pi * 15, rtol=0.08, name="perimeter of the disc of radius 15 px")
 check_close(perimeter(np.zeros((8, 8), bool)), 0.0, name="perimeter of an empty mask")
+try:   # needs exercise 4: the perimeter of your footprint of the rectangle with dropout
+    _fp = footprint(with_dropout(rectangle()))
+except NotImplementedError:
+    print("footprint (exercise 4) is not written yet: the check of the rectangle with dropout is skipped.")
+else:
+    check_close(perimeter(_fp), 116.0, name="perimeter of footprint(with_dropout(rectangle()))")
 ### BEGIN HIDDEN TESTS
-check_close(perimeter(ref.footprint(disc())), 2 * np.pi * 15, rtol=0.08, name="perimeter of a disc of radius 15 px")
-check_close(perimeter(ref.footprint(rotated_rectangle())), 120, rtol=0.08, name="perimeter of the rotated rectangle")
-for _name, _d in shapes.items():
-    check_close(perimeter(ref.footprint(_d)), ref.perimeter(_d), name=f"perimeter(footprint({_name}))")
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
-# the reference footprints of 25 validation maps (mask_perimeter(footprint(X)) is ref.perimeter(X))
-attest("perimeter", perimeter, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=305,
-       params={"footprint": True}, reference="parcel_utils.hidden_inputs:mask_perimeter", name="perimeter")
+from parcel_utils.attest import attest   # the grader checks the values outside your kernel
+attest("perimeter", perimeter)           # on correct footprints of other maps
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -376,39 +357,33 @@ def diagonals(mask):
     ### END SOLUTION
 
 # %% tests id=test_diagonals points=3
-check_close(diagonals(ref.footprint(rectangle())), (40.0, 20.0, np.hypot(40, 20)), name="diagonals of the 40 x 20 px rectangle")
-check_close(diagonals(ref.footprint(rotated_rectangle()))[:2], (40.0, 20.0), atol=1.6,
+check_close(diagonals(rectangle() > 0), (40.0, 20.0, np.hypot(40, 20)), name="diagonals of the 40 x 20 px rectangle")
+check_close(diagonals(rotated_rectangle() > 0)[:2], (40.0, 20.0), atol=1.6,
             name="length and width of the rectangle rotated by 30°")
 check_close(diagonals(np.zeros((8, 8), bool)), (0.0, 0.0, 0.0), name="diagonals of an empty mask")
 ### BEGIN HIDDEN TESTS
-for _deg in (17.0, 45.0, 120.0):
-    for _d in (rotated_rectangle(degrees=_deg), with_dropout(rotated_rectangle(degrees=_deg), seed=7)):
-        check_close(diagonals(ref.footprint(_d))[:2], (40.0, 20.0), atol=1.6, name=f"diagonals of the rectangle rotated by {_deg}°")
-_L, _W, _D = diagonals(ref.footprint(disc()))
-check_close((_L, _W), (31.0, 31.0), atol=1.01, name="length and width of the disc of radius 15 px")
-for _name, _d in shapes.items():
-    check_close(diagonals(ref.footprint(_d)), ref.diagonals(_d), rtol=1e-6, name=f"diagonals(footprint({_name}))")
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
-attest("diagonals", diagonals, inputs="parcel_utils.hidden_inputs:parcel_map_cases", seed=306,
-       params={"footprint": True}, reference="parcel_utils.hidden_inputs:mask_diagonals", rtol=1e-6, atol=1e-6,
-       name="diagonals")
+from parcel_utils.attest import attest   # the grader checks the values outside your kernel
+attest("diagonals", diagonals)           # on correct footprints of other maps
 ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The feature matrix
 #
-# The reference implementation of these features, plus four more
-# (`height_std_mm`, `height_p90_mm`, `rectangularity` = footprint area /
-# (length x width), `compactness` = 4π area / perimeter²), gives a vector of
-# 20 numbers per map. From here on we use it (`ref.feature_matrix`), so that
-# the classifier does not depend on your exercises above; geometric features
-# are converted to mm. It takes a few seconds.
+# These features, plus four more (`height_std_mm`, `height_p90_mm`,
+# `rectangularity` = footprint area / (length x width), `compactness` = 4π
+# area / perimeter²), give a vector of 20 numbers per map; geometric
+# features are converted to mm. The course package ships them, computed
+# for every map of the three splits (`load_features(split)`, one row per
+# map, in the order of `load_parcels`). From here on we use them, so that
+# the classifier does not depend on your exercises above.
 
 # %%
-F_train = ref.feature_matrix(X_train)
-F_val = ref.feature_matrix(X_val)
-F_test = ref.feature_matrix(X_test)
-feature_names = list(ref.FEATURE_NAMES)
+from parcel_utils.data import load_features, FEATURE_NAMES
+
+F_train = load_features("train")
+F_val = load_features("val")
+F_test = load_features("test")
+feature_names = list(FEATURE_NAMES)
 
 # %% tags=nbval-check-output
 print(F_train.shape, F_val.shape, F_test.shape)
@@ -514,23 +489,11 @@ check_type(_clf.steps[0][1], StandardScaler, name="the first step of the pipelin
 check_type(_clf.steps[-1][1], SVC, name="the last step of the pipeline")
 check_close(_clf.steps[-1][1].C, 10.0, name="the SVC's C")
 ### BEGIN HIDDEN TESTS
-check_equal(hasattr(_clf.steps[0][1], "mean_"), False, name="make_classifier returns an unfitted pipeline: 'mean_' exists")
-_rng = np.random.default_rng(308)
-_A = _rng.normal(size=(200, 4)) * [1, 10, 100, 1000]
-_b = (_A[:, 0] + _A[:, 1] / 10 > 0).astype(int)
-_want = Pipeline([("scale", StandardScaler()), ("svm", SVC(C=3.0, gamma=0.2))]).fit(_A[:150], _b[:150]).predict(_A[150:])
-check_equal(make_classifier(3.0, 0.2).fit(_A[:150], _b[:150]).predict(_A[150:]), _want,
-            name="predictions of make_classifier(3.0, 0.2) on random data")
-from parcel_utils import hidden_inputs
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
-attest("make_classifier", lambda _A, _b, _Q, _C, _g: make_classifier(_C, _g).fit(_A, _b).predict(_Q),
-       inputs="parcel_utils.hidden_inputs:classifier_cases", seed=308,
-       reference="parcel_utils.hidden_inputs:reference_classifier_predictions", compare="equal",
-       name="predictions of make_classifier(C, gamma)")
-attest("make_classifier_unfitted", lambda _C, _g: hidden_inputs.fitted_attribute_count(make_classifier(_C, _g)),
-       inputs="parcel_utils.hidden_inputs:classifier_parameter_cases", seed=308,
-       reference="parcel_utils.hidden_inputs:unfitted", compare="equal",
-       name="the fitted attributes of make_classifier(C, gamma) (it should return an unfitted pipeline)")
+from parcel_utils.attest import attest, fitted_attribute_count   # the grader checks the values outside your kernel
+# the predictions of make_classifier(C, gamma) fitted on random data, on other rows
+attest("make_classifier", lambda _A, _b, _Q, _C, _g: make_classifier(_C, _g).fit(_A, _b).predict(_Q))
+# how many fitted attributes its steps hold (0: unfitted)
+attest("make_classifier_unfitted", lambda _C, _g: fitted_attribute_count(make_classifier(_C, _g)))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -582,17 +545,9 @@ _best, _scores = select_hyperparameters(_ref_make, _grid, _A[:200], _b[:200], _A
 check_equal(len(_scores), 2, name="the number of validation scores")
 check_equal(_best, {"n_neighbors": 15}, name="the best parameters on this toy problem")
 ### BEGIN HIDDEN TESTS
-_grid = [{"n_neighbors": k} for k in (1, 3, 7, 15, 40, 150)]
-_want = [float(_ref_make(**p).fit(_A[:200], _b[:200]).score(_A[200:], _b[200:])) for p in _grid]
-_best, _scores = select_hyperparameters(_ref_make, _grid, _A[:200], _b[:200], _A[200:], _b[200:])
-check_close(_scores, _want, name="the validation accuracies, in the order of the grid")
-check_equal(_best, _grid[int(np.argmax(_want))], name="the best parameters")
-from parcel_utils import hidden_inputs
-from parcel_utils.checks import attest   # the grader recomputes these checks outside your kernel
+from parcel_utils.attest import attest, selection_record   # the grader checks the values outside your kernel
 # each case as one array: the validation accuracies in grid order, then the index of the best parameters
-attest("select_hyperparameters", lambda *_a: hidden_inputs.selection_record(select_hyperparameters, *_a),
-       inputs="parcel_utils.hidden_inputs:selection_cases", seed=309,
-       reference="parcel_utils.hidden_inputs:reference_selection", name="select_hyperparameters")
+attest("select_hyperparameters", lambda *_a: selection_record(select_hyperparameters, *_a))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -637,25 +592,19 @@ if "test_accuracy" in globals():
     publish_metric("test_accuracy", test_accuracy)
 
 # %% tests id=test_no_leakage points=2
-from parcel_utils.checks import check_no_leakage, check_accuracy_against_reference
+from parcel_utils.checks import check_no_leakage
 check_type(final_model, Pipeline, name="final_model")
-### BEGIN HIDDEN TESTS
 check_no_leakage(final_model, F_test, F_train, F_val, name="final_model")
-from parcel_utils import hidden_inputs
-from parcel_utils.checks import attest   # the grader checks what final_model was fitted on, outside your kernel
-attest("final_model_fit", lambda: hidden_inputs.fit_fingerprint(final_model), inputs="parcel_utils.hidden_inputs:no_args",
-       seed=0, reference="parcel_utils.hidden_inputs:check_fit_on_train", compare="verify", name="final_model")
+### BEGIN HIDDEN TESTS
+from parcel_utils.attest import attest, fit_fingerprint   # the grader checks what final_model was fitted on
+attest("final_model_fit", lambda: fit_fingerprint(final_model))
 ### END HIDDEN TESTS
 
 # %% tests id=test_test_accuracy points=3
 check_in_range(test_accuracy, 0.0, 1.0, name="test_accuracy")
 ### BEGIN HIDDEN TESTS
-check_accuracy_against_reference(float(test_accuracy), "03_handcrafted", "test_accuracy", tolerance=0.05)
-from parcel_utils import hidden_inputs
-from parcel_utils.checks import attest   # the grader refits the chosen parameters and computes the accuracy again
-attest("test_accuracy", lambda: hidden_inputs.accuracy_record(test_accuracy, best_params),
-       inputs="parcel_utils.hidden_inputs:no_args", seed=0, reference="parcel_utils.hidden_inputs:check_test_accuracy",
-       compare="verify", name="test_accuracy")
+from parcel_utils.attest import attest, accuracy_record   # the grader refits the chosen parameters, computes the accuracy
+attest("test_accuracy", lambda: accuracy_record(test_accuracy, best_params))
 ### END HIDDEN TESTS
 
 # %% [markdown]

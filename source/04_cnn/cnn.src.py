@@ -37,8 +37,9 @@ Built into cnn.ipynb by `make source`; see parcel_utils/course/authoring.py.
 # | 9 | report (graded by hand) | 6 |
 #
 # Fill in the cells that `raise NotImplementedError()` and run the test
-# below each one. Do not call the `parcel_utils` function that an exercise
-# asks you to write: hidden tests compare yours with it on other inputs.
+# below each one. Hidden tests check your functions again, on other inputs,
+# when your notebook is graded. Later cells use your own functions: where one
+# needs an earlier exercise, the text says which.
 #
 # The notebook trains five small networks on a CPU: it ran in a little over
 # four minutes on two cores (no GPU). Everything is seeded, so a rerun on the
@@ -58,9 +59,9 @@ import tensorflow as tf
 from keras import layers
 
 from parcel_utils.data import load_parcels
-from parcel_utils import augment as ref_augment          # reference implementations (for the hidden tests)
-from parcel_utils import backbone as ref_backbone
-from parcel_utils.backbone import load_backbone
+from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
+from parcel_utils.backbone import (OfflineWeightsError, PRIMITIVES, extract_features, load_backbone,
+                                   make_primitive_scenes)
 from parcel_utils.checks import check_close, check_equal, check_shape, check_type, check_in_range
 from parcel_utils.viz import (plot_history, plot_image_pairs, plot_retrieval, plot_embedding,
                               plot_confusion_matrix, plot_predictions)
@@ -184,14 +185,14 @@ except NotImplementedError:
 # %% tests id=test_make_augmentation points=3
 _aug = make_augmentation(seed=3)
 _types = [type(l).__name__ for l in _aug.layers]
-check_equal(_types, list(ref_augment.AUGMENTATION_LAYER_TYPES), name="the layer types of make_augmentation(3)")
+check_equal(_types, list(AUGMENTATION_LAYER_TYPES), name="the layer types of make_augmentation(3)")
 _x = X_val[:16]
 check_close(np.asarray(_aug(_x, training=False)), _x, name="make_augmentation(3)(x, training=False) (inactive at inference)")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest_model
+from parcel_utils.attest import attest_model
 # the grader saves the augmentation and checks it again, outside your kernel: layer types, fill and
 # interpolation, factors, inactive at inference, label-preserving in training (heights within 10 %)
-attest_model("augmentation", _aug, verify="parcel_utils.checks:check_augmentation_model")
+attest_model("augmentation", _aug)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -215,7 +216,8 @@ attest_model("augmentation", _aug, verify="parcel_utils.checks:check_augmentatio
 # Return the (uncompiled) `keras.Model`. (Why `momentum=0.9`: at inference
 # BatchNormalization uses running averages of the batch statistics; with
 # Keras' default 0.99 they take hundreds of steps to forget their
-# initial values, longer than this short training.)
+# initial values, longer than this short training.) The test below builds
+# the model around your `make_augmentation`: it needs exercise 1.
 
 # %% solution id=build_scratch_cnn
 def build_scratch_cnn(augmentation, input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES):
@@ -238,17 +240,17 @@ def build_scratch_cnn(augmentation, input_shape=INPUT_SHAPE, num_classes=NUM_CLA
 
 # %% tests id=test_build_scratch_cnn points=3
 keras.utils.set_random_seed(1)
-_m = build_scratch_cnn(ref_augment.augmentation_layers(seed=1))
+_m = build_scratch_cnn(make_augmentation(seed=1))       # needs exercise 1
 check_type(_m, keras.Model, name="build_scratch_cnn(...)")
 check_equal(tuple(_m.output_shape), (None, NUM_CLASSES), name="the output shape")
 _p = _m.predict(X_val[:8], verbose=0)
 check_close(_p.sum(axis=1), np.ones(8), rtol=1e-4, name="the sum of each output row (softmax)")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest_model
+from parcel_utils.attest import attest_model
 # the grader saves the model and checks it again, outside your kernel: the augmentation, Conv2D, MaxPooling2D,
 # GlobalAveragePooling2D and Dense layers, a softmax, inactive augmentation at inference, 20k to 200k parameters
-attest_model("scratch_cnn", _m, verify="parcel_utils.checks:check_scratch_cnn", params={"num_classes": 5})
-check_equal(tuple(build_scratch_cnn(ref_augment.augmentation_layers(seed=2), (32, 32, 1), 3).output_shape), (None, 3),
+attest_model("scratch_cnn", _m)
+check_equal(tuple(build_scratch_cnn(make_augmentation(seed=2), (32, 32, 1), 3).output_shape), (None, 3),
             name="the output shape of build_scratch_cnn(aug, (32, 32, 1), 3)")
 ### END HIDDEN TESTS
 
@@ -334,21 +336,20 @@ publish_metric("scratch_test_accuracy", scratch_test_accuracy)
 check_type(scratch_model, keras.Model, name="scratch_model")
 check_equal("val_loss" in scratch_history.history, True, name="'fit was given validation data'")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest_model
+from parcel_utils.attest import attest_model
 # the grader saves scratch_model and checks again, outside your kernel, that the best val_loss of the history
 # is the model's loss on the validation split (not on the test split)
-attest_model("scratch_selection", scratch_model, verify="parcel_utils.checks:check_saved_selection",
-             params={"name": "scratch_model"}, record=scratch_history.history.get("val_loss", []))
+attest_model("scratch_selection", scratch_model, record=scratch_history.history.get("val_loss", []))
 ### END HIDDEN TESTS
 
 # %% tests id=test_scratch_accuracy points=3
 check_in_range(scratch_test_accuracy, 0.0, 1.0, name="scratch_test_accuracy")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest_model, check_accuracy_against_reference
+from parcel_utils.attest import attest_model
+from parcel_utils.checks import check_accuracy_against_reference
 check_accuracy_against_reference(scratch_test_accuracy, "04_cnn", "scratch_test_accuracy", tolerance=0.05)
 # the grader saves scratch_model and computes its test accuracy again, outside your kernel
-attest_model("scratch_model", scratch_model, verify="parcel_utils.checks:check_model_accuracy",
-             params={"assignment": "04_cnn", "key": "scratch_test_accuracy", "tolerance": 0.05})
+attest_model("scratch_model", scratch_model)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -387,12 +388,12 @@ except NotImplementedError:
 # %%
 try:
     load_backbone("imagenet", input_shape=INPUT_SHAPE)
-except ref_backbone.OfflineWeightsError as err:
+except OfflineWeightsError as err:
     print(err)
 backbone = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE)
 print(backbone.name, backbone.input_shape, "->", backbone.output_shape, f"{backbone.count_params():,} parameters")
-_Xp, _kind, _count = ref_backbone.make_primitive_scenes(8, seed=1)
-plot_image_pairs([_Xp], col_titles=[f"{ref_backbone.PRIMITIVES[k]} ({c + 1})" for k, c in zip(_kind, _count)]);
+_Xp, _kind, _count = make_primitive_scenes(8, seed=1)
+plot_image_pairs([_Xp], col_titles=[f"{PRIMITIVES[k]} ({c + 1})" for k, c in zip(_kind, _count)]);
 
 # %% [markdown]
 # The lecture's recipe: (1) take the pretrained network, (2) remove its FC
@@ -426,10 +427,10 @@ check_equal(sum(int(np.prod(w.shape)) for w in _m.trainable_weights), 1280 * NUM
             name="the number of trainable parameters")
 ### BEGIN HIDDEN TESTS
 check_equal(any(l is _bb for l in _m.layers), True, name="'the backbone is a layer of the model'")
-from parcel_utils.checks import attest_model
+from parcel_utils.attest import attest_model
 # the grader saves the model and checks it again, outside your kernel: a frozen backbone inside, a new head of
 # 1280 x 5 + 5 trainable parameters, the same prediction twice
-attest_model("transfer_model", _m, verify="parcel_utils.checks:check_transfer_model", params={"num_classes": 5})
+attest_model("transfer_model", _m)
 check_equal(tuple(build_transfer_model(load_backbone(None, input_shape=(32, 32, 1)), 3).output_shape), (None, 3),
             name="the output shape with 3 classes")
 ### END HIDDEN TESTS
@@ -473,11 +474,10 @@ _trainable = [l.name for l in _bb.layers if l.trainable and l.weights]
 check_equal(len(_trainable) > 0, True, name="'some backbone layers are trainable'")
 check_equal("Conv1" in _trainable, False, name="'the first convolution Conv1 is trainable'")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest_model
+from parcel_utils.attest import attest_model
 # the grader saves the recompiled model and checks it again, outside your kernel: the backbone trainable from
 # block_15_expand on, BatchNormalization frozen, a learning rate of at most 1e-4
-attest_model("fine_tuning", _m, verify="parcel_utils.checks:check_fine_tuning",
-             params={"first_trainable": "block_15_expand", "max_learning_rate": 1e-4})
+attest_model("fine_tuning", _m)
 _bb2 = load_backbone(None, input_shape=INPUT_SHAPE, trainable=False)
 _inp = keras.Input(INPUT_SHAPE)
 _m2 = keras.Model(_inp, layers.Dense(2)(_bb2(_inp, training=False)))
@@ -567,16 +567,14 @@ if "small_transfer_test_accuracy" in globals():
 # %% tests id=test_transfer_accuracy points=3
 check_in_range(small_transfer_test_accuracy, 0.0, 1.0, name="small_transfer_test_accuracy")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import check_disjoint_rows, attest_model, check_accuracy_against_reference
+from parcel_utils.attest import attest_model
+from parcel_utils.checks import check_disjoint_rows, check_accuracy_against_reference
 check_disjoint_rows(X_small, X_test, "the 10% training subset", "the test split")
 check_accuracy_against_reference(small_transfer_test_accuracy, "04_cnn", "transfer_small_test_accuracy", tolerance=0.06)
 # the grader computes the test accuracy again, outside your kernel, and checks that the fine-tuning was
 # validated on the 10 % validation subset
-attest_model("small_transfer_model", small_transfer_model, verify="parcel_utils.checks:check_model_accuracy",
-             params={"assignment": "04_cnn", "key": "transfer_small_test_accuracy", "tolerance": 0.06})
-attest_model("small_transfer_selection", small_transfer_model, verify="parcel_utils.checks:check_saved_selection",
-             params={"val_subset": [0.1, 1], "name": "small_transfer_model"},
-             record=fine_tune_history.history.get("val_loss", []))
+attest_model("small_transfer_model", small_transfer_model)
+attest_model("small_transfer_selection", small_transfer_model, record=fine_tune_history.history.get("val_loss", []))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -589,7 +587,8 @@ attest_model("small_transfer_selection", small_transfer_model, verify="parcel_ut
 # Here the transformations are the 8 symmetries of the square (rotations by
 # multiples of 90 degrees, with and without a flip): exact, no
 # interpolation, and label-preserving on the belt:
-# `ref_augment.D4_TRANSFORMS`, functions from a batch (N, H, W, 1) to a batch.
+# `D4_TRANSFORMS` (from `parcel_utils.augment`), functions from a batch
+# (N, H, W, 1) to a batch.
 #
 # Write `tta_predict(model, x, transforms)`: for each transform `t`, the
 # posteriors `model.predict(t(x), verbose=0)` (N, C); return their **mean**
@@ -611,37 +610,41 @@ class _Corner:
         return np.stack([v, 1 - v], axis=1)
 
 _x = np.zeros((1, 4, 4, 1)); _x[0, 0, 0, 0] = 1.0
-check_close(tta_predict(_Corner(), _x, ref_augment.D4_TRANSFORMS[:2]), [[0.5, 0.5]], name="TTA of the toy model")
+check_close(tta_predict(_Corner(), _x, D4_TRANSFORMS[:2]), [[0.5, 0.5]], name="TTA of the toy model")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest
-attest("tta_predict", tta_predict, inputs="parcel_utils.hidden_inputs:tta_cases", seed=6,
-       reference="parcel_utils.augment:tta_predict", rtol=1e-5, name="tta_predict")
+from parcel_utils.attest import attest
+attest("tta_predict", tta_predict)
 keras.utils.set_random_seed(6)
 _toy = keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten(), layers.Dense(4, activation="softmax")])
 _x = np.random.default_rng(6).uniform(0, 1, (7, 8, 8, 1)).astype("float32")
-check_close(tta_predict(_toy, _x, ref_augment.D4_TRANSFORMS), ref_augment.tta_predict(_toy, _x), rtol=1e-5,
-            name="TTA posteriors of a Keras model")
-check_close(tta_predict(_toy, _x, ref_augment.D4_TRANSFORMS).sum(axis=1), np.ones(7), rtol=1e-5,
-            name="the sum of each TTA posterior")
+check_close(tta_predict(_toy, _x, D4_TRANSFORMS).sum(axis=1), np.ones(7), rtol=1e-5,
+            name="the sum of each TTA posterior of a Keras model")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# On the scratch CNN (the reference implementation runs here, so that this
-# cell works whatever your answer). TTA costs 8 predictions per map: the
-# lecture's "extremely computationally demanding" is mild at this size.
+# Your `tta_predict` on the scratch CNN (this needs exercises 3 and 6).
+# TTA costs 8 predictions per map: the lecture's "extremely computationally
+# demanding" is mild at this size.
 
 # %%
-_p_plain = scratch_model.predict(X_test, verbose=0)
-_p_tta = ref_augment.tta_predict(scratch_model, X_test, ref_augment.D4_TRANSFORMS)
-tta_test_accuracy = float(np.mean(_p_tta.argmax(1) == y_test))
-_unsure = _p_plain.max(1) < 0.9
+if "scratch_model" not in globals():
+    print("scratch_model (exercise 3) is not trained yet.")
+else:
+    try:
+        _p_plain = scratch_model.predict(X_test, verbose=0)
+        _p_tta = np.asarray(tta_predict(scratch_model, X_test, D4_TRANSFORMS))
+        tta_test_accuracy = float(np.mean(_p_tta.argmax(1) == y_test))
+        _unsure = _p_plain.max(1) < 0.9
+    except NotImplementedError:
+        print("tta_predict (exercise 6) is not written yet.")
 
 # %%
-print(f"scratch CNN on the test split: {np.mean(_p_plain.argmax(1) == y_test):.3f} plain, "
-      f"{tta_test_accuracy:.3f} with TTA (8 transforms)")
-print(f"on the {_unsure.sum()} maps where the plain posterior is below 0.9: "
-      f"{np.mean(_p_plain[_unsure].argmax(1) == y_test[_unsure]):.3f} plain, "
-      f"{np.mean(_p_tta[_unsure].argmax(1) == y_test[_unsure]):.3f} with TTA")
+if "tta_test_accuracy" in globals():
+    print(f"scratch CNN on the test split: {np.mean(_p_plain.argmax(1) == y_test):.3f} plain, "
+          f"{tta_test_accuracy:.3f} with TTA (8 transforms)")
+    print(f"on the {_unsure.sum()} maps where the plain posterior is below 0.9: "
+          f"{np.mean(_p_plain[_unsure].argmax(1) == y_test[_unsure]):.3f} plain, "
+          f"{np.mean(_p_tta[_unsure].argmax(1) == y_test[_unsure]):.3f} with TTA")
 
 # %% [markdown]
 # ## Exercise 7 (2 points): mixup
@@ -675,33 +678,34 @@ _xm, _ym = mix_samples(_x, np.eye(2), np.array([0.75, 1.0]), np.array([1, 0]))
 check_close(_xm[:, 0, 0, 0], [2.5, 10.0], name="x_mix on a toy pair")
 check_close(_ym, [[0.75, 0.25], [0.0, 1.0]], name="y_mix on a toy pair")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest
-attest("mix_samples_x", lambda *_a: mix_samples(*_a)[0], inputs="parcel_utils.hidden_inputs:mix_cases", seed=7,
-       reference="parcel_utils.hidden_inputs:mix_samples_x", rtol=1e-5, atol=1e-3, name="x_mix")
-attest("mix_samples_y", lambda *_a: mix_samples(*_a)[1], inputs="parcel_utils.hidden_inputs:mix_cases", seed=7,
-       reference="parcel_utils.hidden_inputs:mix_samples_y", rtol=1e-5, name="y_mix")
-from parcel_utils.hidden_inputs import mix_cases
-_args = mix_cases(7)[0][0]
-check_equal(np.asarray(mix_samples(*_args)[0]).dtype, np.dtype("float32"), name="the dtype of x_mix")
+from parcel_utils.attest import attest
+attest("mix_samples_x", lambda *_a: mix_samples(*_a)[0])
+attest("mix_samples_y", lambda *_a: mix_samples(*_a)[1])
+_xm, _ = mix_samples(_x, np.eye(2), np.array([0.3, 0.6]), np.array([1, 0]))
+check_equal(np.asarray(_xm).dtype, np.dtype("float32"), name="the dtype of x_mix")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Virtual samples of four pairs of training maps (reference `mixup`,
-# alpha = 0.4): the top row is `I_i`, the middle row `I_j`, the bottom row
-# the mix, titled with its soft label. Mixup needs no knowledge of which
-# transformations preserve the label; on depth maps a mix is not a parcel
-# anyone would see on the belt (two half-height boxes), which is the
-# price of being domain-agnostic.
+# Virtual samples of four pairs of training maps, made by your
+# `mix_samples` (exercise 7) with the weights 0.5, 0.7, 0.3 and 0.6: the top
+# row is `I_i`, the middle row `I_j`, the bottom row the mix, titled with its
+# soft label. Mixup needs no knowledge of which transformations preserve the
+# label; on depth maps a mix is not a parcel anyone would see on the belt
+# (two half-height boxes), which is the price of being domain-agnostic.
 
 # %%
 _idx = np.arange(4)
-_xm, _ym = ref_augment.mix_samples(X_train[:8], np.eye(NUM_CLASSES)[y_train[:8]],
-                                   np.array([0.5, 0.7, 0.3, 0.6, 1, 1, 1, 1]), np.array([4, 5, 6, 7, 4, 5, 6, 7]))
-_xm, _ym = _xm[:4], _ym[:4]
-plot_image_pairs([X_train[_idx, ..., 0], X_train[[4, 5, 6, 7], ..., 0], _xm[..., 0]],
-                 row_titles=["I_i", "I_j", "mix"],
-                 col_titles=[[class_names[k] for k in y_train[_idx]], [class_names[k] for k in y_train[4:8]],
-                             [", ".join(f"{class_names[k]} {v:.1f}" for k, v in enumerate(r) if v > 0) for r in _ym]]);
+try:
+    _xm, _ym = mix_samples(X_train[:8], np.eye(NUM_CLASSES)[y_train[:8]],
+                           np.array([0.5, 0.7, 0.3, 0.6, 1, 1, 1, 1]), np.array([4, 5, 6, 7, 4, 5, 6, 7]))
+    _xm, _ym = np.asarray(_xm)[:4], np.asarray(_ym)[:4]
+    plot_image_pairs([X_train[_idx, ..., 0], X_train[[4, 5, 6, 7], ..., 0], _xm[..., 0]],
+                     row_titles=["I_i", "I_j", "mix"],
+                     col_titles=[[class_names[k] for k in y_train[_idx]], [class_names[k] for k in y_train[4:8]],
+                                 [", ".join(f"{class_names[k]} {v:.1f}" for k, v in enumerate(r) if v > 0)
+                                  for r in _ym]]);
+except NotImplementedError:
+    print("mix_samples (exercise 7) is not written yet.")
 
 # %% [markdown]
 # ## Exercise 8 (3 points): the latent space
@@ -736,37 +740,44 @@ _A = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 0.0]])
 check_equal(nearest_neighbours_l1(_A, np.array([[0.9, 1.0], [4.0, 0.0]]), k=1), np.array([[1], [2]]),
             name="the 1-NN of two toy queries")
 ### BEGIN HIDDEN TESTS
-from parcel_utils.checks import attest
-attest("nearest_neighbours_l1", nearest_neighbours_l1, inputs="parcel_utils.hidden_inputs:neighbour_cases", seed=8,
-       reference="parcel_utils.hidden_inputs:nearest_indices_l1", compare="equal", name="nearest_neighbours_l1")
+from parcel_utils.attest import attest
+attest("nearest_neighbours_l1", nearest_neighbours_l1)
 ### END HIDDEN TESTS
 
 # %% [markdown]
 # The features of the training and the test maps (the training split is the
-# search space; no test map is in it), then 1-NN classification with the
-# reference implementation (so that what follows works whatever your answer).
+# search space; no test map is in it), then 1-NN classification with your
+# `nearest_neighbours_l1` (exercise 8; about 20 s for 1,500 queries among
+# 4,000 maps on two CPU cores). The distances shown in the retrieval panel
+# are the l1 distances of the pairs it found.
 
 # %%
 try:
     fen = small_backbone
 except NameError:                    # exercises 4-5 not written: the pretrained backbone as it is
     fen = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE)
-F_train = ref_backbone.extract_features(fen, X_train)
-F_test = ref_backbone.extract_features(fen, X_test)
-nn_idx, nn_dist = ref_backbone.nearest_neighbours_l1(F_train, F_test, k=3)
-nn_test_accuracy = float(np.mean(y_train[nn_idx[:, 0]] == y_test))
+F_train = extract_features(fen, X_train)
+F_test = extract_features(fen, X_test)
+try:
+    nn_idx = np.asarray(nearest_neighbours_l1(F_train, F_test, k=3))
+    nn_dist = np.mean(np.abs(F_test[:, None, :] - F_train[nn_idx]), axis=-1)
+    nn_test_accuracy = float(np.mean(y_train[nn_idx[:, 0]] == y_test))
+except NotImplementedError:
+    print("nearest_neighbours_l1 (exercise 8) is not written yet.")
 
 # %%
-print(f"latent features: {F_train.shape[1]} per map; 1-NN (l1) test accuracy {nn_test_accuracy:.3f}")
+if "nn_test_accuracy" in globals():
+    print(f"latent features: {F_train.shape[1]} per map; 1-NN (l1) test accuracy {nn_test_accuracy:.3f}")
 
 # %% [markdown]
 # **Retrieval**: a few test maps (the queries) and their 3 nearest training
 # maps in the latent space. Green titles share the query's class.
 
 # %%
-_q = [int(np.flatnonzero(y_test == k)[0]) for k in range(NUM_CLASSES)]
-plot_retrieval(X_test[..., 0], X_train[..., 0], y_train, nn_idx, class_names, y_query=y_test,
-               distances=nn_dist, queries=_q);
+if "nn_test_accuracy" in globals():
+    _q = [int(np.flatnonzero(y_test == k)[0]) for k in range(NUM_CLASSES)]
+    plot_retrieval(X_test[..., 0], X_train[..., 0], y_train, nn_idx, class_names, y_query=y_test,
+                   distances=nn_dist, queries=_q);
 
 # %% [markdown]
 # **t-SNE** of the test features (the lecture's "t-SNE experiment"): each
@@ -784,17 +795,18 @@ plot_embedding(_Z, y_test, class_names, title="t-SNE of the test features (fine-
 # %% [markdown]
 # ## Data-driven against hand-crafted features
 #
-# The classifier of 03 on the **same test split**: the reference hand-crafted
-# features, a `StandardScaler` + RBF SVM pipeline, `C` and `gamma` chosen on
-# the validation split.
+# The classifier of 03 on the **same test split**: the hand-crafted features
+# of 03 as the course package ships them (`load_features(split)`, one row per
+# map, in the order of `load_parcels`), a `StandardScaler` + RBF SVM
+# pipeline, `C` and `gamma` chosen on the validation split.
 
 # %%
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from parcel_utils.features import feature_matrix
+from parcel_utils.data import load_features
 
-H_train, H_val, H_test = (feature_matrix(X[..., 0]) for X in (X_train, X_val, X_test))
+H_train, H_val, H_test = (load_features(split) for split in ("train", "val", "test"))
 _grid = [(C, g) for C in (10.0, 100.0) for g in (0.03, 0.1)]
 _scores = [make_pipeline(StandardScaler(), SVC(C=C, gamma=g)).fit(H_train, y_train).score(H_val, y_val)
            for C, g in _grid]
@@ -805,15 +817,15 @@ handcrafted_test_accuracy = float(np.mean(y_pred_handcrafted == y_test))
 y_pred_cnn = scratch_model.predict(X_test, verbose=0).argmax(1)
 
 # %%
-_rows = [("hand-crafted features + SVM (03)", handcrafted_test_accuracy),
-         ("CNN from scratch", scratch_test_accuracy),
-         ("CNN from scratch + TTA", tta_test_accuracy),
-         ("1-NN in the latent space (l1)", nn_test_accuracy)]
-for _name in ("small_scratch_test_accuracy", "full_transfer_test_accuracy", "small_transfer_test_accuracy"):
-    if _name in globals():
-        _rows.append((_name.replace("_test_accuracy", "").replace("_", " "), globals()[_name]))
-for _name, _acc in _rows:
-    print(f"{_name:36s} {_acc:.3f}")
+_rows = [("hand-crafted features + SVM (03)", "handcrafted_test_accuracy"),
+         ("CNN from scratch", "scratch_test_accuracy"),
+         ("CNN from scratch + TTA", "tta_test_accuracy"),
+         ("1-NN in the latent space (l1)", "nn_test_accuracy")]
+_rows += [(_name.replace("_test_accuracy", "").replace("_", " "), _name)
+          for _name in ("small_scratch_test_accuracy", "full_transfer_test_accuracy", "small_transfer_test_accuracy")]
+for _name, _var in _rows:
+    if _var in globals():                 # an exercise not written yet leaves its row out
+        print(f"{_name:36s} {globals()[_var]:.3f}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))

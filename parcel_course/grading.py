@@ -30,50 +30,13 @@ from pathlib import Path
 import nbformat
 
 from .directory import Course, CourseError, grading_env, nbgrader_executable
+from .limits import Limits, limits_config, thread_caps, threads_per_worker
 
 __all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
 
 LEDGER = "parcel-grade.json"
 FLAGS_FILE = "integrity-flags.jsonl"
 SANDBOX_MARK = "parcel-sandbox: kernel started in bwrap"
-
-
-@dataclass
-class Limits:
-    """What a student's kernel may use while it is graded (all configurable)."""
-    cell_timeout: int = 600          # seconds per cell
-    total_timeout: int = 1800        # seconds for the whole submission
-    memory_mb: int = 6144            # resident memory of the kernel and its children
-    max_processes: int = 512         # processes + threads of the kernel's user (rlimit, where enforced)
-    max_kernel_processes: int = 64   # processes under the grader (watched; the kernel is killed past it)
-    max_file_mb: int = 512           # largest file written
-    max_disk_mb: int = 2048          # all files written in the grading directory (watched; killed past it)
-    max_output_lines: int = 1000     # per cell, as nbgrader's LimitOutput
-    max_output_mb: int = 10          # output kept per cell (integrity.GuardedExecute; errors always kept)
-    max_notebook_output_mb: int = 100  # output kept per notebook
-    sandbox: str = "auto"            # 'bwrap', 'none' or 'auto'
-    threads: int = 0                 # compute threads per kernel (BLAS, OpenMP, TensorFlow); 0: no cap
-    preload: bool = True             # nbgrader runs in a fork of a worker that imported it once (see _start_nbgrader)
-
-
-#: Environment variables that cap the compute threads of NumPy's BLAS, OpenMP and TensorFlow.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                    "TF_NUM_INTEROP_THREADS")
-
-
-def thread_caps(threads: int) -> dict:
-    """The environment that caps a process at ``threads`` compute threads (nothing for 0: no cap)."""
-    return {v: str(threads) for v in THREAD_VARIABLES} if threads > 0 else {}
-
-
-def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """Compute threads each of ``workers`` concurrent kernels gets: the cores shared out, at least 1.
-
-    Two kernels that each start one thread per core oversubscribe the machine
-    (TensorFlow and OpenBLAS spin while they wait), which costs more than it gains.
-    """
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores // max(1, int(workers)))
 
 
 @dataclass
@@ -139,6 +102,7 @@ def _write_tree(base: Path, files: dict) -> None:
 
 
 def _worker_config(limits: Limits) -> str:
+    """The worker's nbgrader config: its private course directory, the course's integrity and the job's limits."""
     return f"""
 c = get_config()
 import os
@@ -147,25 +111,9 @@ c.CourseDirectory.course_id = "parcel-course"
 c.CourseDirectory.root = here
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
-from parcel_utils.course.integrity import GuardedExecute, VerifyAttestations
-# the kernel runs sandboxed, with capped output; the attested tests are checked again outside it
-_pre = []
-for p in Autograde.autograde_preprocessors.make_dynamic_default():
-    _pre += [GuardedExecute, VerifyAttestations] if p is Execute else [p]
-c.Autograde.autograde_preprocessors = _pre
-c.VerifyAttestations.flags_path = c.GuardedExecute.flags_path = os.path.join(here, {FLAGS_FILE!r})
-c.GuardedExecute.max_cell_output_mb = {limits.max_output_mb}
-c.GuardedExecute.max_notebook_output_mb = {limits.max_notebook_output_mb}
-c.Execute.timeout = {limits.cell_timeout}
-c.LimitOutput.max_lines = {limits.max_output_lines}
-c.VerifyAttestations.model_sandbox = {limits.sandbox!r}
-c.VerifyAttestations.model_timeout = {limits.cell_timeout}
-c.VerifyAttestations.model_threads = {limits.threads}
-c.SandboxedKernelManager.sandbox = {limits.sandbox!r}
-c.SandboxedKernelManager.max_processes = {limits.max_processes}
-c.SandboxedKernelManager.max_file_mb = {limits.max_file_mb}
+{limits_config(limits)}
+from parcel_course.config import configure_grading
+configure_grading(c, flags_path=os.path.join(here, {FLAGS_FILE!r}))
 """
 
 
@@ -193,7 +141,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
     res = GradeResult(job.student, job.assignment, status="error", digest=job.digest)
     limits = job.limits
     if limits.sandbox == "auto":
-        limits = Limits(**{**asdict(limits), "sandbox": "bwrap" if sandbox_available() else "none"})
+        limits = limits.replace(sandbox="bwrap" if sandbox_available() else "none")
     res.sandbox = limits.sandbox
     tmp = Path(tempfile.mkdtemp(prefix="parcel-grade-"))
     try:
@@ -207,7 +155,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         res.flags = _scan(job, tmp)
         args = ["autograde", job.assignment, f"--student={job.student}", "--create", "--force",
                 "--log-level=INFO"]
-        env = grading_env({"PARCEL_GRADING": "1", **thread_caps(limits.threads)})
+        env = grading_env(thread_caps(limits.threads))
         t_exec = time.perf_counter()
         with open(tmp / "autograde.log", "w") as log:
             proc = _start_nbgrader(args, tmp, env, log, preload=limits.preload)
@@ -261,8 +209,8 @@ def grade_submission(job: GradeJob) -> GradeResult:
 
 #: What ``nbgrader autograde`` imports before it grades anything (about 2 s of CPU each time).
 PRELOAD_MODULES = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.converters",
-                   "nbgrader.preprocessors", "nbclient", "jupyter_client", "parcel_utils.course.integrity",
-                   "parcel_utils.course.sandbox")
+                   "nbgrader.preprocessors", "nbclient", "jupyter_client", "parcel_course.preprocessors.guarded_execute",
+                   "parcel_course.preprocessors.verify_attestations", "parcel_course.preprocessors.write_attest_inputs")
 
 
 def preload_nbgrader() -> bool:
@@ -352,8 +300,8 @@ def _start_nbgrader(args: list, cwd: Path, env: dict, log, preload: bool = True)
 
 
 def _scan(job: GradeJob, tmp: Path) -> list:
-    """Static scan of what the student wrote (integrity.scan_submission); never raises."""
-    from .integrity import scan_submission
+    """Static scan of what the student wrote (scan.scan_submission); never raises."""
+    from .scan import scan_submission
     try:
         return scan_submission(job.files, job.instructor_cells, "sqlite:///" + str(tmp / "gradebook.db"),
                                job.assignment)
@@ -475,14 +423,14 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
     for a in assignments:
         extra = {k: v for k, v in read_tree(course.source / a).items()
                  if not k.endswith((".ipynb", ".src.py"))}
-        from .integrity import instructor_cell_digests
+        from .scan import instructor_cell_digests
         known = {p.stem: instructor_cell_digests(p) for p in course.notebooks(a)}
         for sdir in sorted(course.submitted.glob(f"*/{a}")):
             student = sdir.parent.name
             if students and student not in students:
                 continue
             files = read_tree(sdir)
-            jobs.append(GradeJob(student, a, files, gradebook, extra, limits or Limits(),
+            jobs.append(GradeJob(student, a, files, gradebook, extra, limits or course.limits(),
                                  digest=digest_files(files), instructor_cells=known))
     return jobs
 
@@ -613,9 +561,9 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
     not re-run unless ``force``; they stay in the gradebook).
     """
     from tqdm.auto import tqdm
-    limits = limits or Limits()
+    limits = limits or course.limits()
     if limits.threads == 0 and executor is None and not scheduler:    # local workers share this machine
-        limits = Limits(**{**asdict(limits), "threads": threads_per_worker(workers)})
+        limits = limits.replace(threads=threads_per_worker(workers))
     jobs = collect_jobs(course, assignments, students, limits)
     todo = longest_first([j for j in jobs if force or not already_graded(course, j)],
                          load_ledgers(course))

@@ -79,6 +79,17 @@ class Course:
         self.db_path = self.root / "gradebook.db"
         self.db_url = "sqlite:///" + str(self.db_path)
 
+    # -- its configuration --------------------------------------------------------------
+    def config(self):
+        """The course's nbgrader configuration (``nbgrader_config.py``), as nbgrader loads it."""
+        from traitlets.config.loader import PyFileConfigLoader
+        return PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+
+    def limits(self, **overrides):
+        """The grading limits the course configures (``c.GradingLimits``), with ``overrides``."""
+        from .limits import GradingLimits, Limits
+        return Limits(**{**GradingLimits(config=self.config()).to_dict(), **overrides})
+
     # -- what is in the course ---------------------------------------------------------
     def assignments(self) -> list[str]:
         """Assignment ids: the folders of source/ that hold a notebook or a .src.py."""

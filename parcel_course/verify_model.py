@@ -1,4 +1,4 @@
-"""Check a model that a student's kernel saved, in a process of the grader's (see ``checks.attest_model``).
+"""Check a model that a student's kernel saved, in a process of the grader's (see ``parcel_utils.attest.attest_model``).
 
 The grader side, :func:`verify_saved_models`, runs this module as a fresh
 Python process: no student code has run in it, and (with bubblewrap) it is
@@ -7,12 +7,14 @@ saved model and of the dataset cache.  The process side, :func:`main`,
 refuses a model file whose configuration names anything but Keras' own
 classes and this package's layers (no ``Lambda``, no module of the
 student's), loads it with Keras' safe mode, calls the instructor's check
-on it and prints its verdict as one JSON line after :data:`VERDICT`.
+on it (the registry's model check of that key, :mod:`parcel_course.registry`)
+and prints its verdict as one JSON line after :data:`VERDICT`.
 
 Run by hand::
 
-    python -m parcel_utils.course.verify_model MODEL.keras parcel_utils.checks:check_model_accuracy \\
-        '{"assignment": "04_cnn", "key": "scratch_test_accuracy"}' [MODEL2.keras CHECK2 PARAMS2 ...]
+    python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [MODEL2.keras KEY2 RECORD2 ...]
+
+(``RECORD_JSON``: the record the kernel published with the model, or ``null``.)
 """
 from __future__ import annotations
 
@@ -61,34 +63,27 @@ def unsafe_config(path) -> str | None:
     return None
 
 
-def _check(model_file: str, verify: str, params: dict) -> str | None:
+def _check(model_file: str, key: str, record) -> str | None:
     why = unsafe_config(model_file)
     if why:
         return why
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     from parcel_utils.augment import RandomHeightScale  # noqa: F401 - made (and registered with Keras) on first use
-    from parcel_utils.checks import _resolve
-    fn = _resolve(verify, "verify")
+    from . import registry
+    check = registry.find(key)
     try:    # with its optimizer only for a check that reads it (a student's loss must not fail the others)
-        model = keras.saving.load_model(model_file, compile=bool(getattr(fn, "needs_compile", False)), safe_mode=True)
+        model = keras.saving.load_model(model_file, compile=check.needs_compile, safe_mode=True)
     except Exception as exc:  # noqa: BLE001
         return f"the saved model does not load: {type(exc).__name__}: {str(exc)[:300]}"
-    try:
-        fn(model, **params)
-    except AssertionError as exc:
-        return str(exc)
-    except Exception as exc:  # noqa: BLE001 - a model the check cannot run on fails it
-        return f"the check could not run on the saved model: {type(exc).__name__}: {str(exc)[:300]}"
-    return None
+    return check.verify_model(model, record)
 
 
 def main(argv=None) -> int:
-    """``MODEL.keras MODULE:FUNCTION PARAMS_JSON`` (one triple per model): one verdict line per model, in order."""
+    """``MODEL.keras KEY RECORD_JSON`` (one triple per model): one verdict line per model, in order."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or len(argv) % 3:
-        print("usage: python -m parcel_utils.course.verify_model MODEL.keras MODULE:FUNCTION PARAMS_JSON [...]",
-              file=sys.stderr)
+        print("usage: python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [...]", file=sys.stderr)
         return 2
     for i in range(0, len(argv), 3):
         try:
@@ -100,7 +95,7 @@ def main(argv=None) -> int:
 
 
 def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0) -> list:
-    """Check each ``(model_file, verify, params)`` with ``verify(model, **params)``, all in one fresh process.
+    """Check each ``(model_file, key, record)`` with the registry's check ``key``, all in one fresh process.
 
     One process (sandboxed with bubblewrap where it can be) imports Keras
     once and checks the models in turn.  Returns, per job, None when the
@@ -111,16 +106,16 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     """
     from parcel_utils.data import default_cache_dir, load_parcels
     from .directory import grading_env
-    from .grading import thread_caps
+    from .limits import thread_caps
     from .sandbox import bwrap_prefix, sandbox_available
     whys = [None] * len(jobs)
     argv, index = [], []
-    for i, (model_file, verify, params) in enumerate(jobs):
+    for i, (model_file, key, record) in enumerate(jobs):
         model_file = Path(model_file).resolve()
         if not model_file.is_file():
             whys[i] = "no saved model: the check did not run to its end in the kernel"
             continue
-        argv += [str(model_file), verify, json.dumps(params or {})]
+        argv += [str(model_file), key, json.dumps(record)]
         index.append(i)
     if not index:
         return whys
@@ -129,12 +124,12 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     cache = str(default_cache_dir().resolve())
     env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
     env.pop("PARCEL_GRADING", None)
-    cmd = [sys.executable, "-m", "parcel_utils.course.verify_model", *argv]
+    cmd = [sys.executable, "-m", "parcel_course.verify_model", *argv]
     folders = sorted({str(Path(argv[k]).parent) for k in range(0, len(argv), 3)})
     limit = timeout * len(index)
     with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
         if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()):
-            cmd = bwrap_prefix(work, readonly=[*folders, cache]) + cmd
+            cmd = bwrap_prefix(work, readonly=[*folders, cache], instructor=True) + cmd
         try:
             proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
             stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode

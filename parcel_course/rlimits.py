@@ -1,4 +1,4 @@
-"""Set resource limits, then exec a command: ``python -m parcel_utils.course.limits [opts] -- CMD``.
+"""Set resource limits, then exec a command: ``python -m parcel_course.rlimits [opts] -- CMD``.
 
 Used to start every grading kernel.  The memory cap is not an rlimit
 (TensorFlow reserves far more address space than it uses): the grading worker
@@ -11,11 +11,13 @@ import sys
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="parcel_utils.course.limits")
-    p.add_argument("--nproc", type=int, default=512)
-    p.add_argument("--fsize-mb", type=int, default=512)
-    p.add_argument("--nofile", type=int, default=1024)
-    p.add_argument("--cpu", type=int, default=0)
+    p = argparse.ArgumentParser(prog="parcel_course.rlimits")
+    # no defaults here: the kernel manager always passes parcel_course.limits.GradingLimits' values
+    p.add_argument("--nproc", type=int, required=True)
+    p.add_argument("--fsize-mb", type=int, required=True)
+    p.add_argument("--nofile", type=int, required=True)
+    p.add_argument("--cpu", type=int, required=True)
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set in the command's environment")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
@@ -27,6 +29,9 @@ def main(argv=None):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if a.cpu > 0:
         resource.setrlimit(resource.RLIMIT_CPU, (a.cpu, a.cpu))
+    for item in a.env:
+        name, _, value = item.partition("=")
+        os.environ[name] = value
     os.execvp(cmd[0], cmd)
 
 

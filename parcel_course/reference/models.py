@@ -1,4 +1,4 @@
-"""Keras builders of the lecture's networks and references for counting them.
+"""Reference answers of assignment ``02_parameters``: counting a network's parameters, by hand and by Keras.
 
 Two kinds of things live here:
 
@@ -7,10 +7,16 @@ Two kinds of things live here:
   multiply-adds of a standard and of a depthwise separable convolution, and
   the output shapes of a stack of conv / pool / flatten / dense layers.
   They are what the hidden tests of assignment ``02_parameters`` compare the
-  students' functions against.
-* **Keras builders** of the lecture's models: LeNet-5, the "very simple CNN",
-  the MLP alternative to LeNet-5 and the VGG16 topology, plus helpers that read
-  a built model (per-layer table, parameters by layer type, activation count).
+  students' functions against (:mod:`parcel_course.registry.parameters`).
+* **Keras references**: LeNet-5 and the MLP alternative to LeNet-5 as the
+  lecture writes them, the VGG16 topology, and what the exercises read of a
+  built model (parameters by layer type, the Dense share, the activation
+  count).
+
+The helpers that compute no answer (building a stack of layers or the
+lecture's "very simple CNN", the per-layer table, the ``keras.applications``
+table) are the student package's, :mod:`parcel_utils.keras_tools`; they are
+re-exported here.
 
 Notation follows the lecture: a filter is ``h x w`` spatially, ``d`` is the
 depth of the input activation and ``n_f`` the number of filters, so a Conv2D
@@ -28,9 +34,13 @@ Example
 """
 from __future__ import annotations
 
-import gc
 import math
 import numbers
+
+from parcel_utils.keras_tools import (LECTURE_APPLICATIONS_TABLE, applications_table, build_simple_cnn,  # noqa: F401
+                                     build_stack, layer_table)
+from parcel_utils.keras_tools import _check_model
+from parcel_utils.keras_tools import flat_layers as _flat_layers, layer_output_shape as _output_shape
 
 __all__ = [
     "conv2d_params", "dense_params", "depthwise_separable_params",
@@ -361,39 +371,6 @@ def random_stack(seed, input_shape=None, max_blocks=3, max_dense=2):
     return tuple(input_shape), layers
 
 
-def build_stack(input_shape, layers, name="stack"):
-    """A Keras Sequential model from a stack described as in :func:`output_shapes`.
-
-    ``conv`` becomes ``Conv2D`` (relu), ``pool`` ``MaxPooling2D``, ``flatten``
-    ``Flatten`` and ``dense`` ``Dense`` (relu).  Layers are named
-    ``layer_0``, ``layer_1``, ... so that the model does not depend on what
-    was built before.
-
-    Examples
-    --------
-    >>> build_stack((8, 8, 1), [("conv", 2, 3), ("flatten",), ("dense", 4)]).count_params()  # doctest: +SKIP
-    164
-    """
-    import keras
-    from keras import layers as L
-
-    output_shapes(input_shape, layers)   # validates, with the messages of output_shapes
-    stack = [keras.Input(shape=_shape(input_shape))]
-    for i, spec in enumerate(layers):
-        n = f"layer_{i}"
-        if spec[0] == "conv":
-            stack.append(L.Conv2D(spec[1], spec[2], strides=spec[3] if len(spec) > 3 else 1,
-                                  padding=spec[4] if len(spec) > 4 else "valid", activation="relu", name=n))
-        elif spec[0] == "pool":
-            stack.append(L.MaxPooling2D(spec[1], strides=spec[2] if len(spec) > 2 else None,
-                                        padding=spec[3] if len(spec) > 3 else "valid", name=n))
-        elif spec[0] == "flatten":
-            stack.append(L.Flatten(name=n))
-        else:
-            stack.append(L.Dense(spec[1], activation="relu", name=n))
-    return keras.Sequential(stack, name=name)
-
-
 # ----------------------------------------------------------------------------
 # Keras builders
 # ----------------------------------------------------------------------------
@@ -427,33 +404,6 @@ def build_lenet5(input_shape=(32, 32, 1), num_classes=10):
         layers.Dense(84, activation="relu", name="dense_2"),
         layers.Dense(num_classes, activation="softmax", name="dense_3"),
     ], name="lenet5")
-
-
-def build_simple_cnn(input_shape=(28, 28, 1), num_classes=10, pool=False):
-    """The lecture's "very simple CNN": Conv2D(64, 3x3, relu) - Flatten - Dense(softmax).
-
-    On 28x28x1 it has 640 + 432,650 = 433,290 parameters, the numbers of the
-    lecture's ``model.summary()``.  The code on that slide also adds a
-    ``MaxPooling2D(2)`` after the convolution, which the summary does not
-    show; ``pool=True`` builds that version (640 + 108,170 = 108,810).
-
-    Examples
-    --------
-    >>> build_simple_cnn().count_params()  # doctest: +SKIP
-    433290
-    """
-    import keras
-    from keras import layers
-
-    input_shape = _shape(input_shape)
-    num_classes = _positive_int(num_classes, "num_classes")
-    stack = [keras.Input(shape=input_shape),
-             layers.Conv2D(64, 3, activation="relu", name="conv2d")]
-    if pool:
-        stack.append(layers.MaxPooling2D(pool_size=(2, 2), name="max_pooling2d"))
-    stack += [layers.Flatten(name="flatten"),
-              layers.Dense(num_classes, activation="softmax", name="dense")]
-    return keras.Sequential(stack, name="simple_cnn")
 
 
 def build_mlp(input_shape=(32, 32, 1), hidden_units=84, num_classes=10):
@@ -503,49 +453,6 @@ def vgg16_topology(input_shape=(224, 224, 3), include_top=True, classes=1000):
 # ----------------------------------------------------------------------------
 # reading a built model
 # ----------------------------------------------------------------------------
-def _check_model(model):
-    if not hasattr(model, "layers") or not hasattr(model, "count_params"):
-        raise TypeError(f"`model` must be a built Keras model, got a {type(model).__name__}.")
-
-
-def _flat_layers(model):
-    """Layers of a model, nested models expanded, input layers left out."""
-    import keras
-
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out.extend(l for l in _flat_layers(layer) if l not in out)
-        elif type(layer).__name__ != "InputLayer" and layer not in out:
-            out.append(layer)
-    return out
-
-
-def _output_shape(layer):
-    try:
-        shape = layer.output.shape
-    except (AttributeError, ValueError) as err:
-        raise ValueError(f"layer {layer.name!r} has no single output shape (it is not built, or "
-                         f"it is used more than once); build the model on a keras.Input first.") from err
-    return tuple(shape[1:])
-
-
-def layer_table(model):
-    """One row per layer: ``(name, class name, output shape, parameters)``.
-
-    A deterministic alternative to ``model.summary()`` (no widths, no colours).
-    The input layer is left out, as in ``model.summary()`` of a Sequential.
-
-    Examples
-    --------
-    >>> [row[1:] for row in layer_table(build_lenet5())][:2]  # doctest: +SKIP
-    [('Conv2D', (28, 28, 6), 156), ('AveragePooling2D', (14, 14, 6), 0)]
-    """
-    _check_model(model)
-    return [(l.name, type(l).__name__, _output_shape(l), int(l.count_params()))
-            for l in _flat_layers(model)]
-
-
 def params_by_layer_type(model):
     """Total parameters per layer class, e.g. ``{"Conv2D": 14714688, "Dense": 123642856}``.
 
@@ -616,77 +523,3 @@ def activation_memory_mb(model, bytes_per_value=4, include_input=True):
     if not isinstance(bytes_per_value, numbers.Real) or bytes_per_value <= 0:
         raise ValueError(f"`bytes_per_value` must be a positive number (4 for float32), got {bytes_per_value!r}.")
     return activation_count(model, include_input) * bytes_per_value / 1e6
-
-
-# ----------------------------------------------------------------------------
-# keras.applications against the lecture's table
-# ----------------------------------------------------------------------------
-#: The lecture's table "Available models" (from keras.io/api/applications):
-#: name -> (size of the weight file in MB, parameters in millions, depth).
-LECTURE_APPLICATIONS_TABLE = {
-    "Xception": (88, 22.9, 81),
-    "VGG16": (528, 138.4, 16),
-    "VGG19": (549, 143.7, 19),
-    "ResNet50": (98, 25.6, 107),
-    "ResNet50V2": (98, 25.6, 103),
-    "ResNet101": (171, 44.7, 209),
-    "ResNet101V2": (171, 44.7, 205),
-    "ResNet152": (232, 60.4, 311),
-    "ResNet152V2": (232, 60.4, 307),
-    "InceptionV3": (92, 23.9, 189),
-    "InceptionResNetV2": (215, 55.9, 449),
-    "MobileNet": (16, 4.3, 55),
-    "MobileNetV2": (14, 3.5, 105),
-    "DenseNet121": (33, 8.1, 242),
-    "DenseNet169": (57, 14.3, 338),
-    "DenseNet201": (80, 20.2, 402),
-    "NASNetMobile": (23, 5.3, 389),
-    "NASNetLarge": (343, 88.9, 533),
-    "EfficientNetB0": (29, 5.3, 132),
-}
-
-
-def applications_table(names, models=None):
-    """Build ``keras.applications`` models with ``weights=None`` and count them.
-
-    Parameters
-    ----------
-    names : list of str
-        Names from :data:`LECTURE_APPLICATIONS_TABLE`.
-    models : dict, optional
-        ``name -> already built model``, to reuse (e.g. the VGG16 the notebook
-        built once).  Other models are built one at a time and released.
-
-    Returns
-    -------
-    list of dict
-        One row per model: ``name``, ``params`` (exact), ``params_m`` (in
-        millions, rounded to 0.1 as in the lecture), ``depth`` (layers that
-        hold weights), ``float32_mib`` (``params * 4 / 2**20``) and the
-        lecture's ``lecture_params_m``, ``lecture_depth``, ``lecture_size_mb``.
-    """
-    import keras
-
-    models = dict(models or {})
-    rows = []
-    for name in names:
-        if name not in LECTURE_APPLICATIONS_TABLE:
-            raise ValueError(f"unknown model {name!r}; use one of {sorted(LECTURE_APPLICATIONS_TABLE)}.")
-        model = models.get(name)
-        built_here = model is None
-        if built_here:
-            model = getattr(keras.applications, name)(weights=None)
-        params = int(model.count_params())
-        depth = sum(1 for layer in _flat_layers(model) if layer.weights)
-        size, lect_params, lect_depth = LECTURE_APPLICATIONS_TABLE[name]
-        rows.append(dict(name=name, params=params, params_m=round(params / 1e6, 1), depth=depth,
-                         float32_mib=round(params * 4 / 2**20, 1), lecture_params_m=lect_params,
-                         lecture_depth=lect_depth, lecture_size_mb=size))
-        if built_here:
-            del model
-            gc.collect()
-    return rows
-
-
-# --- pretrained backbone (see parcel_utils.backbone) ---
-from parcel_utils.backbone import load_backbone  # noqa: E402,F401

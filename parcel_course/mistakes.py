@@ -10,12 +10,13 @@ MISTAKES: dict = {
     # "01_convolution": dict(notebook="convolution", cell="correlate2d",
     #                        find="...", replace="...", loses=["test_correlate2d"]),
     # A student who flips the filter computes a convolution where the exercise (and every CNN)
-    # wants a correlation: all three tests of correlate2d fail, nothing else does.
+    # wants a correlation: all three tests of correlate2d fail, and so does convolve2d, which
+    # builds on the student's correlate2d (flipping twice gives a correlation); nothing else does.
     "01_convolution": dict(notebook="convolution", cell="correlate2d",
                            find="w = np.asarray(kernel, dtype=float)\n",
                            replace="w = np.asarray(kernel, dtype=float)[::-1, ::-1]\n",
                            loses=["test_correlate2d_valid", "test_correlate2d_padding",
-                                  "test_correlate2d_stride"]),
+                                  "test_correlate2d_stride", "test_convolve2d"]),
     # A student who forgets the biases: conv2d_params returns the weights only (150 for the
     # lecture's 152). Its own test fails, and so does the RGB exercise, whose LeNet-5 count
     # the reference solution computes with conv2d_params; every other test uses Keras or
@@ -26,7 +27,7 @@ MISTAKES: dict = {
                           loses=["test_conv2d_params", "test_mlp_rgb"]),
     # A student who averages the height over all pixels, the zeros included (missing
     # measurements and empty belt counted as height 0): only the average_height test fails;
-    # the classifier uses the reference feature matrix and keeps its points.
+    # the classifier uses the feature table shipped with the student package and keeps its points.
     "03_handcrafted": dict(notebook="handcrafted", cell="average_height",
                            find="measured = d[d > 0]\n",
                            replace="measured = d.ravel()\n",

@@ -43,7 +43,7 @@ _EXC_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))
 
 def _check_course(course) -> Course:
     if not isinstance(course, Course):
-        raise TypeError(f"`course` should be a parcel_utils.course.directory.Course, got {type(course).__name__}.")
+        raise TypeError(f"`course` should be a parcel_course.directory.Course, got {type(course).__name__}.")
     return course
 
 
@@ -370,7 +370,7 @@ def write_report(course: Course, out_dir=None) -> Path:
     >>> write_report(Course("."))                         # doctest: +SKIP
     PosixPath('.../reports/index.html')
     """
-    from .. import viz
+    from parcel_utils import viz
     _check_course(course)
     out_dir = Path(out_dir) if out_dir is not None else course.reports
     rows = submission_rows(course)

@@ -39,24 +39,19 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+# The constants are the student package's (given in the notebook), defined once there.
+from parcel_utils.data import FEATURE_NAMES, HEIGHT_BINS_MM, PIXEL_MM
+
 __all__ = [
     "HEIGHT_BINS_MM", "FEATURE_NAMES", "PIXEL_MM",
     "average_height", "area", "height_histogram", "footprint", "perimeter",
     "diagonals", "extra_features", "parcel_features", "feature_matrix",
+    "feature_table", "write_feature_table",
 ]
 
-PIXEL_MM = 8.0
-HEIGHT_BINS_MM = np.array([0.0, 10, 20, 40, 60, 80, 100, 150, 200, 250, 700])
 _ANGLES = np.deg2rad(np.arange(90.0))
 _COS, _SIN = np.cos(_ANGLES), np.sin(_ANGLES)
 _SQUARE = np.ones((3, 3), bool)
-
-FEATURE_NAMES = (
-    ["average_height_mm", "area_mm2"]
-    + [f"hist_{int(a)}_{int(b)}mm" for a, b in zip(HEIGHT_BINS_MM[:-1], HEIGHT_BINS_MM[1:])]
-    + ["perimeter_mm", "length_mm", "width_mm", "diagonal_mm",
-       "height_std_mm", "height_p90_mm", "rectangularity", "compactness"]
-)
 
 
 def _as_depth(depth, name="depth"):
@@ -387,3 +382,81 @@ def feature_matrix(X, pixel_mm=PIXEL_MM, progress=False, chunk=500):
         starts = tqdm(starts, desc="features", unit="chunk", mininterval=0.5)
     parts = [_batch_features(X[s:s + chunk], pixel_mm) for s in starts]
     return np.concatenate(parts) if parts else np.zeros((0, len(FEATURE_NAMES)))
+
+
+# ---------------------------------------------------------------- the feature table the student package ships
+
+def feature_table(split, seed=0, progress=False):
+    """The features of a whole split as the student package ships them: ``feature_matrix`` rounded to float32.
+
+    ``parcel_utils.data.load_features(split)`` returns these values (as
+    float64); the grader recomputes them here to check what a model was
+    fitted on.
+
+    Example
+    -------
+    >>> feature_table("val").shape   # doctest: +SKIP
+    (1000, 20)
+    """
+    from parcel_utils.data import load_parcels
+    X, _, _ = load_parcels(split, seed=seed, progress=progress)
+    return feature_matrix(X, progress=progress).astype(np.float32)
+
+
+def write_feature_table(path=None, seed=0, progress=True):
+    """Write the feature table of the three splits (``parcel_utils/parcel_features_seed0.npz`` by default).
+
+    Run it after a change of the dataset generator (``GENERATOR_VERSION``) or
+    of :func:`feature_matrix`: ``python -m parcel_course.reference.features``.
+    The file holds one float32 array (N, 20) per split, ``feature_names`` and
+    ``generator_version``; the student package reads it with
+    ``parcel_utils.data.load_features``.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Example
+    -------
+    >>> write_feature_table("/tmp/features.npz", progress=False)   # doctest: +SKIP
+    PosixPath('/tmp/features.npz')
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from parcel_utils.data import FEATURES_FILE, GENERATOR_VERSION, SPLITS
+    if int(seed) != 0 and path is None:
+        raise ValueError("seed should be 0 for the shipped table (it is the course's dataset); "
+                         "give a path to write the table of another seed.")
+    path = Path(FEATURES_FILE if path is None else path)
+    tables = {split: feature_table(split, seed=seed, progress=progress) for split in SPLITS}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, feature_names=np.array(FEATURE_NAMES), generator_version=np.int64(GENERATOR_VERSION),
+                            **tables)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def main(argv=None):
+    """``python -m parcel_course.reference.features [PATH]``: (re)write the shipped feature table."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m parcel_course.reference.features",
+                                     description="Write the hand-crafted feature table the student package ships.")
+    parser.add_argument("path", nargs="?", default=None,
+                        help="where to write it (default: parcel_utils/parcel_features_seed0.npz)")
+    args = parser.parse_args(argv)
+    path = write_feature_table(args.path)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Reference 2D correlation, convolution and the other CNN building blocks.
+"""Reference answers of assignment ``01_convolution``: 2D correlation, convolution and the other CNN building blocks.
 
 What the hidden tests of assignment ``01_convolution`` compare student answers
 against.  Everything is plain NumPy, vectorised with
@@ -59,7 +59,7 @@ or a batch ``(N, H, W, C)``; the weights of a convolutional layer are
 Example
 -------
 >>> import numpy as np
->>> from parcel_utils.convolution import correlate2d, convolve2d, output_size
+>>> from parcel_course.reference.convolution import correlate2d, convolve2d, output_size
 >>> image = np.arange(16.0).reshape(4, 4)
 >>> shift = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])   # picks I(r, c + 1)
 >>> correlate2d(image, shift)

@@ -1,4 +1,4 @@
-"""The ``parcel-course`` command: thin, it parses and calls :mod:`parcel_utils.course`."""
+"""The ``parcel-course`` command: thin, it parses and calls :mod:`parcel_course`."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import sys
 
 
 def _course(args):
-    from parcel_utils.course.directory import Course
+    from parcel_course.directory import Course
     return Course(args.root)
 
 
@@ -29,7 +29,7 @@ def cmd_solutions(args):
 
 
 def cmd_release(args):
-    from parcel_utils.course import exchange
+    from parcel_course import exchange
     course = _course(args)
     course.build_source()
     done = exchange.release(course, args.assignments or None)
@@ -37,25 +37,26 @@ def cmd_release(args):
 
 
 def cmd_collect(args):
-    from parcel_utils.course import exchange
+    from parcel_course import exchange
     course = _course(args)
     done = exchange.collect(course, args.assignments or None)
     n = sum(1 for a in done for _ in course.submitted.glob(f"*/{a}"))
     print(f"collected {n} submission(s) of {', '.join(done)} into {course.submitted}")
 
 
-def _limits(args):
-    from parcel_utils.course.grading import Limits
-    return Limits(cell_timeout=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
-                  total_timeout=args.total_timeout, threads=args.threads, preload=not args.no_preload)
+def _limits(course, args):
+    """The course's limits (``c.GradingLimits`` in nbgrader_config.py), with what the command line gives."""
+    given = dict(cell_timeout=args.timeout, memory_mb=args.memory_mb, sandbox=args.sandbox,
+                 total_timeout=args.total_timeout, threads=args.threads, preload=False if args.no_preload else None)
+    return course.limits(**{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_grade(args):
-    from parcel_utils.course import grading
+    from parcel_course import grading
     course = _course(args)
     results = grading.grade_all(course, args.assignments or None, args.student or None,
                                 workers=args.workers, scheduler=args.scheduler,
-                                limits=_limits(args), force=args.force)
+                                limits=_limits(course, args), force=args.force)
     bad = [r for r in results if r.status != "graded"]
     for r in bad:
         print(f"  {r.student}/{r.assignment}: {r.status}: {r.reason}", file=sys.stderr)
@@ -63,26 +64,36 @@ def cmd_grade(args):
 
 
 def cmd_feedback(args):
-    from parcel_utils.course.feedback import write_feedback
+    from parcel_course.feedback import write_feedback
     paths = write_feedback(_course(args), args.assignments or None, args.student or None,
                            show_hidden_tests=args.show_hidden_tests)
     print(f"wrote {len(paths)} feedback file(s)")
 
 
 def cmd_export(args):
-    from parcel_utils.course.report import export_grades
+    from parcel_course.report import export_grades
     print(export_grades(_course(args), args.to))
 
 
 def cmd_report(args):
-    from parcel_utils.course.report import write_report, summary_table
+    from parcel_course.report import write_report, summary_table
     course = _course(args)
     print(summary_table(course))
     print(f"report: {write_report(course, args.out)}")
 
 
+def cmd_bundle(args):
+    from parcel_course.bundle import write_bundle
+    course = _course(args)
+    paths = write_bundle(course, args.out, make_zip=not args.no_zip)
+    for p in paths:
+        print(f"  {p}  ({p.stat().st_size / 1e6:.1f} MB)" if p.suffix in {".whl", ".zip"} else f"  {p}")
+    print(f"wrote the student bundle ({len(paths)} files) to {paths[0].parent}: hand out the folder "
+          "or its zip, never this repository")
+
+
 def cmd_demo(args):
-    from parcel_utils.course.demo import run_demo
+    from parcel_course.demo import run_demo
     run_demo(_course(args), workers=args.workers, assignments=args.assignments or None)
 
 
@@ -111,12 +122,13 @@ def build_parser():
     g.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     g.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://host:8786")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded")
-    g.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
-    g.add_argument("--total-timeout", type=int, default=1800, help="seconds per submission (default 1800)")
-    g.add_argument("--memory-mb", type=int, default=6144, help="memory cap of a kernel (default 6144)")
-    g.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto",
-                   help="kernel isolation (default: bubblewrap where installed)")
-    g.add_argument("--threads", type=int, default=0,
+    # the defaults are the course's (c.GradingLimits in nbgrader_config.py); these override them
+    g.add_argument("--timeout", type=int, help="seconds per cell (default: c.GradingLimits.cell_timeout)")
+    g.add_argument("--total-timeout", type=int, help="seconds per submission (default: c.GradingLimits.total_timeout)")
+    g.add_argument("--memory-mb", type=int, help="memory cap of a kernel, MB (default: c.GradingLimits.memory_mb)")
+    g.add_argument("--sandbox", choices=["auto", "bwrap", "none"],
+                   help="kernel isolation (default: c.GradingLimits.sandbox; auto = bubblewrap where it works)")
+    g.add_argument("--threads", type=int,
                    help="compute threads per kernel (default: the cores shared out among local workers)")
     g.add_argument("--no-preload", action="store_true",
                    help="start a fresh `python -m nbgrader` per submission instead of forking a worker "
@@ -128,6 +140,11 @@ def build_parser():
     e.add_argument("--to", default=None, help="CSV path (default reports/grades.csv)")
     r = add("report", cmd_report, "write the instructor report (HTML with figures)", assignments=False)
     r.add_argument("--out", default=None, help="output folder (default reports/)")
+    b = add("bundle", cmd_bundle, "write what students get: the student wheel, the release notebooks "
+            "and a README (local Jupyter and Colab), and a zip of them", assignments=False)
+    b.add_argument("--out", default=None, help="output folder (default dist/bundle; a previous bundle there "
+                   "is replaced)")
+    b.add_argument("--no-zip", action="store_true", help="write the folder only, no <out>.zip")
     d = add("demo", cmd_demo, "release, simulate a class, grade it, write feedback and the report")
     d.add_argument("--workers", type=int, default=2)
     return p
@@ -135,7 +152,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from parcel_utils.course.directory import CourseError
+    from parcel_course.directory import CourseError
     try:
         args.fn(args)
     except CourseError as exc:

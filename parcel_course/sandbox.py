@@ -10,9 +10,17 @@ whose kernel manager wraps the kernel command:
     and the Python environment (read-only), the submission's own directory
     (read-write) and an empty, size-capped /tmp.  The kernel runs as ``nobody``
     in its own user namespace, with no capabilities.
-``limits`` launcher, always:
+``rlimits`` launcher, always:
     resource limits set before the kernel starts (processes, file size, open
-    files, CPU seconds), see :mod:`parcel_utils.course.limits`.
+    files, CPU seconds), see :mod:`parcel_course.rlimits`, and the grading
+    environment (:data:`KERNEL_ENV`: ``PARCEL_GRADING``, TensorFlow's C++ log
+    silenced, the thread caps), whoever started the grader: ``parcel-course
+    grade``, plain ``nbgrader autograde`` or formgrader.
+
+The limits are :class:`parcel_course.limits.GradingLimits`, set once in the
+course's ``nbgrader_config.py``.  The instructor's package
+(``parcel_course``) is hidden from the kernel: a submission that imports it
+gets ``ModuleNotFoundError``.
 
 The kernel talks to nbgrader over Unix sockets (``transport="ipc"``) in a
 private directory, since the sandbox has no network, not even loopback to the
@@ -31,9 +39,19 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer, List, Unicode
+from traitlets import Bool, List, Unicode
 
-__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths", "bwrap_prefix"]
+from .limits import GradingLimits, thread_caps
+
+__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths", "bwrap_prefix",
+           "instructor_paths", "KERNEL_ENV"]
+
+#: The environment of every graded kernel.  TensorFlow's C++ log is silenced, errors included
+#: (level 3: fatal only): nbgrader scores a test cell with any stderr output zero, and tf.data logs a
+#: harmless "NodeDef mentions attribute use_unbounded_threadpool" after the first training, which
+#: ipykernel forwards late, into whichever cell runs next (it cost a correct 04_cnn 11 to 13 points).
+KERNEL_ENV = {"PARCEL_GRADING": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
+              "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 NOBODY = 65534
 
@@ -55,18 +73,27 @@ def python_paths() -> list[str]:
     """Directories the kernel needs to see to run this Python environment."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]}
-    # Editable installs (our own package among them) live outside site-packages.
+    # Editable installs (the student package among them) live outside site-packages.
     import parcel_utils
     paths.add(str(Path(parcel_utils.__file__).resolve().parent))
     return sorted(p for p in paths if p and os.path.exists(p))
 
 
-def bwrap_prefix(cwd, binds=(), readonly=(), tmp_mb=512, as_nobody=True) -> list[str]:
+def instructor_paths() -> list[str]:
+    """Where the instructor's package lives (to hide it from a kernel, or show it to the model checker)."""
+    import parcel_course
+    return [str(Path(parcel_course.__file__).resolve().parent)]
+
+
+def bwrap_prefix(cwd, binds=(), readonly=(), tmp_mb=512, as_nobody=True, instructor=False) -> list[str]:
     """The ``bwrap ... --`` words that run a command in the sandbox, in ``cwd`` (read-write).
 
     New user, PID, network, IPC and UTS namespaces, no capabilities; the
     system and the Python environment read-only, ``readonly`` paths too,
     ``cwd`` and ``binds`` read-write, and an empty ``tmp_mb`` MB ``/tmp``.
+    The instructor's package is hidden (an empty directory over it, where it
+    lies inside what is shown) unless ``instructor`` (the grader's own model
+    checker, which runs no student code).
     """
     wrap = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
             "--hostname", "sandbox", "--cap-drop", "ALL"]
@@ -77,11 +104,17 @@ def bwrap_prefix(cwd, binds=(), readonly=(), tmp_mb=512, as_nobody=True) -> list
     wrap += ["--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp"]
     # /sys/devices/system/cpu: how many cores (joblib/loky warn on stderr without it, and
     # nbgrader scores a test cell with stderr output zero)
-    for p in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/fonts", "/etc/alternatives",
-              "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl", "/sys/devices/system/cpu",
-              *python_paths(), *readonly):
+    shown = ["/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/fonts", "/etc/alternatives", "/etc/ld.so.cache",
+             "/etc/localtime", "/etc/ssl", "/sys/devices/system/cpu", *python_paths(), *readonly]
+    for p in shown:
         if os.path.exists(p):
             wrap += ["--ro-bind", p, p]
+    shown += [*binds, str(cwd)]
+    for p in instructor_paths():
+        if instructor:
+            wrap += ["--ro-bind", p, p]
+        elif any(Path(p).is_relative_to(s) for s in shown):
+            wrap += ["--tmpfs", p]        # an empty directory over it (a non-editable install, say)
     wrap += ["--proc", "/proc", "--dev", "/dev"]
     for b in binds:
         wrap += ["--bind", b, b]
@@ -97,19 +130,18 @@ def bwrap_prefix(cwd, binds=(), readonly=(), tmp_mb=512, as_nobody=True) -> list
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel inside the sandbox."""
 
-    sandbox = Unicode("auto", help="'bwrap', 'none' or 'auto' (bwrap where available).").tag(config=True)
     readonly_paths = List(Unicode(), help="Extra host paths the kernel may read.").tag(config=True)
-    max_processes = Integer(512, help="RLIMIT_NPROC of the kernel's user (threads count).").tag(config=True)
-    max_file_mb = Integer(512, help="Largest file the kernel may write, MB.").tag(config=True)
-    max_open_files = Integer(1024, help="Open files at once.").tag(config=True)
-    max_cpu_seconds = Integer(0, help="CPU seconds for the whole kernel (0: no limit).").tag(config=True)
-    tmp_mb = Integer(512, help="Size of the kernel's private /tmp, MB.").tag(config=True)
     drop_to_nobody = Bool(True, help="Run the kernel as 'nobody' in its own user namespace.").tag(config=True)
 
+    @property
+    def limits(self) -> GradingLimits:
+        return GradingLimits(config=self.config)
+
     def _mode(self) -> str:
-        if self.sandbox == "auto":
-            return "bwrap" if shutil.which("bwrap") else "none"
-        return self.sandbox
+        sandbox = self.limits.sandbox
+        if sandbox == "auto":
+            return "bwrap" if sandbox_available() else "none"
+        return sandbox
 
     async def _async_pre_start_kernel(self, **kw):
         # Unix-socket transport in a private directory the sandbox can reach.
@@ -122,14 +154,17 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        limits = [sys.executable, "-m", "parcel_utils.course.limits",
-                  f"--nproc={self.max_processes}", f"--fsize-mb={self.max_file_mb}",
-                  f"--nofile={self.max_open_files}", f"--cpu={self.max_cpu_seconds}", "--"]
+        lim = self.limits
+        env = {**KERNEL_ENV, **thread_caps(lim.threads)}
+        limits = [sys.executable, "-m", "parcel_course.rlimits",
+                  f"--nproc={lim.max_processes}", f"--fsize-mb={lim.max_file_mb}",
+                  f"--nofile={lim.max_open_files}", f"--cpu={lim.max_cpu_seconds}",
+                  *(f"--env={k}={v}" for k, v in env.items()), "--"]
         if self._mode() != "bwrap":
             return limits + cmd
         cwd = getattr(self, "_kernel_cwd", None) or os.getcwd()
         as_nobody = self.drop_to_nobody
-        wrap = bwrap_prefix(cwd, binds=[self._sockdir], readonly=self.readonly_paths, tmp_mb=self.tmp_mb,
+        wrap = bwrap_prefix(cwd, binds=[self._sockdir], readonly=self.readonly_paths, tmp_mb=lim.tmp_mb,
                             as_nobody=as_nobody)
         self.log.info("parcel-sandbox: kernel started in bwrap (as %s)", "nobody" if as_nobody else "current user")
         return wrap + limits + cmd
@@ -146,3 +181,4 @@ class SandboxedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
+        self.timeout = GradingLimits(config=self.config).cell_timeout

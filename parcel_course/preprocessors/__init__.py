@@ -1,0 +1,38 @@
+"""The grader's nbgrader preprocessors, one per module (nbgrader's own layout).
+
+- :class:`.write_attest_inputs.WriteAttestInputs`: before the kernel runs, the inputs of the notebook's
+  attested checks, written beside it.
+- :class:`.guarded_execute.GuardedExecute`: nbgrader's Execute with the kernel in the sandbox, the output capped
+  and test outputs that cannot be cleared.
+- :class:`.verify_attestations.VerifyAttestations`: after the kernel, every attested check recomputed in the
+  grader's process (values) or in a sandboxed checker process (saved models).
+
+:func:`autograde_preprocessors` composes them into nbgrader's autograde list; the course's
+``nbgrader_config.py`` and ``parcel-course grade``'s workers both use it.
+"""
+from __future__ import annotations
+
+import json
+
+__all__ = ["autograde_preprocessors", "append_flags"]
+
+
+def append_flags(path: str, flags: list) -> None:
+    """Append flags (dicts: notebook, cell, reason) to ``path`` as JSON lines ('' : nowhere)."""
+    if path and flags:
+        with open(path, "a") as fh:
+            for f in flags:
+                fh.write(json.dumps(f) + "\n")
+
+
+def autograde_preprocessors() -> list:
+    """nbgrader's autograde preprocessors with its Execute replaced by ours (inputs, guarded run, verification)."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+    from .guarded_execute import GuardedExecute
+    from .verify_attestations import VerifyAttestations
+    from .write_attest_inputs import WriteAttestInputs
+    out = []
+    for p in Autograde.autograde_preprocessors.make_dynamic_default():
+        out += [WriteAttestInputs, GuardedExecute, VerifyAttestations] if p is Execute else [p]
+    return out

@@ -1,0 +1,328 @@
+"""The graded checks of 03_handcrafted (``parcel_course.registry.handcrafted``) and the feature table it relies on.
+
+The grader rebuilds each check's cases in its own process, so the generators
+must be deterministic; the maps of the feature checks must not be maps of
+the dataset (the student package ships their features); every check must
+pass on the reference's own values and fail on perturbed ones, and the
+solution notebook's hidden cells, run as the kernel runs them, must pass.
+The feature table the student package ships must be the reference features.
+"""
+import ast
+import pickle
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import parcel_utils.attest as attest_module
+from parcel_course.reference import features
+from parcel_course.registry import checks_of, find
+from parcel_course.registry import handcrafted as H
+from parcel_utils import data
+from parcel_utils.attest import accuracy_record, encode_value, fit_fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKS = checks_of("03_handcrafted")
+MAP_CHECKS = [c for c in CHECKS if c.inputs is H.parcel_map_cases]
+VALUE_CHECKS = [c for c in CHECKS if c.compare != "verify"]
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _notebook():
+    return nbformat.read(ROOT / "source" / "03_handcrafted" / "handcrafted.ipynb", as_version=4)
+
+
+def _hidden(source):
+    start, end = source.index("### BEGIN HIDDEN TESTS"), source.index("### END HIDDEN TESTS")
+    return source[start:end]
+
+
+def _same_cases(a, b):
+    assert len(a) == len(b)
+    for (args1, kw1, l1), (args2, kw2, l2) in zip(a, b):
+        assert l1 == l2 and kw1 == kw2 and len(args1) == len(args2)
+        for x, y in zip(args1, args2):
+            if isinstance(x, np.ndarray):
+                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+            else:
+                assert x == y
+
+
+def _bytes(cases):
+    return [(label, *(a.tobytes() for a in args if isinstance(a, np.ndarray))) for args, _, label in cases]
+
+
+# -- the registry and the notebook name the same keys ----------------------------------------------
+
+def test_the_notebook_s_hidden_cells_name_exactly_the_registry_s_keys():
+    declared = {}
+    for c in CHECKS:
+        assert c.notebook == "handcrafted"
+        declared.setdefault(c.cell, set()).add(c.key)
+    used = {}
+    for cell in _notebook().cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or "### BEGIN HIDDEN TESTS" not in cell.source:
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "attest":
+                assert len(node.args) == 2 and not node.keywords, ast.unparse(node)   # the key and the function only
+                used.setdefault(meta["grade_id"], set()).add(node.args[0].value)
+    assert used == declared
+    assert len({c.key for c in CHECKS}) == len(CHECKS) == 13
+
+
+def test_no_cell_of_the_notebook_uses_the_answer_key():
+    for cell in _notebook().cells:
+        for bad in ("parcel_course", "hidden_inputs", "ref.", "as ref", "reference implementation",
+                    "parcel_utils.features"):
+            assert bad not in cell.source, (bad, cell.source[:200])
+
+
+# -- the cases ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", [c.key for c in CHECKS if c.inputs is not H.no_args])
+def test_generators_are_deterministic_and_their_seed_matters(key):
+    check = find(key)
+    first, again = check.cases(), check.cases()
+    _same_cases(first, again)
+    other = check.inputs(check.seed + 1, **check.params)
+    assert _bytes(other) != _bytes(first)
+
+
+def test_cases_pickle_without_the_instructor_s_package():
+    """The grader pickles the cases for the kernel, which cannot import parcel_course."""
+    for check in CHECKS:
+        blob = pickle.dumps(check.cases())
+        assert b"parcel_course" not in blob, check.key
+        _same_cases(pickle.loads(blob), check.cases())
+
+
+def test_a_bad_seed_or_split_is_named():
+    with pytest.raises(ValueError, match="seed should be an int"):
+        H.parcel_map_cases("301")
+    with pytest.raises(ValueError, match="split should be one of"):
+        H.parcel_map_cases(301, split="validation")
+    with pytest.raises(ValueError, match="seed 0 is the course's dataset"):
+        H.parcel_map_cases(0)
+
+
+def test_parcel_map_cases_are_the_shapes_then_the_generator_s_maps():
+    shapes = H.known_shapes()
+    cases = H.parcel_map_cases(301)
+    X, _ = data.generate_parcels("val", 25, seed=301)
+    assert len(cases) == len(shapes) + 25
+    for (args, kw, label), (slabel, d) in zip(cases, shapes):
+        assert kw == {} and label == slabel and args[0].tobytes() == d.tobytes()
+    for i, (args, kw, label) in enumerate(cases[len(shapes):]):
+        assert args[0].dtype == np.float32 and args[0].tobytes() == X[i].tobytes()
+        assert label == f"map {i} of generate_parcels('val', seed=301)"
+    masks = H.parcel_map_cases(301, footprint=True)
+    for (args, _, _), (margs, _, mlabel) in zip(cases, masks):
+        assert margs[0].dtype == bool and np.array_equal(margs[0], features.footprint(args[0]))
+        assert mlabel.startswith("the footprint of ")
+    with_kw = H.parcel_map_cases(302, n=3, kwargs={"pixel_mm": 5.0}, shapes=False)
+    assert len(with_kw) == 3
+    assert all(kw == {"pixel_mm": 5.0} and label.endswith(", pixel_mm=5.0") for _, kw, label in with_kw)
+
+
+def _row_keys(F):
+    return {r.tobytes() for r in np.ascontiguousarray(np.asarray(F, dtype=np.float32))}
+
+
+def test_no_hidden_map_is_in_the_shipped_feature_table():
+    """A lookup of a hidden map's features in the table the student has gives nothing."""
+    shipped = set().union(*(_row_keys(data.load_features(s)) for s in SPLIT_NAMES))
+    for check in MAP_CHECKS:
+        X = np.stack([args[0] for args, _, _ in H.parcel_map_cases(check.seed, shapes=False)])
+        hidden = _row_keys(features.feature_matrix(X))
+        assert len(hidden) == len(X) and not hidden & shipped, check.key
+
+
+# -- the references, by hand ---------------------------------------------------------------------------
+
+def test_mask_perimeter_and_diagonals_by_hand():
+    m = np.zeros((64, 64), bool)
+    m[10:30, 5:45] = True                              # 20 x 40 px: 2 (19 + 39) = 116 px around the centres
+    assert H.mask_perimeter(m) == 116.0
+    assert H.mask_diagonals(m) == (40.0, 20.0, np.hypot(40, 20))
+    one = np.zeros((5, 5), bool)
+    one[2, 2] = True
+    assert H.mask_diagonals(one) == (1.0, 1.0, np.sqrt(2))
+    empty = np.zeros((8, 8), bool)
+    assert H.mask_perimeter(empty) == 0.0 and H.mask_diagonals(empty) == (0.0, 0.0, 0.0)
+
+
+def test_mask_references_are_the_features_of_the_maps():
+    X, _ = data.generate_parcels("val", 40, seed=305)
+    for d in X:
+        fp = features.footprint(d)
+        assert H.mask_perimeter(fp) == features.perimeter(d)
+        assert H.mask_diagonals(fp) == features.diagonals(d)
+
+
+def test_the_known_shapes_have_the_geometry_the_notebook_says():
+    for label, d in H.known_shapes():
+        fp = features.footprint(d)
+        if "rotated" in label:
+            assert np.allclose(H.mask_diagonals(fp)[:2], (40, 20), atol=1.6), label
+            assert H.mask_perimeter(fp) == pytest.approx(120, rel=0.08), label
+        elif "disc" in label:
+            assert np.allclose(H.mask_diagonals(fp)[:2], (31, 31), atol=1.01), label
+            assert H.mask_perimeter(fp) == pytest.approx(2 * np.pi * 15, rel=0.08), label
+        else:
+            assert H.mask_perimeter(fp) == 116.0 and features.average_height(d) == 100.0, label
+
+
+# -- every check passes on the reference's values and fails on perturbed ones --------------------------
+
+@pytest.mark.parametrize("key", [c.key for c in VALUE_CHECKS])
+def test_each_check_passes_on_the_reference_and_fails_perturbed(key):
+    check = find(key)
+    values = [check.reference(*a, **kw) for a, kw, _ in check.cases()]
+    assert check.verify([encode_value(v) for v in values]) is None
+    labels = [label for _, _, label in check.cases()]
+    for j in (0, len(values) - 1):
+        records = [encode_value(np.asarray(v, dtype=float) + (1.0 if i == j else 0.0)) for i, v in enumerate(values)]
+        why = check.verify(records)
+        assert why and labels[j] in why, (key, j, why)
+    assert "values for" in check.verify([encode_value(v) for v in values[:-1]])        # one value missing
+    assert "not a number" in check.verify([encode_value("text")] * len(values))
+
+
+# -- the notebook's solutions, through its hidden cells ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def split_features():
+    return {s: H.split_features(s) for s in SPLIT_NAMES}
+
+
+@pytest.fixture(scope="module")
+def solution(split_features):
+    """The namespace of the solution notebook after its exercise cells (features from the shipped table)."""
+    nb = _notebook()
+    ns = {"np": np, "ndimage": ndimage, "PIXEL_MM": data.PIXEL_MM, "HEIGHT_BINS_MM": data.HEIGHT_BINS_MM}
+    for split, part in zip(SPLIT_NAMES, ("train", "val", "test")):
+        ns[f"F_{part}"], ns[f"y_{part}"] = data.load_features(split), split_features[split][1]
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "code" and (meta.get("solution") and not meta.get("grade") or c.source.startswith("grid = ")):
+            exec(compile(c.source, meta.get("grade_id", "grid"), "exec"), ns)
+    return nb, ns
+
+
+def _hidden_attestations(nb, ns, monkeypatch):
+    """(key, function) of every attest() of the hidden cells, run as the kernel runs them."""
+    calls = []
+    monkeypatch.setattr(attest_module, "attest", lambda key, fn: calls.append((key, fn)))
+    for c in nb.cells:
+        if c.cell_type == "code" and "### BEGIN HIDDEN TESTS" in c.source:
+            exec(_hidden(c.source), ns)
+    return calls
+
+
+def test_the_solution_passes_every_check_and_an_off_by_one_fails(solution, monkeypatch):
+    nb, ns = solution
+    calls = _hidden_attestations(nb, ns, monkeypatch)
+    assert sorted(k for k, _ in calls) == sorted(c.key for c in CHECKS)
+    for key, fn in calls:
+        check = find(key)
+        values = [fn(*a, **kw) for a, kw, _ in check.cases()]
+        assert check.verify([encode_value(v) for v in values]) is None, key
+        why = check.verify([encode_value(np.asarray(v, dtype=float) + 1) for v in values])
+        assert why and " on " in why, (key, why)
+
+
+def test_attest_verifies_in_the_instructor_s_kernel(solution, monkeypatch):
+    """Outside grading, attest() asks the registry and fails as the grader would (the 03 mistake of MISTAKES)."""
+    monkeypatch.delenv("PARCEL_GRADING", raising=False)
+    _, ns = solution
+    attest_module.attest("average_height", ns["average_height"])
+    over_all_pixels = lambda d: float(np.asarray(d, dtype=float).mean())       # noqa: E731 - zeros counted
+    with pytest.raises(AssertionError, match="average_height on the 40 x 20 px rectangle"):
+        attest_module.attest("average_height", over_all_pixels)
+
+
+# -- exercise 10, checked from what the kernel publishes (compare="verify") -----------------------------
+
+def _pipeline(C=30.0, gamma=0.03):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    return Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C, gamma=gamma))])
+
+
+def test_fit_fingerprint_tells_the_fit_sets_apart(split_features):
+    (F_train, y_train), (F_val, y_val), (F_test, y_test) = (split_features[s] for s in SPLIT_NAMES)
+    H.check_fit_on_train(fit_fingerprint(_pipeline().fit(F_train, y_train)))
+    H.check_fit_on_train(fit_fingerprint(_pipeline().fit(np.vstack([F_train, F_val]), np.r_[y_train, y_val])))
+    with pytest.raises(AssertionError, match="training \\+ test rows"):
+        H.check_fit_on_train(fit_fingerprint(_pipeline().fit(np.vstack([F_train, F_test]), np.r_[y_train, y_test])))
+    # a scaler fitted on the training rows, an SVM given test rows: the stored rows give it away
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    scaler = StandardScaler().fit(F_train)
+    svm = SVC().fit(scaler.transform(np.vstack([F_train[:500], F_test[:200]])), np.r_[y_train[:500], y_test[:200]])
+    with pytest.raises(AssertionError, match="test row\\(s\\) are stored"):
+        H.check_fit_on_train(fit_fingerprint(Pipeline([("scale", scaler), ("svm", svm)])))
+    with pytest.raises(AssertionError, match="cannot check"):
+        from sklearn.tree import DecisionTreeClassifier       # no scaler, no stored rows: nothing to read
+        H.check_fit_on_train(fit_fingerprint(DecisionTreeClassifier().fit(F_train, y_train)))
+    with pytest.raises(AssertionError, match="malformed"):
+        H.check_fit_on_train(np.array([4000.0, 20.0, 1.0]))
+
+
+def test_a_model_fitted_on_the_shipped_float32_table_passes(split_features):
+    """The student fits on load_features' values: the grader's recomputed features must be those."""
+    F = data.load_features("train").astype(np.float32)           # float32 in, as a student might
+    H.check_fit_on_train(fit_fingerprint(_pipeline().fit(F, split_features["train"][1])))
+
+
+def test_check_test_accuracy_recomputes_the_accuracy(split_features):
+    (F_train, y_train), _, (F_test, y_test) = (split_features[s] for s in SPLIT_NAMES)
+    acc = float(np.mean(_pipeline(30.0, 0.03).fit(F_train, y_train).predict(F_test) == y_test))
+    H.check_test_accuracy(accuracy_record(acc, {"C": 30.0, "gamma": 0.03}))
+    with pytest.raises(AssertionError, match="is not the test accuracy"):
+        H.check_test_accuracy(accuracy_record(min(acc + 0.05, 1.0), {"C": 30.0, "gamma": 0.03}))
+    with pytest.raises(AssertionError, match="below the reference"):   # a poor C, honestly reported
+        bad = float(np.mean(_pipeline(1e-3, 1e-4).fit(F_train, y_train).predict(F_test) == y_test))
+        H.check_test_accuracy(accuracy_record(bad, {"C": 1e-3, "gamma": 1e-4}))
+    with pytest.raises(AssertionError, match="should be \\[accuracy"):
+        H.check_test_accuracy(np.array([0.9, -1.0, 0.1]))
+
+
+def test_verify_checks_name_the_case():
+    check = find("test_accuracy")
+    why = check.verify([encode_value(np.array([0.99, 30.0, 0.03]))])
+    assert why.startswith("test_accuracy on the values you set: test_accuracy (0.9900) is not"), why
+    assert "not a number" in check.verify([encode_value("0.99")])
+
+
+# -- the feature table of the student package ----------------------------------------------------------
+
+def test_the_shipped_table_is_the_reference_features_of_the_splits(split_features):
+    with np.load(data.FEATURES_FILE, allow_pickle=False) as z:
+        assert tuple(z["feature_names"]) == data.FEATURE_NAMES == tuple(features.FEATURE_NAMES)
+        assert int(z["generator_version"]) == data.GENERATOR_VERSION
+        for split in SPLIT_NAMES:
+            assert z[split].dtype == np.float32 and z[split].shape == (data.SPLITS[split], len(data.FEATURE_NAMES))
+    for split in SPLIT_NAMES:
+        F = data.load_features(split)
+        assert F.dtype == np.float64
+        assert np.array_equal(F, split_features[split][0]), split       # every row, every column
+    # and a few rows from single maps, without the split's cache
+    for split in SPLIT_NAMES:
+        idx = np.random.default_rng(3).choice(data.SPLITS[split], 5, replace=False)
+        X = np.stack([data.parcel_sample(split, int(i))[0] for i in idx])
+        assert np.array_equal(data.load_features(split)[idx], features.feature_matrix(X).astype(np.float32))
+
+
+def test_load_features_names_a_bad_argument():
+    with pytest.raises(ValueError, match="split should be one of"):
+        data.load_features("validation")
+    with pytest.raises(ValueError, match="seed should be 0"):
+        data.load_features("val", seed=1)
+
