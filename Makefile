@@ -26,6 +26,14 @@ $(STAMP): pyproject.toml student/pyproject.toml
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1; } || \
 	  echo "note: bubblewrap (bwrap) is not installed: grading runs without file-system/network isolation"
+	@# Debian's Chromium: the browser of tests/test_formgrader.py (driven by Playwright; no browser is downloaded)
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+	  echo "note: Debian's chromium is not installed (needs root and apt-get): tests/test_formgrader.py is skipped"
+	@# Debian's PostgreSQL server: tests/test_postgres.py starts a throwaway one (the gradebook on a server)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1; } || \
+	  echo "note: Debian's postgresql is not installed (needs root and apt-get): the PostgreSQL gradebook tests are skipped"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@# the student package asks for `tensorflow` (what Colab has); a venv made before that holds

@@ -5,6 +5,7 @@ Every path is relative to this file, so the checkout is the course directory:
 variables override the machine-specific parts:
 
 PARCEL_EXCHANGE      the exchange root (default: ./exchange, ignored by git)
+PARCEL_DB_URL        the gradebook's database, e.g. postgresql://user:pw@host/db (default: ./gradebook.db)
 
 Grading integrity is composed here, once (``parcel_course.config.configure_grading``):
 plain ``nbgrader autograde``, formgrader's Autograde button and ``parcel-course
@@ -24,7 +25,8 @@ c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
+# The gradebook: a PostgreSQL (any SQLAlchemy) URL in PARCEL_DB_URL, else the SQLite file beside this one.
+c.CourseDirectory.db_url = os.environ.get("PARCEL_DB_URL") or "sqlite:///" + os.path.join(here, "gradebook.db")
 # The .src.py scripts the notebooks are built from stay out of the student version.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
 

@@ -20,14 +20,16 @@ FEEDBACK_PREPROCESSORS = [
 
 
 def configure_grading(c, flags_path: str = "") -> None:
-    """Set autograde's preprocessors (attested inputs, sandboxed and guarded Execute, verification) on ``c``.
+    """Set autograde's preprocessors on ``c``: the static scan, the attested inputs, the sandboxed and
+    guarded Execute, the verification outside the kernel; and feedback without hidden tests.
 
     ``c.GradingLimits`` holds the limits (set them before or after this
     call); ``flags_path`` is where the integrity flags go as JSON lines.
     """
     from .limits import GradingLimits
-    from .preprocessors import autograde_preprocessors
+    from .preprocessors import autograde_preprocessors, sanitize_preprocessors
+    c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
-    c.GuardedExecute.flags_path = c.VerifyAttestations.flags_path = flags_path
+    c.ScanSubmission.flags_path = c.GuardedExecute.flags_path = c.VerifyAttestations.flags_path = flags_path
     c.LimitOutput.max_lines = GradingLimits(config=c).max_output_lines
     c.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)

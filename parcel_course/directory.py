@@ -76,8 +76,60 @@ class Course:
         self.submitted = self.root / "submitted"
         self.feedback = self.root / "feedback"
         self.reports = self.root / "reports"
-        self.db_path = self.root / "gradebook.db"
-        self.db_url = "sqlite:///" + str(self.db_path)
+        self._db_url = None
+
+    # -- its gradebook -------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        """The gradebook's SQLAlchemy URL: ``c.CourseDirectory.db_url`` of the course's config.
+
+        The course's ``nbgrader_config.py`` takes it from ``PARCEL_DB_URL`` when
+        that is set (a PostgreSQL server, say), else ``sqlite:///<root>/gradebook.db``,
+        nbgrader's own default, which is also what a config without the line gets.
+        """
+        if self._db_url is None:
+            directory = self.config().get("CourseDirectory", {})
+            url = directory.get("db_url") if hasattr(directory, "get") else None
+            self._db_url = str(url) if url else "sqlite:///" + str(self.root / "gradebook.db")
+        return self._db_url
+
+    @property
+    def server_db(self) -> bool:
+        """True when the gradebook is on a database server, not in an SQLite file."""
+        return not self.db_url.startswith("sqlite")
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file of the gradebook; None when it is on a server."""
+        if self.server_db:
+            return None
+        from sqlalchemy.engine import make_url
+        database = make_url(self.db_url).database
+        return Path(database).resolve() if database and database != ":memory:" else None
+
+    def has_gradebook(self) -> bool:
+        """Whether there is a gradebook to read: the SQLite file exists, or the URL names a server."""
+        return self.server_db or (self.db_path is not None and self.db_path.exists())
+
+    def gradebook(self):
+        """nbgrader's :class:`~nbgrader.api.Gradebook` of the course, as a context manager.
+
+        Closing it also closes its database connections (nbgrader's own
+        ``close`` leaves them in the engine's pool until garbage collection,
+        which a server counts against its connection limit).
+        """
+        import contextlib
+        from nbgrader.api import Gradebook
+
+        @contextlib.contextmanager
+        def opened():
+            gb = Gradebook(self.db_url, self.course_id)
+            try:
+                yield gb
+            finally:
+                gb.close()
+                gb.engine.dispose()
+        return opened()
 
     # -- its configuration --------------------------------------------------------------
     def config(self):
@@ -151,9 +203,9 @@ class Course:
 
     def ensure_in_gradebook(self, assignments) -> None:
         """Make sure the gradebook knows the assignments (generate_assignment writes them)."""
-        from nbgrader.api import Gradebook, MissingEntry
+        from nbgrader.api import MissingEntry
         missing = []
-        with Gradebook(self.db_url, self.course_id) as gb:
+        with self.gradebook() as gb:
             for a in assignments:
                 try:
                     gb.find_assignment(a)
@@ -199,11 +251,29 @@ class Course:
                                     note=f"make solutions: {assignment}/{name} executed in {seconds:.0f} s")
 
     def clean_outputs(self) -> None:
-        """Remove what grading wrote (exchange, submissions, gradebook, feedback, reports)."""
+        """Remove what grading wrote (exchange, submissions, gradebook, feedback, reports).
+
+        The gradebook goes too: its SQLite file, or on a server every row of
+        nbgrader's tables (the tables stay, empty, as a new gradebook has them).
+        """
         for d in (self.submitted, self.feedback, self.reports):
             shutil.rmtree(d, ignore_errors=True)
         if self.autograded.is_dir():
             for p in self.autograded.iterdir():
                 if p.name != "README.md":
                     shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
-        self.db_path.unlink(missing_ok=True)
+        if not self.server_db:
+            if self.db_path is not None:
+                self.db_path.unlink(missing_ok=True)
+            return
+        from nbgrader.api import Base
+        from sqlalchemy import create_engine, inspect
+        engine = create_engine(self.db_url)
+        try:
+            present = set(inspect(engine).get_table_names())
+            with engine.begin() as conn:
+                for table in reversed(Base.metadata.sorted_tables):
+                    if table.name in present:
+                        conn.execute(table.delete())
+        finally:
+            engine.dispose()

@@ -31,11 +31,13 @@ import nbformat
 
 from .directory import Course, CourseError, grading_env, nbgrader_executable
 from .limits import Limits, limits_config, thread_caps, threads_per_worker
+from .sandbox import disk_usage_mb
 
 __all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
 
 LEDGER = "parcel-grade.json"
 FLAGS_FILE = "integrity-flags.jsonl"
+DIGESTS_FILE = "instructor-cells.json"
 SANDBOX_MARK = "parcel-sandbox: kernel started in bwrap"
 
 
@@ -114,6 +116,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 {limits_config(limits)}
 from parcel_course.config import configure_grading
 configure_grading(c, flags_path=os.path.join(here, {FLAGS_FILE!r}))
+c.ScanSubmission.digests_path = os.path.join(here, {DIGESTS_FILE!r})
 """
 
 
@@ -152,10 +155,12 @@ def grade_submission(job: GradeJob) -> GradeResult:
         _write_tree(tmp / "source" / job.assignment, job.extra_files)
         (tmp / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
         _write_tree(tmp / "submitted" / job.student / job.assignment, job.files)
-        res.flags = _scan(job, tmp)
+        # the static scan runs in nbgrader (preprocessors.scan_submission), with the instructor cells' digests
+        (tmp / DIGESTS_FILE).write_text(json.dumps(job.instructor_cells))
         args = ["autograde", job.assignment, f"--student={job.student}", "--create", "--force",
                 "--log-level=INFO"]
         env = grading_env(thread_caps(limits.threads))
+        env.pop("PARCEL_DB_URL", None)   # the worker's gradebook is its private file; no kernel sees the server's
         t_exec = time.perf_counter()
         with open(tmp / "autograde.log", "w") as log:
             proc = _start_nbgrader(args, tmp, env, log, preload=limits.preload)
@@ -174,7 +179,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
                 if rss > limits.memory_mb:
                     status, reason = "killed", f"the kernel used {rss:.0f} MB, above the {limits.memory_mb} MB cap"
                     break
-                disk = _disk_usage(tmp / "autograded")
+                disk = disk_usage_mb(tmp / "autograded")
                 if disk > limits.max_disk_mb:
                     status, reason = "killed", (f"the kernel wrote {disk:.0f} MB of files, above the "
                                                 f"{limits.max_disk_mb} MB cap")
@@ -195,6 +200,9 @@ def grade_submission(job: GradeJob) -> GradeResult:
         if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
             res.status, res.reason = "killed", "the kernel died while the notebook ran"
         res.flags += _read_flags(tmp / FLAGS_FILE)
+        killed = [f["reason"] for f in res.flags if f.get("kind") == "killed"]
+        if killed and res.status != "timeout":   # the kernel manager's watcher killed it: say why
+            res.status, res.reason = "killed", killed[0].removeprefix("killed: ")
         if res.status in ("killed", "timeout"):
             res.flags.append(dict(notebook="", cell="", reason=(
                 f"the kernel did not reach the last cell ({res.status}: {res.reason}); no test cell of the "
@@ -299,16 +307,6 @@ def _start_nbgrader(args: list, cwd: Path, env: dict, log, preload: bool = True)
             os._exit(code)
 
 
-def _scan(job: GradeJob, tmp: Path) -> list:
-    """Static scan of what the student wrote (scan.scan_submission); never raises."""
-    from .scan import scan_submission
-    try:
-        return scan_submission(job.files, job.instructor_cells, "sqlite:///" + str(tmp / "gradebook.db"),
-                               job.assignment)
-    except Exception as exc:  # noqa: BLE001 - a scan that fails is itself worth a look
-        return [dict(notebook="", cell="", reason=f"the integrity scan failed: {type(exc).__name__}: {exc}")]
-
-
 def _read_flags(path: Path) -> list:
     """Flags the grader's preprocessors wrote (JSON lines), outside the kernel's reach."""
     if not path.exists():
@@ -320,25 +318,6 @@ def _read_flags(path: Path) -> list:
         except ValueError:
             out.append(dict(notebook="", cell="", reason="unreadable integrity flag: " + line[:200]))
     return out
-
-
-def _disk_usage(path: Path) -> float:
-    """MB of the files under ``path`` (the kernel's writable directory)."""
-    total, todo = 0, [str(path)]
-    while todo:
-        try:
-            with os.scandir(todo.pop()) as it:
-                for e in it:
-                    try:
-                        if e.is_dir(follow_symlinks=False):
-                            todo.append(e.path)
-                        else:
-                            total += e.stat(follow_symlinks=False).st_blocks * 512
-                    except OSError:
-                        pass
-        except OSError:
-            pass
-    return total / 2**20
 
 
 def _kill_tree(proc) -> None:
@@ -436,19 +415,60 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
 
 
 def gradebook_snapshot(course: Course) -> bytes:
-    """The course gradebook without any student: assignments, notebooks and cells only.
+    """The course gradebook without any student, as the bytes of an SQLite file.
 
-    Each worker starts from it, so that it sees no other student's data and
-    no grade of an earlier run of the same student.
+    Assignments, notebooks and cells only: each worker starts from it, so
+    that it sees no other student's data and no grade of an earlier run of
+    the same student.  A worker always grades into a private SQLite
+    gradebook; with the course's gradebook on a server (``PARCEL_DB_URL``)
+    the file is built from the server's rows (:func:`_structure_to_sqlite`).
     """
     from nbgrader.api import Gradebook
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "gradebook.db"
+        if course.server_db:
+            _structure_to_sqlite(course.db_url, db)
+            return db.read_bytes()
         shutil.copy(course.db_path, db)
         with Gradebook("sqlite:///" + str(db), course.course_id) as gb:
             for student in list(gb.students):
                 gb.remove_student(student.id)
         return db.read_bytes()
+
+
+#: nbgrader's tables that hold students and what they submitted: never in a worker's gradebook.
+STUDENT_TABLES = ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")
+
+
+def _structure_to_sqlite(db_url: str, target: Path) -> None:
+    """Copy the course structure of the gradebook at ``db_url`` into a new SQLite gradebook ``target``.
+
+    nbgrader's own SQLAlchemy metadata creates the tables; every row of the
+    tables that are not about students (:data:`STUDENT_TABLES`) is copied in
+    dependency order, in one consistent read of the server, and the schema
+    version (``alembic_version``) with them.
+    """
+    from nbgrader.api import Base
+    from sqlalchemy import create_engine, inspect, select, text
+    source = create_engine(db_url)
+    sink = create_engine("sqlite:///" + str(target))
+    try:
+        Base.metadata.create_all(sink)
+        present = set(inspect(source).get_table_names())
+        with source.connect().execution_options(isolation_level="REPEATABLE READ") as src, sink.begin() as dst:
+            for table in Base.metadata.sorted_tables:
+                if table.name in STUDENT_TABLES or table.name not in present:
+                    continue
+                rows = [dict(r._mapping) for r in src.execute(select(table))]
+                if rows:
+                    dst.execute(table.insert(), rows)
+            if "alembic_version" in present:
+                dst.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+                for (version,) in src.execute(text("SELECT version_num FROM alembic_version")):
+                    dst.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
+    finally:
+        source.dispose()
+        sink.dispose()
 
 
 def _ledger_path(course: Course, student: str, assignment: str) -> Path:
@@ -466,10 +486,25 @@ def already_graded(course: Course, job: GradeJob) -> bool:
 
 
 def merge_result(course: Course, res: GradeResult) -> None:
-    """Write one worker's result into the course: gradebook, autograded/, ledger."""
-    from nbgrader.api import Gradebook
+    """Write one worker's result into the course: gradebook, autograded/, ledger.
+
+    Only what the autograder owns is written: each grade's ``auto_score`` and
+    ``needs_manual_grade``, each comment's ``auto_comment``, the notebooks'
+    ``flagged`` and the submission's timestamp, by row id in one short
+    transaction.  What a person saves in formgrader (``manual_score``,
+    ``extra_credit``, ``manual_comment``) is never written, so a manual grade
+    saved while the workers ran, or before, stays.  ``needs_manual_grade`` of
+    a cell a person has scored stays as they left it, unless this is another
+    version of the submission (a new timestamp) or the automatic score of
+    that cell changed: then the cell asks for a look again, as nbgrader's own
+    autograde does.  The same code serves SQLite and a server
+    (``Course.db_url``); on a server each statement sees what other
+    graders committed last.
+    """
     from datetime import datetime
     import warnings
+    from nbgrader.api import Comment, Grade, MissingEntry, SubmittedAssignment, SubmittedNotebook
+    from sqlalchemy import Boolean, Float, bindparam, case, update
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
     out = course.autograded / res.student / res.assignment
     if out.exists():
@@ -477,27 +512,52 @@ def merge_result(course: Course, res: GradeResult) -> None:
     out.mkdir(parents=True)
     for name, text in res.notebooks.items():
         (out / f"{name}.ipynb").write_text(text)
-    with Gradebook(course.db_url, course.course_id) as gb:
+    ts = datetime.fromisoformat(res.timestamp) if res.timestamp else None
+    with course.gradebook() as gb:
         gb.update_or_create_student(res.student)
-        ts = datetime.fromisoformat(res.timestamp) if res.timestamp else None
-        sub = gb.update_or_create_submission(res.assignment, res.student, **({"timestamp": ts} if ts else {}))
+        try:
+            sub = gb.find_submission(res.assignment, res.student)
+            resubmitted = ts is not None and sub.timestamp != ts.replace(tzinfo=None)
+        except MissingEntry:     # nbgrader creates its grade and comment rows, empty
+            sub = gb.add_submission(res.assignment, res.student, **({"timestamp": ts} if ts else {}))
+            resubmitted = False
         recorded = {(g["notebook"], g["grade_id"]): g for g in res.grades}
+        auto_comments = {(c["notebook"], c["grade_id"]): c["auto_comment"] for c in res.comments}
+        grades, comments = [], []
         for nb in sub.notebooks:
             for g in nb.grades:
                 r = recorded.get((nb.name, g.name))
                 if r is not None:
-                    g.auto_score = r["auto_score"]
-                    g.needs_manual_grade = r["needs_manual_grade"]
+                    grades.append(dict(gid=g.id, auto=r["auto_score"], needs=bool(r["needs_manual_grade"])))
                 elif g.cell_type == "code":
                     # the notebook never ran (error, timeout, killed): no credit, flagged for a person
-                    g.auto_score = 0.0
-                    g.needs_manual_grade = False
-            for c in nb.comments:
-                for rc in res.comments:
-                    if (rc["notebook"], rc["grade_id"]) == (nb.name, c.name):
-                        c.auto_comment = rc["auto_comment"]
-            nb.flagged = bool(res.flags) or res.status != "graded"
-        gb.db.commit()
+                    grades.append(dict(gid=g.id, auto=0.0, needs=False))
+            comments += [dict(cid=c.id, text=auto_comments[(nb.name, c.name)]) for c in nb.comments
+                         if (nb.name, c.name) in auto_comments]
+        sub_id = sub.id
+        gb.db.commit()                       # end the reads; the writes below are one short transaction
+        G, C, N, S = (Grade.__table__, Comment.__table__, SubmittedNotebook.__table__,
+                      SubmittedAssignment.__table__)
+        auto = bindparam("auto", type_=Float())
+        needs = case((G.c.manual_score.is_(None), bindparam("needs", type_=Boolean())),
+                     (bindparam("again", type_=Boolean()) | G.c.auto_score.is_distinct_from(auto), True),
+                     else_=G.c.needs_manual_grade)
+        try:
+            if grades:
+                gb.db.execute(update(G).where(G.c.id == bindparam("gid")).values(auto_score=auto,
+                              needs_manual_grade=needs), [dict(g, again=resubmitted) for g in grades])
+            if comments:
+                gb.db.execute(update(C).where(C.c.id == bindparam("cid")).values(auto_comment=bindparam("text")),
+                              comments)
+            gb.db.execute(update(N).where(N.c.assignment_id == sub_id).values(
+                flagged=bool(res.flags) or res.status != "graded"))
+            if resubmitted:
+                gb.db.execute(update(S).where(S.c.id == sub_id).values(timestamp=ts.replace(tzinfo=None)))
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()
+            raise
+        gb.db.expire_all()
         res.score = float(gb.find_submission(res.assignment, res.student).score or 0)
     (out / LEDGER).write_text(json.dumps(res.summary(), indent=1, default=str))
 

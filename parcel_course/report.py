@@ -11,16 +11,19 @@ Two sources are combined:
 :func:`export_grades` writes ``reports/grades.csv`` (one row per student and
 assignment) and ``reports/grades-questions.csv`` (one row per student and
 question); :func:`write_report` writes ``reports/index.html``, one
-self-contained page with its figures embedded; :func:`summary_table` is the
-plain-text table ``parcel-course`` prints.
+self-contained page with its figures embedded, from the Jinja2 template
+``templates/report.html.j2``; :func:`summary_table` is the plain-text table
+``parcel-course`` prints.  :func:`pending_manual_grades` lists the cells that
+still wait for a person (formgrader's manual grading), and
+:func:`cell_failure_reason` says why a test cell got no points.
 """
 from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import re
+import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +33,8 @@ import nbformat
 from .directory import Course
 from .grading import load_ledgers
 
-__all__ = ["submission_rows", "question_rows", "export_grades", "write_report", "summary_table"]
+__all__ = ["submission_rows", "question_rows", "pending_manual_grades", "cell_failure_reason", "export_grades",
+           "write_report", "summary_table"]
 
 SUBMISSION_FIELDS = ["student", "assignment", "score", "max_score", "percent", "status", "reason",
                      "late", "seconds_late", "late_penalty", "flagged", "flags", "needs_manual_grade",
@@ -39,6 +43,10 @@ QUESTION_FIELDS = ["student", "assignment", "notebook", "question", "kind", "sco
                    "passed", "needs_manual_grade", "status", "error"]
 PROBLEM_STATUSES = ("error", "timeout", "killed")
 _EXC_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit))(?::\s*(.*))?$")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# the prefix a logger puts before its message: "2024-05-01 12:00:00.123456: " or absl's "W0000 00:00:1712.3  123 "
+_LOG_PREFIX = re.compile(r"^(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?:?\s+|[IWEF]\d{4}\s+[\d:.]+\s+\d+\s+)")
+_WARNING_LINE = re.compile(r"^\S.*?:\d+: ([A-Za-z_]\w*(?:Warning|Error)\b.*)$")   # path.py:12: UserWarning: msg
 
 
 def _check_course(course) -> Course:
@@ -55,6 +63,62 @@ def _last_exception(log: str) -> str:
         if m:
             found = line.strip()
     return found[:300]
+
+
+def _stderr_reason(text: str) -> str:
+    """``stderr: <last line>`` of what a cell wrote to stderr, without colours and logger prefixes.
+
+    Indented lines (the source line Python prints under a warning, a
+    traceback's frames) give way to the last line that is not indented.
+    """
+    lines = [line.rstrip() for line in _ANSI.sub("", text or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    top = [line for line in lines if not line[0].isspace()]
+    line = _LOG_PREFIX.sub("", (top or lines)[-1].strip())
+    m = _WARNING_LINE.match(line)
+    return "stderr: " + (m.group(1) if m else line)[:200]
+
+
+def cell_failure_reason(cell) -> str:
+    """Why nbgrader gave a test cell no points, from its outputs; empty when they say nothing.
+
+    The error the cell raised (``AssertionError: message``, first line of the
+    message), else the last line the cell wrote to stderr, as ``stderr: ...``:
+    nbgrader scores a test cell with any stderr output zero, so a warning
+    or a library's log line costs the points as surely as a failed assert.
+
+    Example
+    -------
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell("f()")
+    >>> cell.outputs = [nbformat.v4.new_output("stream", name="stderr",
+    ...                 text="2025-01-01 10:00:00.1: I tf/core/x.cc:12] NodeDef mentions attribute\\n")]
+    >>> cell_failure_reason(cell)
+    'stderr: I tf/core/x.cc:12] NodeDef mentions attribute'
+    """
+    outputs = cell.get("outputs", []) if hasattr(cell, "get") else []
+    for o in outputs:
+        if o.get("output_type") == "error":
+            message = str(o.get("evalue", "")).strip().splitlines()
+            return (str(o.get("ename", "")) + (": " + message[0] if message else ""))[:300]
+    return _stderr_reason("".join(str(o.get("text", "")) for o in outputs
+                                  if o.get("output_type") == "stream" and o.get("name") == "stderr"))
+
+
+def _notebook_failure_reasons(course: Course, student: str, assignment: str) -> dict:
+    """(notebook, grade_id) -> :func:`cell_failure_reason` of each test cell of the autograded notebooks."""
+    out = {}
+    for p in sorted((course.autograded / student / assignment).glob("*.ipynb")):
+        try:
+            nb = nbformat.read(p, as_version=4)
+        except Exception:          # an unreadable autograded notebook only loses the reasons
+            continue
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and cell.cell_type == "code":
+                out[(p.stem, meta.get("grade_id"))] = cell_failure_reason(cell)
+    return out
 
 
 def _question_order(course: Course, assignment: str) -> dict:
@@ -78,7 +142,7 @@ def _gradebook_records(course: Course) -> dict:
     """(student, assignment) -> what the gradebook holds about that submission."""
     from nbgrader.api import Gradebook
     out = {}
-    if not course.db_path.exists():
+    if not course.has_gradebook():
         return out
     with Gradebook(course.db_url, course.course_id) as gb:
         for assignment in gb.assignments:
@@ -157,7 +221,10 @@ def question_rows(course: Course) -> list[dict]:
 
     ``kind`` is ``autograded`` for a test cell and ``manual`` for an answer
     graded by hand; ``passed`` is whether the cell got full marks (empty while
-    a manual grade is pending); ``error`` is the error the test cell raised.
+    a manual grade is pending); ``error``, for a test cell without full
+    marks, is why (:func:`cell_failure_reason`): the error it raised, from the
+    grading ledger or else the autograded notebook, or ``stderr: <last line>``
+    when it only wrote to stderr.
     """
     _check_course(course)
     ledgers, gradebook, keys = _records(course)
@@ -169,6 +236,7 @@ def question_rows(course: Course) -> list[dict]:
         grades = gb["grades"] if gb else [dict(g, score=g.get("auto_score")) for g in led.get("grades", [])]
         order, answers = info[key[1]]["order"], info[key[1]]["answers"]
         grades = sorted(grades, key=lambda g: order.get((g["notebook"], g["grade_id"]), (g["notebook"], 10**6)))
+        reasons = None             # read from the autograded notebooks only when the ledger has no error
         for g in grades:
             qk = (g["notebook"], g["grade_id"])
             manual = qk in answers or (qk not in order and g["cell_type"] == "markdown")
@@ -177,16 +245,47 @@ def question_rows(course: Course) -> list[dict]:
                 score = None         # nobody has graded it yet: no number rather than a 0
             else:
                 score = None if g["score"] is None else float(g["score"])
+            passed = "" if pending else bool(score is not None and score >= float(g["max_score"] or 0) - 1e-9)
+            error = errors.get(qk, "") or ""
+            if not error and passed is False and not manual:
+                if reasons is None:
+                    reasons = _notebook_failure_reasons(course, *key)
+                error = reasons.get(qk, "")
             rows.append(dict(
                 student=key[0], assignment=key[1], notebook=g["notebook"], question=g["grade_id"],
                 kind="manual" if manual else "autograded",
                 score=score, max_score=float(g["max_score"] or 0),
-                passed="" if pending else bool(score is not None and score >= float(g["max_score"] or 0) - 1e-9),
+                passed=passed,
                 needs_manual_grade=bool(g["needs_manual_grade"]),
                 status=led.get("status", "graded"),
-                error=re.sub(r":\s*$", "", errors.get(qk, "") or ""),
+                error=re.sub(r":\s*$", "", error),
             ))
     return rows
+
+
+def pending_manual_grades(course: Course, qrows: list[dict] | None = None) -> list[dict]:
+    """The cells still waiting for a person, one dict per student x cell, by student.
+
+    A cell waits when its gradebook grade needs a manual grade (nbgrader's
+    ``needs_manual_grade``) or has neither an automatic nor a manual score:
+    the answers graded by hand (the reports), until a grader saves a score
+    in formgrader; and the test cells of a notebook that did not run to the
+    end, which nbgrader leaves to a person (their ``status`` says so).  Keys: student, assignment, notebook, question (the
+    cell's grade id), kind, max_score (its points), status (how grading of
+    the submission went).  ``qrows``: :func:`question_rows`, when already
+    computed.
+
+    Example
+    -------
+    >>> [(p["student"], p["question"], p["max_score"])
+    ...  for p in pending_manual_grades(Course("."))]     # doctest: +SKIP
+    [('alice', 'report', 6.0), ('bob', 'my_feature', 3.0), ...]
+    """
+    _check_course(course)
+    rows = question_rows(course) if qrows is None else qrows
+    keys = ("student", "assignment", "notebook", "question", "kind", "max_score", "status")
+    pending = [{k: q[k] for k in keys} for q in rows if q["passed"] == ""]
+    return sorted(pending, key=lambda p: (p["student"], p["assignment"]))   # stable: notebook order kept
 
 
 def _write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
@@ -289,19 +388,15 @@ def _duration(seconds: float) -> str:
 
 # -- the HTML report -----------------------------------------------------------------------
 
+TEMPLATE = "report.html.j2"
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _table(header: list[str], rows: list[list], cls: str = "") -> str:
-    esc = lambda v: html.escape("" if v is None else _fmt(v))
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _question_stats(qrows: list[dict]) -> list[dict]:
@@ -326,33 +421,104 @@ def _question_stats(qrows: list[dict]) -> list[dict]:
     return stats
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;
-     padding:0 1em;color:#222;line-height:1.45}
-h1{margin-bottom:0.1em} h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:0.2em}
-.meta{color:#666;font-size:0.9em}
-table{border-collapse:collapse;margin:0.6em 0;font-size:0.85em}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f3f3f3} tr:nth-child(even) td{background:#fafafa}
-img{max-width:100%;border:1px solid #eee}
-.caption{color:#555;font-size:0.85em;max-width:850px}
-.ok{color:#2a7a2a} .bad{color:#b02a2a}
-.cards{display:flex;gap:1em;flex-wrap:wrap;margin:1em 0}
-.card{border:1px solid #ddd;border-radius:6px;padding:0.5em 1em;min-width:8em}
-.card b{display:block;font-size:1.5em}
-"""
+def _template_env():
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=False, lstrip_blocks=False)
+    env.filters["fmt"] = lambda v: "" if v is None else _fmt(v)
+    return env
+
+
+def render_report(context: dict) -> str:
+    """The report's HTML from the context :func:`write_report` builds (``templates/report.html.j2``)."""
+    return _template_env().get_template(TEMPLATE).render(**context)
+
+
+def _report_context(course: Course) -> dict:
+    """Everything the template shows, figures included (as PNG data URIs)."""
+    rows = submission_rows(course)
+    ctx = dict(course_id=course.course_id, root=str(course.root), rows=rows,
+               generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if not rows:
+        return ctx
+    from parcel_utils import viz
+    qrows = question_rows(course)
+    stats = _question_stats(qrows)
+    problems = [r for r in rows if r["status"] in PROBLEM_STATUSES]
+    pending = pending_manual_grades(course, qrows)
+
+    summary = []
+    for a in sorted({r["assignment"] for r in rows}):
+        rs = [r for r in rows if r["assignment"] == a]
+        pct = [r["percent"] for r in rs]
+        st = Counter(r["status"] for r in rs)
+        summary.append([a, len(rs), st.get("graded", 0), st.get("error", 0), st.get("timeout", 0),
+                        st.get("killed", 0), sum(r["flagged"] for r in rs), sum(r["late"] for r in rs),
+                        sum(r["needs_manual_grade"] for r in rs), f"{max(r['max_score'] for r in rs):g}",
+                        f"{statistics.mean(pct):.1f}", f"{statistics.median(pct):.1f}",
+                        f"{min(pct):.1f}", f"{max(pct):.1f}"])
+
+    figures = dict(distribution=_png(viz.plot_grade_distribution(
+        [r["assignment"] for r in rows], [r["score"] for r in rows],
+        [r["max_score"] for r in rows], [r["status"] for r in rows])))
+    if stats:
+        figures["pass_rates"] = _png(viz.plot_pass_rates(
+            [f"{s['assignment']} / {s['question']}" for s in stats],
+            [s["rate"] for s in stats], counts=[(s["passed"], s["n"]) for s in stats]))
+    timed = [r for r in rows if r["grading_seconds"] is not None]
+    timing = None
+    if timed:
+        figures["runtimes"] = _png(viz.plot_runtimes(
+            [r["assignment"] for r in timed], [r["grading_seconds"] for r in timed],
+            [r["status"] for r in timed], [r["execution_seconds"] or 0 for r in timed]))
+        secs = sorted(r["grading_seconds"] for r in timed)
+        timing = dict(median=secs[len(secs) // 2], max=secs[-1], total=sum(secs),
+                      slowest=sorted(timed, key=lambda r: -r["grading_seconds"])[:5])
+
+    flagged = [(r, f) for r in rows for f in r["flag_list"]]
+    manual = Counter((q["assignment"], q["question"]) for q in qrows if q["kind"] == "manual" and q["passed"] == "")
+    ctx.update(
+        figures=figures, summary=summary, stats=stats, timing=timing, problems=problems,
+        cards=[("submissions", len(rows)), ("students", len({r["student"] for r in rows})),
+               ("graded", sum(r["status"] == "graded" for r in rows)),
+               ("errored / timed out / killed", len(problems)),
+               ("flagged", sum(r["flagged"] for r in rows)), ("late", sum(r["late"] for r in rows)),
+               ("cells to grade by hand", len(pending))],
+        n_problem=len(problems),
+        n_ran=len({(q["student"], q["assignment"]) for q in qrows if q["status"] == "graded"}),
+        question_table=[[s["assignment"], s["notebook"], s["question"], f"{s['passed']}/{s['n']}",
+                         f"{100 * s['rate']:.0f}%", f"{s['mean']:.2f}", f"{s['max_score']:g}", s["error"]]
+                        for s in stats],
+        manual_counts=sorted(manual.items()),
+        pending=pending, pending_students=len({p["student"] for p in pending}),
+        pending_points=sum(p["max_score"] for p in pending),
+        problem_table=[[r["student"], r["assignment"], r["status"], r["reason"], r["detail"],
+                        f"{r['score']:g}/{r['max_score']:g}", r["grading_seconds"]] for r in problems],
+        n_flagged=len({(r["student"], r["assignment"]) for r, _ in flagged}),
+        flag_table=[[r["student"], r["assignment"], f.get("notebook", ""), f.get("cell", ""), f.get("reason", "")]
+                    for r, f in flagged],
+        all_table=[[r["student"], r["assignment"], f"{r['score']:g}", f"{r['max_score']:g}", f"{r['percent']:.1f}",
+                    r["status"], _duration(r["seconds_late"]) if r["late"] else "", "yes" if r["flagged"] else "",
+                    "yes" if r["needs_manual_grade"] else "", r["grading_seconds"], r["execution_seconds"],
+                    r["sandbox"], r["reason"]] for r in rows],
+    )
+    return ctx
 
 
 def write_report(course: Course, out_dir=None) -> Path:
     """Write the instructor report, ``reports/index.html``, one self-contained page.
 
-    It shows, from the top: a summary table per assignment; the grade
-    distribution of each assignment; the pass rate of every autograded
-    question, worst first, with the most common error; the grading time of
-    every submission; the submissions that errored, timed out or were killed,
-    and why; the flagged submissions with the notebook, cell and reason; and
-    every submission in one table.  Figures are PNG embedded in the page
-    (base64), so the file can be mailed or archived alone.
+    It shows, from the top: a summary table per assignment; what still waits
+    for manual grading, per student (assignment, notebook, cell, points); the
+    grade distribution of each assignment; the pass rate of every autograded
+    question, worst first, with the most common reason of a failure (the
+    error the cell raised, else the last line it wrote to stderr); the
+    grading time of every submission; the submissions that errored, timed
+    out or were killed, and why; the flagged submissions with the notebook,
+    cell and reason; and every submission in one table.  Figures are PNG
+    embedded in the page (base64), so the file can be mailed or archived
+    alone.  The page is the Jinja2 template ``parcel_course/templates/report.html.j2``.
 
     Parameters
     ----------
@@ -370,129 +536,9 @@ def write_report(course: Course, out_dir=None) -> Path:
     >>> write_report(Course("."))                         # doctest: +SKIP
     PosixPath('.../reports/index.html')
     """
-    from parcel_utils import viz
     _check_course(course)
     out_dir = Path(out_dir) if out_dir is not None else course.reports
-    rows = submission_rows(course)
-    qrows = question_rows(course)
-    stats = _question_stats(qrows)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{course.course_id}: grading report</title>"
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(course.course_id)}: grading report</h1>",
-             f"<p class='meta'>Generated {now} from {html.escape(str(course.root))} "
-             f"(gradebook and grading ledgers).</p>"]
-    if not rows:
-        parts.append("<p>No graded submission yet: run <code>parcel-course grade</code> first.</p></body></html>")
-        return _write_html(out_dir, "".join(parts))
-
-    # -- summary --------------------------------------------------------------------------
-    n_problem = sum(r["status"] in PROBLEM_STATUSES for r in rows)
-    cards = [("submissions", len(rows)), ("students", len({r["student"] for r in rows})),
-             ("graded", sum(r["status"] == "graded" for r in rows)), ("errored / timed out / killed", n_problem),
-             ("flagged", sum(r["flagged"] for r in rows)), ("late", sum(r["late"] for r in rows))]
-    parts.append("<div class='cards'>" + "".join(
-        f"<div class='card'><b>{v}</b>{html.escape(k)}</div>" for k, v in cards) + "</div>")
-    summary = []
-    for a in sorted({r["assignment"] for r in rows}):
-        rs = [r for r in rows if r["assignment"] == a]
-        pct = sorted(r["percent"] for r in rs)
-        st = Counter(r["status"] for r in rs)
-        summary.append([a, len(rs), st.get("graded", 0), st.get("error", 0), st.get("timeout", 0),
-                        st.get("killed", 0), sum(r["flagged"] for r in rs), sum(r["late"] for r in rs),
-                        sum(r["needs_manual_grade"] for r in rs), f"{max(r['max_score'] for r in rs):g}",
-                        f"{sum(pct) / len(pct):.1f}", f"{pct[len(pct) // 2] if len(pct) % 2 else (pct[len(pct) // 2 - 1] + pct[len(pct) // 2]) / 2:.1f}",
-                        f"{pct[0]:.1f}", f"{pct[-1]:.1f}"])
-    parts.append("<h2>Summary</h2>")
-    parts.append(_table(["assignment", "submissions", "graded", "error", "timeout", "killed", "flagged", "late",
-                         "manual grading pending", "max points", "mean %", "median %", "min %", "max %"], summary))
-
-    # -- grade distribution -----------------------------------------------------------------
-    parts.append("<h2>Grade distribution</h2>")
-    fig = viz.plot_grade_distribution([r["assignment"] for r in rows], [r["score"] for r in rows],
-                                      [r["max_score"] for r in rows], [r["status"] for r in rows])
-    parts.append(f"<img alt='grade distribution' src='{_png(fig)}'>")
-    parts.append("<p class='caption'>Points per submission, one panel per assignment; the dashed line is "
-                 "the mean.  Bars are coloured by grading status: a submission whose notebook could not run "
-                 "to the end gets no credit for the tests after the failure.  Manual grades count once "
-                 "they are entered in formgrader (re-run the report).</p>")
-
-    # -- per-question pass rates -----------------------------------------------------------
-    parts.append("<h2>Questions the class failed</h2>")
-    if stats:
-        fig = viz.plot_pass_rates([f"{s['assignment']} / {s['question']}" for s in stats],
-                                  [s["rate"] for s in stats], counts=[(s["passed"], s["n"]) for s in stats])
-        parts.append(f"<img alt='pass rate per question' src='{_png(fig)}'>")
-        n_ran = len({(q["student"], q["assignment"]) for q in qrows if q["status"] == "graded"})
-        shown = "" if len(stats) <= 40 else f" (the worst 40 of {len(stats)} in the figure, all in the table)"
-        parts.append(f"<p class='caption'>Share of submissions with full marks on each autograded test cell, "
-                     f"worst first{shown}, over the {n_ran} submission(s) whose notebook ran; the {n_problem} "
-                     "that errored, timed out or were killed are left out here and listed below.</p>")
-        parts.append(_table(["assignment", "notebook", "question", "passed", "pass rate", "mean points",
-                             "max points", "most common errors"],
-                            [[s["assignment"], s["notebook"], s["question"], f"{s['passed']}/{s['n']}",
-                              f"{100 * s['rate']:.0f}%", f"{s['mean']:.2f}", f"{s['max_score']:g}", s["error"]]
-                             for s in stats]))
-    else:
-        parts.append("<p>No autograded question of a submission whose notebook ran.</p>")
-    manual = Counter((q["assignment"], q["question"]) for q in qrows if q["kind"] == "manual" and q["passed"] == "")
-    if manual:
-        parts.append("<p>Awaiting manual grading (formgrader): " + ", ".join(
-            f"{html.escape(a)} / {html.escape(q)} ({n})" for (a, q), n in sorted(manual.items())) + ".</p>")
-
-    # -- runtime ------------------------------------------------------------------------------
-    parts.append("<h2>Grading time per submission</h2>")
-    timed = [r for r in rows if r["grading_seconds"] is not None]
-    if timed:
-        fig = viz.plot_runtimes([r["assignment"] for r in timed], [r["grading_seconds"] for r in timed],
-                                [r["status"] for r in timed], [r["execution_seconds"] or 0 for r in timed])
-        parts.append(f"<img alt='grading time per submission' src='{_png(fig)}'>")
-        secs = sorted(r["grading_seconds"] for r in timed)
-        slow = sorted(timed, key=lambda r: -r["grading_seconds"])[:5]
-        parts.append(f"<p class='caption'>Wall time of each submission's grading (dots; the grey tick is the "
-                     f"time nbgrader ran the notebook, the gap is the grader's overhead).  Median "
-                     f"{secs[len(secs) // 2]:.1f} s, max {secs[-1]:.1f} s, {sum(secs):.0f} s of worker time in "
-                     f"all.  Slowest: " + ", ".join(
-                         f"{html.escape(r['student'])}/{html.escape(r['assignment'])} ({r['grading_seconds']:.1f} s)"
-                         for r in slow) + ".</p>")
-    else:
-        parts.append("<p>No grading time recorded (these submissions were graded outside parcel-course).</p>")
-
-    # -- problems -----------------------------------------------------------------------------
-    problems = [r for r in rows if r["status"] in PROBLEM_STATUSES]
-    parts.append(f"<h2>Submissions that errored, timed out or were killed ({len(problems)})</h2>")
-    if problems:
-        parts.append(_table(["student", "assignment", "status", "reason", "last exception in the log",
-                             "score", "grading s"],
-                            [[r["student"], r["assignment"], r["status"], r["reason"], r["detail"],
-                              f"{r['score']:g}/{r['max_score']:g}", r["grading_seconds"]] for r in problems]))
-        parts.append("<p class='caption'>Their code cells got no credit and they are flagged in the gradebook "
-                     "for a person to look at; the full log is in "
-                     "<code>autograded/&lt;student&gt;/&lt;assignment&gt;/parcel-grade.json</code>.</p>")
-    else:
-        parts.append("<p class='ok'>None: every notebook ran to the end.</p>")
-
-    # -- flags --------------------------------------------------------------------------------
-    flagged = [(r, f) for r in rows for f in r["flag_list"]]
-    parts.append(f"<h2>Flagged submissions ({len({(r['student'], r['assignment']) for r, _ in flagged})})</h2>")
-    if flagged:
-        parts.append(_table(["student", "assignment", "notebook", "cell", "reason"],
-                            [[r["student"], r["assignment"], f.get("notebook", ""), f.get("cell", ""),
-                              f.get("reason", "")] for r, f in flagged]))
-    else:
-        parts.append("<p class='ok'>None.</p>")
-
-    # -- everything -----------------------------------------------------------------------------
-    parts.append(f"<h2>All submissions ({len(rows)})</h2>")
-    parts.append(_table(["student", "assignment", "score", "max", "%", "status", "late", "flagged",
-                         "manual pending", "grading s", "execution s", "sandbox", "reason"],
-                        [[r["student"], r["assignment"], f"{r['score']:g}", f"{r['max_score']:g}",
-                          f"{r['percent']:.1f}", r["status"],
-                          _duration(r["seconds_late"]) if r["late"] else "", "yes" if r["flagged"] else "",
-                          "yes" if r["needs_manual_grade"] else "", r["grading_seconds"], r["execution_seconds"],
-                          r["sandbox"], r["reason"]] for r in rows], cls="all"))
-    parts.append("</body></html>")
-    return _write_html(out_dir, "\n".join(parts))
+    return _write_html(out_dir, render_report(_report_context(course)))
 
 
 def _write_html(out_dir: Path, text: str) -> Path:

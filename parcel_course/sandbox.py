@@ -35,6 +35,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+import threading
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -50,6 +51,8 @@ __all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "p
 #: (level 3: fatal only): nbgrader scores a test cell with any stderr output zero, and tf.data logs a
 #: harmless "NodeDef mentions attribute use_unbounded_threadpool" after the first training, which
 #: ipykernel forwards late, into whichever cell runs next (it cost a correct 04_cnn 11 to 13 points).
+#: What a graded kernel must not inherit from whoever started the grader (a server gradebook's password).
+KERNEL_ENV_DROPPED = ("PARCEL_DB_URL", "PGPASSWORD", "DATABASE_URL")
 KERNEL_ENV = {"PARCEL_GRADING": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
               "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
@@ -67,6 +70,25 @@ def sandbox_available() -> bool:
                                "true"], capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def disk_usage_mb(path) -> float:
+    """MB of disk the files under ``path`` take (a kernel's writable directory), links not followed."""
+    total, todo = 0, [str(path)]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            todo.append(e.path)
+                        else:
+                            total += e.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+    return total / 2**20
 
 
 def python_paths() -> list[str]:
@@ -159,7 +181,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         limits = [sys.executable, "-m", "parcel_course.rlimits",
                   f"--nproc={lim.max_processes}", f"--fsize-mb={lim.max_file_mb}",
                   f"--nofile={lim.max_open_files}", f"--cpu={lim.max_cpu_seconds}",
-                  *(f"--env={k}={v}" for k, v in env.items()), "--"]
+                  *(f"--env={k}={v}" for k, v in env.items()),
+                  *(f"--unset={k}" for k in KERNEL_ENV_DROPPED), "--"]
         if self._mode() != "bwrap":
             return limits + cmd
         cwd = getattr(self, "_kernel_cwd", None) or os.getcwd()
@@ -167,9 +190,64 @@ class SandboxedKernelManager(AsyncKernelManager):
         wrap = bwrap_prefix(cwd, binds=[self._sockdir], readonly=self.readonly_paths, tmp_mb=lim.tmp_mb,
                             as_nobody=as_nobody)
         self.log.info("parcel-sandbox: kernel started in bwrap (as %s)", "nobody" if as_nobody else "current user")
-        return wrap + limits + cmd
+        # the launcher runs outside the sandbox (it is the instructor's code); the limits and the environment
+        # it sets are inherited through bwrap by the kernel
+        return limits + wrap + cmd
+
+    async def _async_post_start_kernel(self, **kw):
+        await super()._async_post_start_kernel(**kw)
+        process = getattr(self.provisioner, "process", None)
+        self.watch_reason = ""
+        if process is not None:
+            self._watch_stop = threading.Event()
+            threading.Thread(target=self._watch, args=(process.pid, self._watch_stop), daemon=True,
+                             name="parcel-kernel-watch").start()
+
+    def _watch(self, pid: int, stop) -> None:
+        """Every 0.25 s: the kernel's memory, processes and files; past a cap, kill it and say why.
+
+        Runs in the grader whatever started it (``parcel-course grade``, plain
+        ``nbgrader autograde``, formgrader): memory is resident memory of the
+        kernel's whole process tree (not an rlimit: TensorFlow reserves far more
+        address space than it uses), processes are counted because
+        ``RLIMIT_NPROC`` is not enforced for root, files are those written
+        under the kernel's directory.
+        """
+        import psutil
+        lim = self.limits
+        cwd = getattr(self, "_kernel_cwd", None)
+        while not stop.wait(0.25):
+            try:
+                root = psutil.Process(pid)
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            rss = 0
+            for q in tree:
+                try:
+                    rss += q.memory_info().rss
+                except psutil.Error:
+                    pass
+            why = ""
+            if len(tree) - 1 > lim.max_kernel_processes:
+                why = f"the kernel started {len(tree) - 1} processes, above the cap of {lim.max_kernel_processes}"
+            elif rss / 2**20 > lim.memory_mb:
+                why = f"the kernel used {rss / 2**20:.0f} MB, above the {lim.memory_mb} MB cap"
+            elif cwd and disk_usage_mb(cwd) > lim.max_disk_mb:
+                why = f"the kernel wrote {disk_usage_mb(cwd):.0f} MB of files, above the {lim.max_disk_mb} MB cap"
+            if why:
+                self.watch_reason = why
+                self.log.warning("parcel-sandbox: killing the kernel: %s", why)
+                for q in reversed(tree):
+                    try:
+                        q.kill()
+                    except psutil.Error:
+                        pass
+                return
 
     async def _async_cleanup_resources(self, restart=False):
+        if getattr(self, "_watch_stop", None) is not None:
+            self._watch_stop.set()
         await super()._async_cleanup_resources(restart=restart)
         if not restart and getattr(self, "_sockdir", None):
             shutil.rmtree(self._sockdir, ignore_errors=True)

@@ -31,7 +31,7 @@ import nbformat
 import pytest
 
 from parcel_course import grading
-from parcel_course.directory import Course, grading_env
+from parcel_course.directory import Course, grading_env, nbgrader_executable
 from parcel_course.scan import instructor_cell_digests, scan_notebook
 from parcel_course.sandbox import sandbox_available
 from wrong_answers import HIDE_FAILURES
@@ -509,6 +509,67 @@ def test_huge_output_is_capped(batch):
     out = _output(batch["course"], "huge_output", BB, "conv_parameters")
     assert "output dropped" in out and out.startswith("x" * 1000), out[:100]   # the beginning is kept
     assert any("printed more than" in r for r in _reasons(led, "conv_parameters")), led["flags"]
+
+
+# -- plain `nbgrader autograde` grades as `parcel-course grade` does ------------------------------
+# The course's nbgrader_config.py composes the same integrity (parcel_course.config.configure_grading):
+# the same hostile submissions, graded by plain nbgrader in the course directory itself (not a private
+# copy), score what they score in the batch above, and reach nothing.
+
+PLAIN = ["ada", "blank", "transformer", "attest_patch", "reader", "writer", "instructor_import"]
+
+
+@pytest.fixture(scope="session")
+def plain_batch(tmp_path_factory):
+    base, root, course = _temp_course(tmp_path_factory, "plain-nbgrader", [A])
+    _reference(course, "ada")
+    _release_copy(course, "blank", [BB])
+    attacks = {**ATTACKS, "reader": {BB: {"conv_parameters": _reader(root)}},
+               "writer": {BB: {"conv_parameters": _writer(root)}}}
+    for student in PLAIN[2:]:
+        d = _release_copy(course, student, list(attacks[student]))
+        for nb, cells in attacks[student].items():
+            _answer(d / f"{nb}.ipynb", cells)
+    env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
+    env.pop("PARCEL_GRADING", None)           # nothing of the caller's: the config alone makes it safe
+    proc = subprocess.run([*nbgrader_executable(), "autograde", A, "--force", "--log-level=INFO"],
+                          cwd=root, capture_output=True, text=True, env=env, timeout=1500)
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url) as gb:
+        scores = {s: gb.find_submission(A, s).score for s in PLAIN}
+    flags_file = root / "autograded" / "integrity-flags.jsonl"
+    flags = [json.loads(line) for line in flags_file.read_text().splitlines()] if flags_file.exists() else []
+    return dict(course=course, root=root, proc=proc, scores=scores, flags=flags)
+
+
+@slow
+@needs_sandbox
+def test_plain_nbgrader_autograde_scores_what_parcel_course_grade_scores(plain_batch, batch):
+    assert plain_batch["proc"].returncode == 0, plain_batch["proc"].stderr[-3000:]
+    assert "parcel-sandbox: kernel started in bwrap" in plain_batch["proc"].stderr
+    for student in PLAIN:
+        assert plain_batch["scores"][student] == batch["ledgers"][student]["score"], \
+            (student, plain_batch["scores"], {s: batch["ledgers"][s]["score"] for s in PLAIN})
+    ledger = batch["ledgers"]["ada"]
+    assert plain_batch["scores"]["ada"] == ledger["max_score"] > 0
+    assert all(plain_batch["scores"][s] == 0 for s in PLAIN[1:]), plain_batch["scores"]
+    # the same flags: tampering found by the out-of-kernel checks, and the static scan
+    reasons = [f["reason"] for f in plain_batch["flags"]]
+    assert any(r.startswith("tampering") for r in reasons), reasons
+    assert any("input transformer" in r for r in reasons), reasons
+    assert any("the instructor's package" in r for r in reasons), reasons
+
+
+@slow
+@needs_sandbox
+def test_plain_nbgrader_autograde_reaches_nothing(plain_batch):
+    root = plain_batch["root"]
+    out = _output(plain_batch["course"], "reader", BB, "conv_parameters")
+    line = next(x for x in out.splitlines() if x.startswith("SEEN"))
+    assert json.loads(line.split(" OTHERS ")[0][len("SEEN "):]) == [], line   # not source/, nor the gradebook
+    assert not list(root.rglob("pwned")), list(root.rglob("pwned"))
+    out = _output(plain_batch["course"], "writer", BB, "conv_parameters")
+    assert "gradebook" not in out.split("WROTE", 1)[1], out               # the course's own gradebook, untouched
 
 
 # -- no false alarm ---------------------------------------------------------------------------

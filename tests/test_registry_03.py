@@ -18,15 +18,18 @@ from scipy import ndimage
 
 import parcel_utils.attest as attest_module
 from parcel_course.reference import features
-from parcel_course.registry import checks_of, find
+from parcel_course.registry import Check, ModelCheck, checks_of, find
 from parcel_course.registry import handcrafted as H
 from parcel_utils import data
 from parcel_utils.attest import accuracy_record, encode_value, fit_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = checks_of("03_handcrafted")
-MAP_CHECKS = [c for c in CHECKS if c.inputs is H.parcel_map_cases]
-VALUE_CHECKS = [c for c in CHECKS if c.compare != "verify"]
+VALUE_KEYS = [c.key for c in CHECKS if isinstance(c, Check)]
+MODEL_KEYS = [c.key for c in CHECKS if isinstance(c, ModelCheck)]
+MAP_CHECKS = [c for c in CHECKS if isinstance(c, Check) and c.inputs is H.parcel_map_cases]
+VALUE_CHECKS = [c for c in CHECKS if isinstance(c, Check) and c.compare != "verify"]
+MLP_CELLS = ("build_mlp", "train_mlp")          # the solution cells of exercise 11 (they train a Keras model)
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -69,9 +72,16 @@ def test_the_notebook_s_hidden_cells_name_exactly_the_registry_s_keys():
         for node in ast.walk(ast.parse(cell.source)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "attest":
                 assert len(node.args) == 2 and not node.keywords, ast.unparse(node)   # the key and the function only
+                assert isinstance(find(node.args[0].value), Check)
+                used.setdefault(meta["grade_id"], set()).add(node.args[0].value)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "attest_model":
+                check = find(node.args[0].value)
+                assert isinstance(check, ModelCheck), ast.unparse(node)
+                assert [kw.arg for kw in node.keywords] == (["record"] if check.record else []), ast.unparse(node)
                 used.setdefault(meta["grade_id"], set()).add(node.args[0].value)
     assert used == declared
-    assert len({c.key for c in CHECKS}) == len(CHECKS) == 13
+    assert len({c.key for c in CHECKS}) == len(CHECKS) == 14
+    assert MODEL_KEYS == ["mlp_model"]
 
 
 def test_no_cell_of_the_notebook_uses_the_answer_key():
@@ -81,9 +91,51 @@ def test_no_cell_of_the_notebook_uses_the_answer_key():
             assert bad not in cell.source, (bad, cell.source[:200])
 
 
+def _stored(source):
+    tree = ast.parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def test_every_graded_name_a_test_cell_reads_is_named_in_the_text_with_its_points():
+    """Issue 16: a test cell reads only names the text gives (exercise 10's best_params, val_scores...)."""
+    nb = _notebook()
+    graded = set()
+    for c in nb.cells:
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
+            graded |= {n for n in _stored(c.source) if not n.startswith("_")}
+    assert {"best_params", "val_scores", "final_model", "test_accuracy", "mlp_model", "mlp_history",
+            "mlp_test_accuracy", "build_mlp"} <= graded
+    text, seen = "", 0
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "markdown":
+            text += c.source
+        elif meta.get("grade") and not meta.get("solution"):
+            seen += 1
+            read = {n.id for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Load)} - _stored(c.source)
+            missing = sorted(n for n in read & graded if f"`{n}" not in text)
+            assert not missing, (meta["grade_id"], missing)
+            assert f"({meta['points']} point" in text, meta["grade_id"]
+    assert seen == 11
+
+
+def test_the_graded_models_use_the_shipped_features_whatever_the_exploration_does():
+    """Exercise 7's feature is tried in variables of its own; the tests of 10 and 11 reload the shipped table."""
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in _notebook().cells}
+    for cell in ("test_no_leakage", "test_test_accuracy", "test_mlp"):
+        assert 'load_features(split) for split in ("train", "val", "test")' in cells[cell], cell
+        assert "F_test" not in cells[cell].split("### BEGIN HIDDEN TESTS")[0], cell
+    for c in _notebook().cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "code" and not meta.get("grade") and "my_feature(" in c.source:
+            assert not {"F_train", "F_val", "F_test", "final_model", "mlp_model"} & _stored(c.source), c.source[:100]
+
+
 # -- the cases ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key", [c.key for c in CHECKS if c.inputs is not H.no_args])
+@pytest.mark.parametrize("key", [c.key for c in CHECKS if isinstance(c, Check) and c.inputs is not H.no_args])
 def test_generators_are_deterministic_and_their_seed_matters(key):
     check = find(key)
     first, again = check.cases(), check.cases()
@@ -94,7 +146,7 @@ def test_generators_are_deterministic_and_their_seed_matters(key):
 
 def test_cases_pickle_without_the_instructor_s_package():
     """The grader pickles the cases for the kernel, which cannot import parcel_course."""
-    for check in CHECKS:
+    for check in (c for c in CHECKS if isinstance(c, Check)):
         blob = pickle.dumps(check.cases())
         assert b"parcel_course" not in blob, check.key
         _same_cases(pickle.loads(blob), check.cases())
@@ -208,6 +260,8 @@ def solution(split_features):
         ns[f"F_{part}"], ns[f"y_{part}"] = data.load_features(split), split_features[split][1]
     for c in nb.cells:
         meta = c.metadata.get("nbgrader", {})
+        if meta.get("grade_id") in MLP_CELLS:            # exercise 11 trains a model: the `mlp` fixture runs it
+            continue
         if c.cell_type == "code" and (meta.get("solution") and not meta.get("grade") or c.source.startswith("grid = ")):
             exec(compile(c.source, meta.get("grade_id", "grid"), "exec"), ns)
     return nb, ns
@@ -218,7 +272,7 @@ def _hidden_attestations(nb, ns, monkeypatch):
     calls = []
     monkeypatch.setattr(attest_module, "attest", lambda key, fn: calls.append((key, fn)))
     for c in nb.cells:
-        if c.cell_type == "code" and "### BEGIN HIDDEN TESTS" in c.source:
+        if c.cell_type == "code" and "### BEGIN HIDDEN TESTS" in c.source and "attest_model" not in c.source:
             exec(_hidden(c.source), ns)
     return calls
 
@@ -226,7 +280,7 @@ def _hidden_attestations(nb, ns, monkeypatch):
 def test_the_solution_passes_every_check_and_an_off_by_one_fails(solution, monkeypatch):
     nb, ns = solution
     calls = _hidden_attestations(nb, ns, monkeypatch)
-    assert sorted(k for k, _ in calls) == sorted(c.key for c in CHECKS)
+    assert sorted(k for k, _ in calls) == sorted(VALUE_KEYS)
     for key, fn in calls:
         check = find(key)
         values = [fn(*a, **kw) for a, kw, _ in check.cases()]
@@ -299,6 +353,115 @@ def test_verify_checks_name_the_case():
     why = check.verify([encode_value(np.array([0.99, 30.0, 0.03]))])
     assert why.startswith("test_accuracy on the values you set: test_accuracy (0.9900) is not"), why
     assert "not a number" in check.verify([encode_value("0.99")])
+
+
+# -- exercise 11: the MLP, a saved Keras model checked out of the kernel (ModelCheck) -------------------
+
+@pytest.fixture(scope="module")
+def mlp(split_features):
+    """The namespace after the notebook's MLP cells (build_mlp, train_mlp): the reference solution, trained once."""
+    import keras
+    nb = _notebook()
+    ns = {"np": np, "class_names": list(data.CLASS_NAMES)}
+    for split, part in zip(SPLIT_NAMES, ("train", "val", "test")):
+        ns[f"F_{part}"], ns[f"y_{part}"] = data.load_features(split), split_features[split][1]
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    for cell_id in MLP_CELLS:
+        exec(compile(cells[cell_id].source, cell_id, "exec"), ns)
+    assert isinstance(ns["mlp_model"], keras.Model)
+    return cells["test_mlp"], ns
+
+
+def _record(ns, val_loss=None, accuracy=None):
+    history = ns["mlp_history"].history["val_loss"] if val_loss is None else val_loss
+    return encode_value([ns["mlp_test_accuracy"] if accuracy is None else accuracy, *history])
+
+
+def _loss(model, F, y):
+    p = np.asarray(model.predict(F, verbose=0), dtype=np.float64)
+    return float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))))
+
+
+def test_the_mlp_check_is_declared_for_its_cell():
+    check = find("mlp_model")
+    assert isinstance(check, ModelCheck) and check.record and not check.needs_compile
+    assert (check.notebook, check.cell, check.verify_fn) == ("handcrafted", "test_mlp", H.check_mlp_model)
+    assert check.params == {"assignment": "03_handcrafted", "key": "mlp_test_accuracy", "tolerance": 0.05}
+    from parcel_utils.checks import _load_reference_metrics
+    assert 0.5 < _load_reference_metrics()["03_handcrafted"]["mlp_test_accuracy"]["value"] <= 1.0
+
+
+def test_the_solution_s_mlp_passes_its_test_cell_in_the_instructor_s_kernel(mlp, monkeypatch):
+    """The whole test cell (visible checks, then attest_model verifying in the kernel), as `make solutions` runs it."""
+    import keras
+    from parcel_utils import checks
+    monkeypatch.delenv("PARCEL_GRADING", raising=False)
+    cell, ns = mlp
+    ns = dict(ns, keras=keras, load_features=data.load_features, FEATURE_NAMES=data.FEATURE_NAMES,
+              **{name: getattr(checks, name) for name in ("check_type", "check_equal", "check_close")})
+    exec(compile(cell.source, "test_mlp", "exec"), ns)      # raises on a failed visible or in-kernel check
+
+
+def test_the_saved_mlp_loads_as_the_grader_loads_it_and_passes(mlp, tmp_path):
+    import keras
+    from parcel_course.verify_model import unsafe_config
+    _, ns = mlp
+    path = tmp_path / "mlp_model.keras"
+    ns["mlp_model"].save(path)
+    assert unsafe_config(path) is None                       # Keras' own classes only (Normalization, Dense)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    assert find("mlp_model").verify_model(loaded, _record(ns)) is None
+    # the standardisation travels in the file: the grader feeds raw features
+    F = data.load_features("test")[:50]
+    assert np.allclose(loaded.predict(F, verbose=0), ns["mlp_model"].predict(F, verbose=0), atol=1e-6)
+
+
+def test_the_mlp_check_names_what_is_wrong(mlp):
+    import keras
+    _, ns = mlp
+    check, model = find("mlp_model"), ns["mlp_model"]
+    (F_train, y_train), (F_val, y_val), (F_test, y_test) = (H.split_features(s) for s in SPLIT_NAMES)
+    # the epoch chosen on the test split: its history is the test loss (told apart where the two losses differ)
+    loss_val, loss_test = _loss(model, F_val, y_val), _loss(model, F_test, y_test)
+    why = check.verify_model(model, _record(ns, val_loss=[loss_test * k for k in (1.3, 1.0, 1.1)]))
+    if abs(loss_test - loss_val) > 0.05 * loss_val:
+        assert why and "is its loss on the test split" in why, why
+    why = check.verify_model(model, _record(ns, val_loss=[loss_val * k for k in (1.3, 1.0, 1.1)]))
+    assert why is None, why
+    why = check.verify_model(model, _record(ns, val_loss=[9.0, 5.0]))
+    assert why and "not its loss on the validation split" in why, why
+    # an accuracy that is not the model's on the test split (its validation accuracy, say)
+    why = check.verify_model(model, _record(ns, accuracy=ns["mlp_test_accuracy"] + 0.02))
+    assert why and "is not the test accuracy of mlp_model" in why, why
+    assert "should be [mlp_test_accuracy" in check.verify_model(model, encode_value([0.9]))
+    assert check.verify_model(model, None) == "no attested record"
+
+    def with_normalization(adapt_on, n_features=20, copy_weights=True):
+        norm = keras.layers.Normalization()
+        norm.adapt(adapt_on.astype("float32"))
+        m = keras.Sequential([keras.Input((n_features,)), norm, keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(5, activation="softmax")])
+        if copy_weights:
+            for new, old in zip(m.layers[1:], model.layers[1:]):
+                new.set_weights(old.get_weights())
+        return m
+
+    why = check.verify_model(with_normalization(F_test), _record(ns))
+    assert why and "adapted on the test split" in why, why
+    why = check.verify_model(with_normalization(np.vstack([F_train, F_test])), _record(ns))
+    assert why and "adapted on training + test" in why, why
+    why = check.verify_model(with_normalization(F_train[:100]), _record(ns))
+    assert why and "other rows than the training split" in why, why
+    # an untrained MLP, honestly reported: below the bar
+    untrained = with_normalization(F_train, copy_weights=False)
+    acc = float(np.mean(untrained.predict(F_test, verbose=0).argmax(1) == y_test))
+    why = check.verify_model(untrained, _record(ns, val_loss=[_loss(untrained, F_val, y_val)], accuracy=acc))
+    assert why and "below the reference" in why, why
+    # no standardisation inside the model, or a 21st feature
+    bare = keras.Sequential([keras.Input((20,)), keras.layers.Dense(5, activation="softmax")])
+    assert "Normalization layer" in check.verify_model(bare, _record(ns))
+    why = check.verify_model(with_normalization(np.c_[F_train, F_train[:, :1]], 21, copy_weights=False), _record(ns))
+    assert why and "the input shape of mlp_model" in why, why
 
 
 # -- the feature table of the student package ----------------------------------------------------------

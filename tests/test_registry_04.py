@@ -235,3 +235,91 @@ def test_attest_verifies_in_the_instructor_s_environment():
     attest("mix_samples_x", lambda *a: ref.mix_samples(*a)[0])
     with pytest.raises(AssertionError, match="x_mix on 12 random"):
         attest("mix_samples_x", lambda *a: ref.mix_samples(*a)[1])
+
+
+# -- issue 16: what the text names, what the visible tests check, what runs without exercise 3 -----------
+
+#: Graded variables that given cells (not solution cells) of the notebook set.
+GIVEN_GRADED = ("scratch_test_accuracy", "small_transfer_model", "fine_tune_history", "small_transfer_test_accuracy",
+                "X_small")
+#: What exercise 3 defines: later cells that are not its tests must run without it.
+EXERCISE_3 = ("scratch_model", "scratch_history", "scratch_test_accuracy", "y_pred_cnn")
+
+
+def _stored(source):
+    tree = ast.parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+def test_every_graded_name_a_test_cell_reads_is_named_in_the_text_before_it():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    graded = set(GIVEN_GRADED)
+    for c in nb.cells:
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
+            graded |= {n for n in _stored(c.source) if not n.startswith("_")}
+    text, seen = "", 0
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "markdown":
+            text += c.source
+        elif meta.get("grade") and not meta.get("solution"):
+            seen += 1
+            read = {n.id for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Load)} - _stored(c.source)
+            missing = sorted(n for n in read & graded if f"`{n}" not in text)
+            assert not missing, (meta["grade_id"], missing)
+            assert f"({meta['points']} points" in text or f"({meta['points']} point" in text, meta["grade_id"]
+    assert seen == 10
+
+
+def test_the_visible_tests_check_what_the_hidden_ones_check():
+    visible = {c.metadata["nbgrader"]["grade_id"]: c.source.split("### BEGIN HIDDEN TESTS")[0] for c in _cells()
+               if c.metadata.get("nbgrader", {}).get("grade")}
+    for cell, needles in {
+            "test_make_augmentation": ("fill_mode", "interpolation", ".factor", "training=True", ".predict(",
+                                       "_empty", "0.9 - 1e-4"),
+            "test_build_scratch_cnn": ("GlobalAveragePooling2D", "count_params", "20_000"),
+            "test_scratch_no_leakage": ("check_selected_on_validation(scratch_model, scratch_history, X_val",),
+            "test_scratch_accuracy": ("check_accuracy_against_reference", "tolerance=0.05", "batch_size=256"),
+            "test_build_transfer_model": ("trainable_weights), 0", "not l.trainable"),
+            "test_prepare_fine_tuning": ("BatchNormalization", "learning_rate)), 1e-4", "block_15_expand"),
+            "test_transfer_accuracy": ("check_disjoint_rows", "check_selected_on_validation(small_transfer_model",
+                                       "X_val_small", "tolerance=0.06", "batch_size=256")}.items():
+        for needle in needles:
+            assert needle in visible[cell], (cell, needle)
+    for c in cnn.CHECKS:     # the bars the registry grades with are the ones the visible tests use
+        if getattr(c, "verify_fn", None) is cnn.check_model_accuracy:
+            tol = c.params["tolerance"]
+            assert f"tolerance={tol}" in visible[c.cell], c.key
+    assert {c.params["tolerance"] for c in cnn.CHECKS if getattr(c, "verify_fn", None) is cnn.check_model_accuracy} \
+        == {0.05, 0.06}
+
+
+def _unguarded(node, names, guarded=False):
+    """Names of ``names`` read outside an ``if ... in globals()`` naming them or a try that catches NameError."""
+    if isinstance(node, ast.If):
+        consts = {n.value for n in ast.walk(node.test) if isinstance(n, ast.Constant)}
+        guarded = guarded or ("globals" in ast.unparse(node.test) and bool(consts & set(names)))
+    if isinstance(node, ast.Try) and any("NameError" in ast.unparse(h.type or ast.Name("BaseException"))
+                                         for h in node.handlers):
+        guarded = True
+    found = [] if guarded or not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+                                  and node.id in names) else [node.id]
+    for child in ast.iter_child_nodes(node):
+        found += _unguarded(child, names, guarded)
+    return found
+
+
+def test_the_cells_after_exercise_3_run_without_it():
+    """Without scratch_model and its history, no cell but exercise 3's own tests reads them unguarded."""
+    after = False
+    for c in _cells():
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == "train_scratch":
+            after = True
+            continue
+        if not after or meta.get("grade") or meta.get("solution"):
+            continue
+        assert not _unguarded(ast.parse(c.source), EXERCISE_3), c.source[:120]
+    assert after

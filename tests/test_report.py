@@ -10,8 +10,10 @@ import base64
 import csv
 import html
 import json
+import os
 import re
 import shutil
+import sys
 from datetime import datetime
 
 import nbformat
@@ -239,6 +241,149 @@ def test_summary_table_and_empty_course(ledger_course, tmp_path):
     assert "No graded submission" in _html_text(report.write_report(Course(empty)))
 
 
+# -- fast: why a test cell failed, what waits for a person, the template ------------------------
+
+STDERR_TF = ("\x1b[0;31m2025-03-01 10:00:00.123456: I tensorflow/core/util/port.cc:113] oneDNN custom operations are on\n"
+             "W0000 00:00:1740823200.5   4242 op_def_util.cc:412] NodeDef mentions attribute use_unbounded_threadpool "
+             "which is not in the op definition\x1b[0m\n\n")
+
+
+def _outputs_cell(*outputs):
+    cell = _test_cell("f()")
+    cell.outputs = [nbformat.v4.new_output(kind, **kw) for kind, kw in outputs]
+    return cell
+
+
+@pytest.mark.parametrize("outputs, reason", [
+    ([("stream", dict(name="stderr", text=STDERR_TF))],
+     "stderr: op_def_util.cc:412] NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition"),
+    ([("stream", dict(name="stderr", text="/x/y.py:7: UserWarning: the mean of an empty slice\n  return a.mean()\n"))],
+     "stderr: UserWarning: the mean of an empty slice"),
+    ([("stream", dict(name="stderr", text="something went to stderr")),
+      ("error", dict(ename="AssertionError", evalue="square(2) should be 4\nmore detail", traceback=[]))],
+     "AssertionError: square(2) should be 4"),                  # the error first, wherever it comes
+    ([("stream", dict(name="stdout", text="all good\n"))], ""),
+    ([], ""),
+])
+def test_cell_failure_reason(outputs, reason):
+    assert report.cell_failure_reason(_outputs_cell(*outputs)) == reason
+
+
+def _add_submission(course, student, grades, outputs=None, status="graded"):
+    """A ledger (grades: grade_id -> (score, error)) and, with ``outputs``, an autograded notebook."""
+    ledger = _ledger(student, status=status, score=sum(v[0] for v in grades.values()), grades=[
+        dict(notebook="demo", grade_id=g, auto_score=v[0], max_score={"test_add": 2.0, "test_square": 3.0}[g],
+             needs_manual_grade=False, cell_type="code", failed=v[0] < {"test_add": 2.0, "test_square": 3.0}[g],
+             error=v[1]) for g, v in grades.items()])
+    out = course.autograded / student / A
+    out.mkdir(parents=True, exist_ok=True)
+    (out / grading.LEDGER).write_text(json.dumps(ledger))
+    if outputs is not None:
+        nb = nbformat.read(course.source / A / "demo.ipynb", as_version=4)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in outputs:
+                cell.outputs = [nbformat.v4.new_output(kind, **kw) for kind, kw in outputs[gid]]
+        nbformat.write(nb, out / "demo.ipynb")
+
+
+def test_a_failure_by_stderr_has_its_reason(ledger_course, tmp_path):
+    # eve's test cells wrote to stderr (nbgrader: zero); the ledger has no error for them, the notebook has
+    stderr = [("stream", dict(name="stderr", text=STDERR_TF.replace("oneDNN", "<b>oneDNN</b>")))]
+    for student in ("eve", "fay"):
+        _add_submission(ledger_course, student, {"test_add": (0.0, ""), "test_square": (3.0, "")},
+                        outputs={"test_add": stderr})
+    # gus: the error reached the notebook but not the ledger (graded by plain nbgrader, say)
+    _add_submission(ledger_course, "gus", {"test_add": (2.0, ""), "test_square": (0.0, "")},
+                    outputs={"test_square": [("error", dict(ename="ZeroDivisionError", evalue="division by zero",
+                                                            traceback=[]))]})
+    why = "stderr: op_def_util.cc:412] NodeDef mentions attribute use_unbounded_threadpool"
+    q = {(r["student"], r["question"]): r for r in report.question_rows(ledger_course)}
+    assert q[("eve", "test_add")]["passed"] is False and q[("eve", "test_add")]["error"].startswith(why)
+    assert q[("eve", "test_square")]["error"] == "", "a cell with full marks has no failure reason"
+    assert q[("gus", "test_square")]["error"] == "ZeroDivisionError: division by zero"
+    assert q[("ben", "test_square")]["error"] == "AssertionError: hidden check of square failed"   # the ledger's
+    path = report.export_grades(ledger_course, tmp_path / "g.csv")
+    rows = {(r["student"], r["question"]): r for r in csv.DictReader(open(path.with_name("g-questions.csv")))}
+    assert rows[("fay", "test_add")]["error"].startswith(why)
+    page = report.write_report(ledger_course)
+    failed = _html_text(page).split("Questions the class failed")[1].split("Grading time")[0]
+    assert re.search(re.escape(why) + r".*\(x2\)", failed), "the stderr reason should be counted over students"
+    assert "ZeroDivisionError: division by zero (x1)" in failed
+
+
+def test_report_escapes_what_students_wrote(ledger_course):
+    _add_submission(ledger_course, "eve", {"test_add": (0.0, "AssertionError: <script>alert(1)</script>")})
+    raw = report.write_report(ledger_course).read_text()
+    assert "<script>" not in raw and "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
+
+
+def _gradebook(course, manual):
+    """The course's gradebook for ann and ben, from their ledgers; ``manual``: student -> manual score or None."""
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url, course.course_id) as gb:
+        gb.add_assignment(A)
+        gb.add_notebook("demo", A)
+        for name, points, kind in [("test_add", 2, "code"), ("test_square", 3, "code"), ("explain", 1, "markdown")]:
+            gb.add_grade_cell(name, "demo", A, max_score=points, cell_type=kind)
+        gb.add_solution_cell("explain", "demo", A)
+        for student, auto in [("ann", (2.0, 3.0)), ("ben", (2.0, 0.0))]:
+            gb.add_student(student)
+            gb.add_submission(A, student)
+            for name, score in zip(("test_add", "test_square"), auto):
+                g = gb.find_grade(name, "demo", A, student)
+                g.auto_score, g.needs_manual_grade = score, False
+            g = gb.find_grade("explain", "demo", A, student)
+            g.manual_score = manual.get(student)
+            g.needs_manual_grade = g.manual_score is None
+        gb.db.commit()
+
+
+def _save_manual_grade(course, student, score):
+    """What formgrader does when a grader saves a score."""
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url, course.course_id) as gb:
+        g = gb.find_grade("explain", "demo", A, student)
+        g.manual_score, g.needs_manual_grade = score, False
+        gb.db.commit()
+
+
+@pytest.mark.filterwarnings("ignore:.*not in session")     # nbgrader's own SQLAlchemy noise
+def test_pending_manual_grades_per_student(ledger_course, tmp_path, monkeypatch):
+    # nbgrader runs `alembic` when it creates a gradebook: the environment's bin/ on PATH, as `make` has it
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    _gradebook(ledger_course, {"ann": 1.0, "ben": None})
+    pending = report.pending_manual_grades(ledger_course)
+    assert pending == [dict(student="ben", assignment=A, notebook="demo", question="explain", kind="manual",
+                            max_score=1.0, status="graded")]
+    text = _html_text(report.write_report(ledger_course))
+    section = text.split("Waiting for manual grading (1 cell, 1 student)")[1].split("Grade distribution")[0]
+    assert re.search(rf"ben\s*1 point to grade\s*{A}\s*demo\s*explain\s*manual\s*1\s*graded", section)
+    assert "ann" not in section
+    grades = {r["student"]: r for r in csv.DictReader(open(report.export_grades(ledger_course, tmp_path / "g.csv")))}
+    assert (grades["ann"]["score"], grades["ben"]["score"], grades["ben"]["needs_manual_grade"]) == ("6.0", "2.0", "True")
+
+    _save_manual_grade(ledger_course, "ben", 0.5)          # a grader saves ben's score in formgrader
+    assert report.pending_manual_grades(ledger_course) == []
+    text = _html_text(report.write_report(ledger_course))
+    assert "Waiting for manual grading (0 cells, 0 students)" in text and "every graded cell" in text
+    grades = {r["student"]: r for r in csv.DictReader(open(report.export_grades(ledger_course, tmp_path / "g.csv")))}
+    assert (grades["ben"]["score"], grades["ben"]["needs_manual_grade"]) == ("2.5", "False")
+
+
+def test_report_template_ships_and_renders():
+    from importlib.resources import files
+    template = files("parcel_course") / "templates" / report.TEMPLATE
+    assert template.is_file()
+    page = report.render_report(dict(course_id="c<1>", root="/x", generated="now", rows=[]))
+    assert "<title>c&lt;1&gt;: grading report</title>" in page and "No graded submission yet" in page
+    import jinja2
+    with pytest.raises(jinja2.UndefinedError):       # a section without its data fails, not renders blank
+        report.render_report(dict(course_id="c", root="/x", generated="now", rows=[{"student": "a"}]))
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'\[tool\.setuptools\.package-data\]\s*parcel_course = \["templates/\*"\]', pyproject)
+
+
 def test_feedback_needs_graded_students(ledger_course):
     with pytest.raises(CourseError, match="nobody"):
         write_feedback(ledger_course, students=["ann", "nobody"])
@@ -338,6 +483,16 @@ def test_write_report(demo_course):
     failed = text.split("Questions the class failed")[1].split("Grading time")[0]
     assert failed.index("test_square") < failed.index("test_add")
     assert "2/4" in failed and "3/4" in failed          # over the four notebooks that ran
+    # the hand-graded answers wait for a person (bob's untouched one got its 0 automatically); dave's
+    # notebook died, so nbgrader left his cells to a person too
+    pending = {(p["student"], p["question"]): p for p in report.pending_manual_grades(demo_course)}
+    assert {s for s, q in pending if q == "explain"} == {"alice", "carol", "dave", "erin"}
+    assert {p["status"] for p in pending.values() if p["student"] != "dave"} == {"graded"}
+    waiting = text.split("Waiting for manual grading")[1].split("Grade distribution")[0]
+    assert waiting.startswith(f" ({len(pending)} cells, 4 students)")
+    for s in ("alice", "carol", "erin"):
+        assert re.search(rf"{s}\s*1 point to grade\s*{A}\s*demo\s*explain\s*manual\s*1\s*graded", waiting)
+    assert "bob" not in waiting
     summary = report.summary_table(demo_course)
     for s in STUDENTS:
         assert s in summary

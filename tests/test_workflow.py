@@ -3,7 +3,9 @@
 Exchange (release, fetch, submit with explicit ids, resubmission, late
 submission, collect), parallel grading with local processes and with a real
 Dask LocalCluster, resumable runs, and submissions that fail, time out, die
-or blow the memory cap without stopping the batch.
+or blow the memory cap without stopping the batch.  The exchange and the
+parallel grading run twice: with the gradebook in SQLite and on a PostgreSQL
+server (``PARCEL_DB_URL``; the server comes from conftest's ``postgres_server``).
 """
 import shutil
 import subprocess
@@ -16,17 +18,29 @@ from nbgrader.api import Gradebook
 
 from minicourse import RIGHT, answer, make_course, submit_dir
 from parcel_course import exchange, grading
+from parcel_course.limits import THREAD_VARIABLES
 from parcel_course.sandbox import sandbox_available
 
 pytestmark = pytest.mark.slow
 
 
+#: Both gradebooks: a test parametrized with it runs on each (``indirect``: the course fixture's parameter).
+BACKENDS = pytest.mark.parametrize("course", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def course(tmp_path, monkeypatch):
+def course(request, tmp_path, monkeypatch):
+    """The minicourse, its gradebook in SQLite, or on PostgreSQL when parametrized with "postgresql"."""
     monkeypatch.setenv("PARCEL_EXCHANGE", str(tmp_path / "exchange"))
-    return make_course(tmp_path / "course")
+    monkeypatch.delenv("PARCEL_DB_URL", raising=False)
+    if getattr(request, "param", "sqlite") == "postgresql":
+        monkeypatch.setenv("PARCEL_DB_URL", request.getfixturevalue("postgres_db"))
+    course = make_course(tmp_path / "course")
+    assert course.server_db == (getattr(request, "param", "sqlite") == "postgresql"), course.db_url
+    return course
 
 
+@BACKENDS
 def test_exchange_release_fetch_submit_resubmit_late_collect(course, tmp_path):
     exchange.release(course, ["00_tiny"])
     homes = tmp_path / "homes"
@@ -55,6 +69,7 @@ def test_exchange_release_fetch_submit_resubmit_late_collect(course, tmp_path):
         assert gb.find_submission("00_tiny", "ann").total_seconds_late == 0
 
 
+@BACKENDS
 def test_parallel_grading_resumes_and_reports_failures(course):
     submit_dir(course, "right", **RIGHT)
     submit_dir(course, "wrong", square="def square(x):\n    return x + x", halve=RIGHT["halve"])
@@ -66,7 +81,7 @@ def test_parallel_grading_resumes_and_reports_failures(course):
     want = str(grading.threads_per_worker(2))
     submit_dir(course, "threads", halve=RIGHT["halve"], square=(
         "import os\n"
-        f"assert [os.environ.get(v) for v in {grading.THREAD_VARIABLES!r}] == [{want!r}] * 5, os.environ\n"
+        f"assert [os.environ.get(v) for v in {THREAD_VARIABLES!r}] == [{want!r}] * 5, os.environ\n"
         + RIGHT["square"]))
     limits = grading.Limits(cell_timeout=8, total_timeout=120, memory_mb=1200)
     results = {r.student: r for r in grading.grade_all(course, workers=2, limits=limits, progress=False)}

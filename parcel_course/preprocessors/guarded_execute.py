@@ -34,8 +34,16 @@ class GuardedExecute(SandboxedExecute):
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            why = getattr(getattr(self, "_watched_km", None), "watch_reason", "")
+            if why:     # the kernel manager's watcher killed the kernel (sandbox.SandboxedKernelManager._watch)
+                self._flags.append(dict(cell="", kind="killed", reason=f"killed: {why}"))
             name = ((resources or {}).get("nbgrader") or {}).get("notebook", "")
             append_flags(self.flags_path, [dict(f, notebook=name) for f in self._flags])
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        self._watched_km = km           # nbclient drops self.km when it shuts the kernel down
+        return km
 
     def _where(self, cell_index) -> str:
         try:

@@ -14,7 +14,9 @@ Exercises 8 to 10 (the classifier) are checked on small random problems
 (8, 9) and, for the final model, from what the kernel publishes of it
 (``compare="verify"``): its fit fingerprint, checked against the features of
 the splits recomputed here with the reference code, and its test accuracy,
-recomputed here from its ``C`` and ``gamma``.
+recomputed here from its ``C`` and ``gamma``.  Exercise 11's MLP is a saved
+Keras model (:class:`ModelCheck`): the grader loads it and computes its
+test accuracy on the same recomputed features (:func:`check_mlp_model`).
 
 Example
 -------
@@ -27,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from parcel_course.reference import features as ref
-from parcel_course.registry import Check
+from parcel_course.registry import Check, ModelCheck
 
 ASSIGNMENT = "03_handcrafted"
 NOTEBOOK = "handcrafted"
@@ -35,7 +37,7 @@ NOTEBOOK = "handcrafted"
 __all__ = ["ASSIGNMENT", "CHECKS", "parcel_map_cases", "known_shapes", "mask_perimeter", "mask_diagonals",
            "classifier_cases", "reference_classifier_predictions", "classifier_parameter_cases", "unfitted",
            "selection_cases", "reference_selection", "no_args", "split_features", "check_fit_on_train",
-           "check_test_accuracy"]
+           "check_test_accuracy", "check_mlp_model"]
 
 
 def _seed(seed):
@@ -310,6 +312,91 @@ def check_test_accuracy(record, assignment=ASSIGNMENT, key="test_accuracy", tole
         f"({computed['training + validation']:.4f}): compute it from final_model's predictions on F_test.")
 
 
+# ---------------------------------------------------------------- exercise 11: the MLP (a saved Keras model)
+
+def _flat_layers(model):
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        out.extend(_flat_layers(layer))
+    return out
+
+
+def _to_numpy(x):
+    import keras
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
+
+
+def check_mlp_model(model, record, assignment=ASSIGNMENT, key="mlp_test_accuracy", tolerance=0.05,
+                    name="mlp_model"):
+    """Exercise 11's MLP, from the saved model and ``record = [mlp_test_accuracy, *val_loss history]``.
+
+    On the features of the splits computed here (:func:`split_features`, the
+    values ``load_features`` returns): one input per feature and one softmax
+    output per class; a ``keras.layers.Normalization`` layer adapted on the
+    training rows (or training + validation: never the test rows); the best
+    recorded ``val_loss`` is the model's loss on the validation split (early
+    stopping restored the best epoch; a history that is the loss on the test
+    split is named); ``mlp_test_accuracy`` is the model's accuracy on the test
+    split (within two maps); and that accuracy is at most ``tolerance`` below
+    the reference solution's (``reference_metrics.json``, key ``key``).
+
+    Example
+    -------
+    >>> check_mlp_model(mlp_model, [0.87, 0.41, 0.33, 0.30])  # doctest: +SKIP
+    """
+    import keras
+    from parcel_utils.checks import _selection_verdict, check_accuracy_against_reference, check_equal
+    v = np.asarray(record, dtype=np.float64).ravel()
+    if v.size < 2 or not np.all(np.isfinite(v)):
+        raise AssertionError(f"the record of {name} should be [mlp_test_accuracy, *mlp_history.history['val_loss']] "
+                             f"(fit with validation_data=(F_val, y_val)), got {v.tolist()[:5]}.")
+    reported, val_loss = float(v[0]), v[1:]
+    (F_train, y_train), (F_val, y_val), (F_test, y_test) = (split_features(s) for s in ("train", "val", "test"))
+    n_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    check_equal(tuple(model.input_shape), (None, F_train.shape[1]),
+                name=f"the input shape of {name} (one input per feature, the {F_train.shape[1]} shipped features)")
+    check_equal(tuple(model.output_shape), (None, n_classes), name=f"the output shape of {name} (one per class)")
+    norms = [layer for layer in _flat_layers(model) if isinstance(layer, keras.layers.Normalization)]
+    if not norms:
+        raise AssertionError(f"{name} should standardise its inputs itself: a keras.layers.Normalization layer, "
+                             "adapted on F_train, right after the input.")
+    mean = _to_numpy(norms[0].mean).ravel()
+    fits = {"the training split": F_train, "training + validation": np.vstack([F_train, F_val]),
+            "the test split": F_test, "training + test": np.vstack([F_train, F_test])}
+    matched = [what for what, F in fits.items() if mean.shape == (F.shape[1],)
+               and np.all(np.abs(mean - F.mean(axis=0)) <= 1e-3 * F.std(axis=0) + 1e-6)]
+    if not matched or "test" in matched[0]:
+        raise AssertionError(f"the Normalization layer of {name} was adapted on "
+                             + (f"{matched[0]}: adapt it on F_train only" if matched else
+                                "other rows than the training split: adapt it on F_train (norm.adapt(F_train))")
+                             + ".")
+    P_val, P_test = (np.asarray(model.predict(F.astype(np.float32), batch_size=512, verbose=0), dtype=np.float64)
+                     for F in (F_val, F_test))
+    for P, y in ((P_val, y_val), (P_test, y_test)):
+        if P.shape != (len(y), n_classes) or not np.all(np.isfinite(P)):
+            raise AssertionError(f"{name}.predict should give one row of {n_classes} class probabilities per map, "
+                                 f"got shape {P.shape}.")
+    if not np.allclose(P_test.sum(axis=1), 1.0, rtol=1e-3, atol=1e-3):
+        raise AssertionError(f"the outputs of {name} should be probabilities (a softmax): each row sums to 1.")
+
+    def crossentropy(P, y):
+        return float(np.mean(-np.log(np.clip(P[np.arange(len(y)), y], 1e-7, 1 - 1e-7))))
+
+    why = _selection_verdict(float(val_loss.min()), crossentropy(P_val, y_val), crossentropy(P_test, y_test),
+                             "val_loss", 0.02, name)
+    if why:
+        raise AssertionError(why + " (EarlyStopping(monitor='val_loss', restore_best_weights=True))")
+    acc = float(np.mean(P_test.argmax(axis=1) == y_test))
+    if abs(acc - reported) > 2.0 / len(y_test) + 1e-9:
+        raise AssertionError(f"mlp_test_accuracy ({reported:.4f}) is not the test accuracy of {name} "
+                             f"({acc:.4f}, from its predictions on F_test): compute it once, on F_test, y_test.")
+    try:
+        check_accuracy_against_reference(acc, assignment, key, tolerance=tolerance)
+    except AssertionError as exc:
+        raise AssertionError(f"the test accuracy of {name}, computed from its predictions: {exc}") from None
+
+
 # ---------------------------------------------------------------- the checks, in the notebook's order
 
 def _map_check(key, cell, seed, reference, **kw):
@@ -341,4 +428,7 @@ CHECKS = [
           reference=check_fit_on_train, compare="verify", name="final_model"),
     Check(key="test_accuracy", notebook=NOTEBOOK, cell="test_test_accuracy", inputs=no_args, seed=0,
           reference=check_test_accuracy, compare="verify", name="test_accuracy"),
+    # exercise 11: the saved MLP, with [mlp_test_accuracy, *val_loss] published by the kernel
+    ModelCheck(key="mlp_model", notebook=NOTEBOOK, cell="test_mlp", verify_fn=check_mlp_model,
+               params={"assignment": ASSIGNMENT, "key": "mlp_test_accuracy", "tolerance": 0.05}, record=True),
 ]

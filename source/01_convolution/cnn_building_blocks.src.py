@@ -20,12 +20,21 @@ Built into cnn_building_blocks.ipynb by `make source`; the cell grammar is in CO
 # | 3 | `vgg_comparison`: three 3x3 layers against one 7x7 | 2 |
 # | 4 | activations: `relu`, `leaky_relu`, `sigmoid`, `tanh_from_sigmoid` | 3 |
 # | 5 | `max_pool2d` | 2 |
+# | | **total** | **9** |
 #
 # As before: fill in the cells that `raise NotImplementedError()`, run the
 # test below each, and do not call SciPy or Keras for what an exercise asks
-# you to write. The figures use SciPy's `scipy.signal.correlate2d` (your
-# `correlate2d` of `convolution.ipynb` computes the same), and, after an
-# exercise, your own functions.
+# you to write. The hidden tests run the same checks as the visible ones on
+# other, random inputs (larger counts, 3-D volumes, other strides), so a
+# function that passes the visible tests and has no bug those inputs expose
+# gets full marks. The exercises are independent of each other (exercise 3 may
+# use your functions of exercises 1 and 2, and then needs them;
+# `tanh_from_sigmoid` of exercise 4 needs your `sigmoid`). The figures use
+# SciPy's `scipy.signal.correlate2d` (your `correlate2d` of `convolution.ipynb`
+# computes the same), and, after an exercise, your own functions; a figure whose
+# exercise is unfinished says so instead of failing. Warnings your code prints
+# (on stderr) cost no points: a test cell scores zero only when it raises an
+# error. You still see them while you work.
 
 # %%
 import numpy as np
@@ -57,7 +66,8 @@ np.set_printoptions(precision=4, suppress=True)
 #
 # Write `conv_parameters(kernel_size, in_channels, filters, use_bias=True)`
 # returning the int count; `kernel_size` is an int $k$ (a $k \times k$
-# filter) or a pair `(kh, kw)`.
+# filter) or a pair `(kh, kw)`. The tests call it with `use_bias` as a keyword,
+# with kernels up to 7 and up to 512 channels and filters.
 
 # %% solution id=conv_parameters
 def conv_parameters(kernel_size, in_channels, filters, use_bias=True):
@@ -77,6 +87,8 @@ check_equal(conv_parameters(5, 1, 6), 156, name="conv_parameters(5, 1, 6)  (LeNe
 check_equal(conv_parameters(5, 6, 16), 2416, name="conv_parameters(5, 6, 16)  (LeNet-5, conv 2)")
 check_equal(conv_parameters(3, 3, 64), 1792, name="conv_parameters(3, 3, 64)  (VGG16 block1_conv1)")
 check_equal(conv_parameters((3, 5), 2, 4, use_bias=False), 120, name="conv_parameters((3, 5), 2, 4, use_bias=False)")
+check_equal(conv_parameters((3, 5), 2, 4), 124, name="conv_parameters((3, 5), 2, 4)")
+check_equal(conv_parameters(1, 512, 512, use_bias=False), 262144, name="conv_parameters(1, 512, 512, use_bias=False)")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("conv_parameters", conv_parameters)
@@ -124,6 +136,8 @@ check_equal(receptive_field(3), 7, name="receptive_field(3)  (VGG: three 3x3 lay
 check_equal(receptive_field(1, 7), 7, name="receptive_field(1, 7)")
 check_equal(receptive_field(0), 1, name="receptive_field(0)")
 check_equal(receptive_field(2, 5), 9, name="receptive_field(2, 5)")
+check_equal(receptive_field(4, 1), 1, name="receptive_field(4, 1)  (1x1 filters see one pixel)")
+check_equal(receptive_field(11, 11), 111, name="receptive_field(11, 11)")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("receptive_field", receptive_field)
@@ -161,6 +175,10 @@ attest("receptive_field", receptive_field)
 # ```
 #
 # with biases counted when `use_bias` is true (one per filter, as Keras does).
+# The values may be ints or tuples/lists of two ints; the tests call it as
+# `vgg_comparison(d, use_bias=...)`, for $d$ from 1 to 512. You may build on
+# your `conv_parameters` and `receptive_field` (then this exercise needs
+# exercises 1 and 2) or count directly (then it needs nothing).
 
 # %% solution id=vgg_comparison
 def vgg_comparison(d, use_bias=False):
@@ -179,6 +197,12 @@ check_equal(tuple(table["receptive field"]), (7, 7), name="vgg_comparison(1)['re
 check_equal(tuple(table["parameters"]), (27, 49), name="vgg_comparison(1)['parameters']  (the slide)")
 check_equal(tuple(table["nonlinearities"]), (3, 1), name="vgg_comparison(1)['nonlinearities']")
 check_equal(tuple(vgg_comparison(2)["parameters"]), (108, 196), name="vgg_comparison(2)['parameters']")
+check_equal(tuple(vgg_comparison(1, use_bias=True)["parameters"]), (30, 50),
+            name="vgg_comparison(1, use_bias=True)['parameters']  (3 biases against 1)")
+table = vgg_comparison(3, use_bias=True)
+check_equal(tuple(table["parameters"]), (252, 444), name="vgg_comparison(3, use_bias=True)['parameters']")
+check_equal(tuple(table["receptive field"]) + tuple(table["nonlinearities"]), (7, 7, 3, 1),
+            name="vgg_comparison(3, use_bias=True): receptive fields and nonlinearities")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 # the table as one list: the parameters, the receptive fields, the nonlinearities
@@ -192,10 +216,13 @@ attest("vgg_comparison", lambda d, use_bias: [v for k in ("parameters", "recepti
 # biases), by your `vgg_comparison`:
 
 # %% tags=nbval-check-output
-print(f"{'d':>4} {'3 x (3x3)':>12} {'1 x (7x7)':>12} {'ratio':>6}")
-for d in (1, 64, 128, 256, 512):
-    stack, single = vgg_comparison(d, use_bias=True)["parameters"]
-    print(f"{d:>4} {stack:>12,} {single:>12,} {stack / single:>6.3f}")
+try:
+    print(f"{'d':>4} {'3 x (3x3)':>12} {'1 x (7x7)':>12} {'ratio':>6}")
+    for d in (1, 64, 128, 256, 512):
+        stack, single = vgg_comparison(d, use_bias=True)["parameters"]
+        print(f"{d:>4} {stack:>12,} {single:>12,} {stack / single:>6.3f}")
+except (NotImplementedError, NameError):
+    print("(this table needs your vgg_comparison of exercise 3)")
 
 # %% [markdown]
 # **Why the nonlinearities matter.** Without them the stack would buy
@@ -261,7 +288,16 @@ print("with ReLUs, stack(a + b) == stack(a) + stack(b):",
 #   $x < 0$ overflows, so use $e^{x}/(1+e^{x})$ there (`np.where` and
 #   $e^{-|x|}$ do both cases at once);
 # * `tanh_from_sigmoid(x)`: $2\sigma(2x) - 1$, computed with **your**
-#   `sigmoid`. The test checks it against `np.tanh`: that verifies the identity.
+#   `sigmoid`. The test checks it against `np.tanh` (that verifies the
+#   identity), and then calls it with `sigmoid` swapped for another S-shaped
+#   function $s$: it must give $2s(2x) - 1$, which shows that it goes through
+#   `sigmoid` (so it **needs your sigmoid**).
+#
+# Points: 1 for `relu` and `leaky_relu` together (`test_relu`; the tests call
+# `leaky_relu(x, 0.2)` with `alpha` by position as well as by name), 1 for
+# `sigmoid` (`test_sigmoid`, to a relative tolerance of $10^{-7}$: compute in
+# float64), 1 for `tanh_from_sigmoid` (`test_tanh_identity`). The tests use
+# 1-D arrays and 3-D volumes.
 
 # %% solution id=activations
 def relu(x):
@@ -299,6 +335,12 @@ check_close(relu(np.array([-2.0, 0.0, 3.0])), [0.0, 0.0, 3.0], name="relu([-2, 0
 check_close(leaky_relu(np.array([-2.0, 0.0, 3.0])), [-0.02, 0.0, 3.0], name="leaky_relu([-2, 0, 3])")
 check_close(leaky_relu(np.array([-2.0, 3.0]), alpha=0.3), [-0.6, 3.0], name="leaky_relu([-2, 3], alpha=0.3)")
 check_shape(relu(np.zeros((2, 3, 4))), (2, 3, 4), name="relu of a (2, 3, 4) volume")
+volume = np.array([[[-1.5, 2.0], [0.0, -0.25]], [[3.0, -4.0], [-0.5, 1.0]]])       # 2x2x2
+check_close(relu(volume), [[[0.0, 2.0], [0.0, 0.0]], [[3.0, 0.0], [0.0, 1.0]]], name="relu(volume)")
+check_close(leaky_relu(volume), [[[-0.015, 2.0], [0.0, -0.0025]], [[3.0, -0.04], [-0.005, 1.0]]],
+            name="leaky_relu(volume)")
+check_close(leaky_relu(volume, 0.2), [[[-0.3, 2.0], [0.0, -0.05]], [[3.0, -0.8], [-0.1, 1.0]]],
+            name="leaky_relu(volume, 0.2)")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("relu", relu)
@@ -307,7 +349,11 @@ attest("leaky_relu_alpha", leaky_relu)
 ### END HIDDEN TESTS
 
 # %% tests id=test_sigmoid points=1
-check_close(sigmoid(np.array([0.0, 2.0, -2.0])), [0.5, 0.880797, 0.119203], name="sigmoid([0, 2, -2])")
+check_close(sigmoid(np.array([0.0, 2.0, -2.0])), [0.5, 0.880797077978, 0.119202922022], rtol=1e-7, atol=1e-10,
+            name="sigmoid([0, 2, -2])")
+check_close(sigmoid(np.array([[-30.0, -5.0, 0.5], [1.0, 10.0, 35.0]])),
+            [[9.3576e-14, 0.00669285092428, 0.622459331202], [0.731058578630, 0.999954602131, 1.0]],
+            rtol=1e-7, atol=1e-10, name="sigmoid([[-30, -5, 0.5], [1, 10, 35]])")
 with np.errstate(all="ignore"):
     extremes = sigmoid(np.array([-1000.0, 1000.0]))
 check_close(extremes, [0.0, 1.0], name="sigmoid([-1000, 1000])")
@@ -319,6 +365,13 @@ attest("sigmoid", sigmoid)
 # %% tests id=test_tanh_identity points=1
 points = np.linspace(-3, 3, 13)
 check_close(tanh_from_sigmoid(points), np.tanh(points), name="tanh_from_sigmoid(x) against np.tanh(x)")
+check_shape(tanh_from_sigmoid(np.zeros((3, 5, 2))), (3, 5, 2), name="tanh_from_sigmoid of a (3, 5, 2) volume")
+# through your sigmoid: with sigmoid swapped (for this call only) for s(z) = 1/2 + z / (2 (1 + |z|)),
+# tanh_from_sigmoid must give 2 s(2x) - 1 = 2x / (1 + 2|x|)
+from parcel_utils.attest import swapped_global
+check_close(swapped_global(tanh_from_sigmoid, "sigmoid", lambda z: 0.5 + z / (2 * (1 + np.abs(z))),
+                           np.array([-1.5, 0.0, 0.5, 1.0])), [-0.75, 0.0, 0.5, 2 / 3],
+            name="tanh_from_sigmoid([-1.5, 0, 0.5, 1]) with sigmoid swapped for 1/2 + z / (2 (1 + |z|))")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest, swapped_global
 attest("tanh_from_sigmoid", tanh_from_sigmoid)
@@ -338,15 +391,19 @@ try:
     print("max |tanh(x) - (2 sigmoid(2x) - 1)|:", float(np.max(np.abs(np.tanh(xs) - tanh_from_sigmoid(xs)))))
     print("max |S(x) - sigmoid(2x)|:           ", float(np.max(np.abs(lecture_S - sigmoid(2 * xs)))))
     print("max |S(x) - sigmoid(x)|:            ", round(float(np.max(np.abs(lecture_S - sigmoid(xs)))), 3))
-except NotImplementedError:
-    print("write the activations of exercise 4 first")
+except (NotImplementedError, NameError):
+    print("(write the activations of exercise 4 first)")
 
 # %%
 # your activations of exercise 4 (NumPy's np.tanh for tanh)
-plot_activations({"ReLU": relu, "leaky ReLU (slope 0.1 to show it)": lambda x: leaky_relu(x, 0.1),
-                  "tanh": np.tanh,
-                  "sigmoid σ(x)": sigmoid, "~slide's S(x) = σ(2x)": lambda x: sigmoid(2 * x)},
-                 ylim=(-1.3, 2.5));
+try:
+    plot_activations({"ReLU": relu, "leaky ReLU (slope 0.1 to show it)": lambda x: leaky_relu(x, 0.1),
+                      "tanh": np.tanh,
+                      "sigmoid σ(x)": sigmoid, "~slide's S(x) = σ(2x)": lambda x: sigmoid(2 * x)},
+                     ylim=(-1.3, 2.5));
+except (NotImplementedError, NameError):
+    plt.close("all")
+    print("(this figure needs your activations of exercise 4)")
 
 # %% [markdown]
 # ## Max pooling
@@ -363,7 +420,9 @@ plot_activations({"ReLU": relu, "leaky ReLU (slope 0.1 to show it)": lambda x: l
 #
 # Write `max_pool2d(x, pool_size=2, stride=None)`: `x` of shape `(H, W, C)`,
 # `pool_size` and `stride` ints, `stride=None` meaning `stride = pool_size`;
-# returns `(H', W', C)`, each channel pooled separately.
+# returns `(H', W', C)`, each channel pooled separately. The tests pass both
+# by position (`max_pool2d(x, 3, 2)`, `max_pool2d(x, 2, None)`), with pools of
+# 1 to 4, strides equal to, below and above the pool size, and float32 volumes.
 # `sliding_window_view(x, (p, p), axis=(0, 1))` has shape `(H-p+1, W-p+1, C, p, p)`.
 
 # %% solution id=max_pool2d
@@ -382,6 +441,13 @@ check_close(max_pool2d(grid)[..., 0], [[5.0, 7.0], [13.0, 15.0]], name="max_pool
 check_close(max_pool2d(grid, 3, 1)[..., 0], [[10.0, 11.0], [14.0, 15.0]], name="max_pool2d(grid, 3, 1)")
 check_shape(max_pool2d(np.zeros((224, 224, 64))), (112, 112, 64), name="max_pool2d of a 224x224x64 volume")
 check_shape(max_pool2d(np.zeros((7, 9, 2)), 2), (3, 4, 2), name="max_pool2d of a 7x9x2 volume")
+two = np.concatenate([grid, -grid], axis=-1)           # 4x4, 2 channels: each is pooled on its own
+check_close(max_pool2d(two, 2), [[[5.0, 0.0], [7.0, -2.0]], [[13.0, -8.0], [15.0, -10.0]]], name="max_pool2d(two, 2)")
+grid57 = np.arange(35.0, dtype=np.float32).reshape(5, 7, 1)
+check_close(max_pool2d(grid57, 3, 2)[..., 0], [[16.0, 18.0, 20.0], [30.0, 32.0, 34.0]],
+            name="max_pool2d(grid57, 3, 2)  (overlapping windows, as AlexNet's)")
+check_close(max_pool2d(grid57, 2, 3)[..., 0], [[8.0, 11.0], [29.0, 32.0]], name="max_pool2d(grid57, 2, 3)")
+check_close(max_pool2d(grid57, 1, None), grid57, name="max_pool2d(grid57, 1, None)")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("max_pool2d", max_pool2d)
@@ -418,12 +484,17 @@ block_rng = np.random.default_rng(7)
 weights = block_rng.normal(scale=0.3, size=(3, 3, 1, 8))
 biases = np.zeros(8)
 a = np.stack([signal.correlate2d(heights[..., 0], weights[:, :, 0, f], "same") for f in range(8)], axis=-1) + biases
-z = relu(a)
-pooled = max_pool2d(z, 2)
-for name, v in [("input", heights), ("conv 3x3, 8 filters", a), ("ReLU", z), ("max pool 2x2", pooled)]:
-    print(f"{name:>20}: {v.shape[2]}@{v.shape[0]}x{v.shape[1]}")
-print("parameters of the conv layer:", conv_parameters(3, 1, 8))
+try:
+    z = relu(a)
+    pooled = max_pool2d(z, 2)
+    for name, v in [("input", heights), ("conv 3x3, 8 filters", a), ("ReLU", z), ("max pool 2x2", pooled)]:
+        print(f"{name:>20}: {v.shape[2]}@{v.shape[0]}x{v.shape[1]}")
+    print("parameters of the conv layer:", conv_parameters(3, 1, 8))
+except (NotImplementedError, NameError):
+    pooled = None
+    print("(this block needs your relu, max_pool2d and conv_parameters: exercises 4, 5 and 1)")
 
 # %%
-plot_image_row([heights[..., 0]] + [pooled[..., f] for f in range(4)],
-               ["heights (cm)"] + [f"channel {f}, pooled" for f in range(4)], cmap="viridis", size=3.0);
+if pooled is not None:
+    plot_image_row([heights[..., 0]] + [pooled[..., f] for f in range(4)],
+                   ["heights (cm)"] + [f"channel {f}, pooled" for f in range(4)], cmap="viridis", size=3.0);

@@ -21,17 +21,25 @@ Built into convolution.ipynb by `make source`; the cell grammar is in CONTRIBUTI
 # | exercise | what | points |
 # |---|---|---|
 # | 1 | `correlate2d` with padding and stride | 5 |
-# | 2 | `convolve2d`: the flip | 2 |
+# | 2 | `convolve2d`: the flip (needs exercise 1) | 2 |
 # | 3 | `output_size` | 2 |
 # | 4 | `conv_layer`: channels, filters, biases | 3 |
+# | | **total** | **12** |
 #
 # **How to work.** Fill in every cell that says `raise NotImplementedError()`,
 # then run the test cell below it: it prints what is wrong, or nothing. The
-# grader runs more tests (hidden) on random inputs, so make your functions
-# general, not just right on the visible examples. The figures before
+# grader runs the same checks (hidden) on other, random inputs of the kinds the
+# visible tests use (every padding, strides above 1, odd and even kernels,
+# rectangular images), so make your functions general, not just right on the
+# visible examples: a function that passes the visible tests and has no bug
+# the random inputs expose gets full marks. The figures before
 # exercise 1 use SciPy's `scipy.signal.correlate2d`; do not call it (or
 # `scipy.ndimage`) where an exercise asks you to write the operation yourself.
-# Later exercises and figures build on your own functions (each says which).
+# Exercise 2 needs your `correlate2d` of exercise 1; exercises 1, 3 and 4 are
+# independent of each other, and a figure that uses an unfinished exercise says
+# so instead of failing. Warnings your code prints (on stderr) cost no points: a
+# test cell scores zero only when it raises an error. You still see them while
+# you work.
 
 # %%
 import numpy as np
@@ -154,7 +162,11 @@ plot_image_row([signal.correlate2d(depth, sobel, "same"), signal.correlate2d(dep
 # adding a shifted copy of the image: both are fast. A double loop over the
 # pixels also passes the tests, but is a hundred times slower on a real image.
 #
-# Points: 2 for 'valid', 2 for the other paddings, 1 for the stride.
+# Points: 2 for 'valid' (test `test_correlate2d_valid`), 2 for the other
+# paddings (`test_correlate2d_padding`), 1 for the stride
+# (`test_correlate2d_stride`, which uses every padding). The tests pass NumPy
+# arrays (floats) and compare your values with a tolerance: float or int
+# results both pass.
 
 # %% solution id=correlate2d
 def correlate2d(image, kernel, padding="valid", stride=1):
@@ -183,29 +195,64 @@ shift = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])        # w(0, 1) = 1: picks 
 check_close(correlate2d(image, shift), [[6.0, 7.0], [10.0, 11.0]], name="correlate2d(image, shift)")
 check_close(correlate2d(image, np.ones((2, 3))), [[18.0, 24.0], [42.0, 48.0], [66.0, 72.0]],
             name="correlate2d(image, np.ones((2, 3)))")
+# a rectangular 3x5 image; an even kernel that is not symmetric; a 1x3 kernel; a kernel as large as the image
+rect = np.arange(15.0).reshape(3, 5)
+check_close(correlate2d(rect, np.array([[1.0, 2.0], [3.0, 4.0]])), [[41.0, 51, 61, 71], [91, 101, 111, 121]],
+            name="correlate2d(rect, [[1, 2], [3, 4]])")
+check_close(correlate2d(rect, np.array([[1.0, 0.0, -1.0]])), np.full((3, 3), -2.0), name="correlate2d(rect, [[1, 0, -1]])")
+check_close(correlate2d(image, np.ones((4, 4))), [[120.0]], name="correlate2d(image, np.ones((4, 4)))")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("correlate2d_valid", correlate2d)
 ### END HIDDEN TESTS
 
 # %% tests id=test_correlate2d_padding points=2
+image = np.arange(16.0).reshape(4, 4)
+shift = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])        # picks I(r, c+1)
 ones = np.ones((3, 3))
 check_close(correlate2d(ones, ones, "same"), [[4.0, 6, 4], [6, 9, 6], [4, 6, 4]], name="correlate2d(ones, ones, 'same')")
 check_close(correlate2d(ones, ones, "symmetric"), np.full((3, 3), 9.0), name="correlate2d(ones, ones, 'symmetric')")
 check_shape(correlate2d(ones, ones, "full"), (5, 5), name="correlate2d(ones, ones, 'full')")
 check_close(correlate2d(ones, ones, "full")[0], [1.0, 2, 3, 2, 1], name="the first row of correlate2d(ones, ones, 'full')")
+# at the last column I(r, c+1) is padding: a zero with 'same', the edge sample repeated with 'symmetric'
+# (2, 6, 10, 14 there would be NumPy's mode="reflect", which does not repeat it)
+check_close(correlate2d(image, shift, "same")[:, 3], [0.0, 0, 0, 0], name="correlate2d(image, shift, 'same')[:, 3]")
+check_close(correlate2d(image, shift, "symmetric"), [[1.0, 2, 3, 3], [5, 6, 7, 7], [9, 10, 11, 11], [13, 14, 15, 15]],
+            name="correlate2d(image, shift, 'symmetric')")
 # an even kernel: 'same' pads (k-1)//2 = 0 before and k//2 = 1 after
 check_close(correlate2d(image, np.ones((1, 2)), "same")[0], [1.0, 3, 5, 3], name="correlate2d(image, np.ones((1, 2)), 'same')[0]")
+k22 = np.array([[1.0, 2.0], [3.0, 4.0]])
+check_close(correlate2d(image, k22, "symmetric"),
+            [[34.0, 44, 54, 58], [74, 84, 94, 98], [114, 124, 134, 138], [126, 136, 146, 150]],
+            name="correlate2d(image, [[1, 2], [3, 4]], 'symmetric')")
+check_close(correlate2d(np.array([[1.0, 2.0, 3.0]]), k22, "full"), [[4.0, 11, 18, 9], [2, 5, 8, 3]],
+            name="correlate2d([[1, 2, 3]], [[1, 2], [3, 4]], 'full')")
+# a kernel wider than the image: 1x6 on 4 columns pads 2 before and 3 after
+k16 = np.arange(1.0, 7.0).reshape(1, 6)
+check_close(correlate2d(image, k16, "same")[0], [32.0, 26, 20, 14], name="correlate2d(image, [[1, ..., 6]], 'same')[0]")
+check_close(correlate2d(image, k16, "symmetric")[0], [33.0, 44, 47, 42],
+            name="correlate2d(image, [[1, ..., 6]], 'symmetric')[0]")
+check_close(correlate2d(image, k16, "full")[0], [0.0, 6, 17, 32, 26, 20, 14, 8, 3],
+            name="correlate2d(image, [[1, ..., 6]], 'full')[0]")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("correlate2d_padding", correlate2d)
 ### END HIDDEN TESTS
 
 # %% tests id=test_correlate2d_stride points=1
+image = np.arange(16.0).reshape(4, 4)
 check_close(correlate2d(image, np.ones((2, 2)), stride=2), [[10.0, 18.0], [42.0, 50.0]],
             name="correlate2d(image, np.ones((2, 2)), stride=2)")
-check_close(correlate2d(image, ones, "same", stride=2), [[10.0, 24.0], [51.0, 90.0]],
-            name="correlate2d(image, ones, 'same', stride=2)")
+check_close(correlate2d(image, np.ones((3, 3)), "same", stride=2), [[10.0, 24.0], [51.0, 90.0]],
+            name="correlate2d(image, np.ones((3, 3)), 'same', stride=2)")
+# strides that do not divide the size: the positions 0, s, 2s, ... that fit, with every padding
+image57 = np.arange(35.0).reshape(5, 7)
+check_close(correlate2d(image57, np.array([[2.0]]), stride=3), [[0.0, 6, 12], [42, 48, 54]],
+            name="correlate2d(image57, [[2]], stride=3)")
+check_close(correlate2d(image57, np.array([[1.0, 2.0], [3.0, 4.0]]), "full", stride=3), [[0.0, 18, 39], [112, 215, 245]],
+            name="correlate2d(image57, [[1, 2], [3, 4]], 'full', stride=3)")
+check_close(correlate2d(image57, np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]]), "symmetric", stride=2),
+            [[1.0, 3, 5, 6], [15, 17, 19, 20], [29, 31, 33, 34]], name="correlate2d(image57, shift, 'symmetric', stride=2)")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("correlate2d_stride", correlate2d)
@@ -230,7 +277,8 @@ attest("correlate2d_stride", correlate2d)
 #
 # Write `convolve2d(image, kernel, padding="valid", stride=1)`, same
 # arguments and output shape as `correlate2d`. The point is the flip, so
-# build on your `correlate2d` from exercise 1 (this exercise needs it).
+# build on your `correlate2d` from exercise 1 (this exercise **needs exercise
+# 1**: its test fails while `correlate2d` does).
 #
 # Odd kernels are enough here: for an even size the origin of the flipped
 # filter moves by one sample, so 'same' and 'symmetric' would have to pad the
@@ -246,14 +294,25 @@ def convolve2d(image, kernel, padding="valid", stride=1):
     ### END SOLUTION
 
 # %% tests id=test_convolve2d points=2
+image = np.arange(16.0).reshape(4, 4)
+shift = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])        # correlated, picks I(r, c+1); convolved, I(r, c-1)
 check_close(convolve2d(image, shift), [[4.0, 5.0], [8.0, 9.0]], name="convolve2d(image, shift)")
 impulse = np.zeros((3, 3))
 impulse[1, 1] = 1.0
 small = np.array([[1.0, 2.0], [3.0, 4.0]])
 # an impulse convolved with a filter gives the filter back; correlated, it gives the filter flipped
 check_close(convolve2d(impulse, small, "full")[1:3, 1:3], small, name="convolve2d(impulse, small, 'full')[1:3, 1:3]")
-check_close(convolve2d(image, ones, "same", stride=2), [[10.0, 24.0], [51.0, 90.0]],
-            name="convolve2d(image, ones, 'same', stride=2), a symmetric filter: the correlation")
+check_close(convolve2d(image, np.ones((3, 3)), "same", stride=2), [[10.0, 24.0], [51.0, 90.0]],
+            name="convolve2d(image, np.ones((3, 3)), 'same', stride=2), a symmetric filter: the correlation")
+# odd kernels with 'same' and 'symmetric': the border on the left is padding
+check_close(convolve2d(image, shift, "same"), [[0.0, 0, 1, 2], [0, 4, 5, 6], [0, 8, 9, 10], [0, 12, 13, 14]],
+            name="convolve2d(image, shift, 'same')")
+check_close(convolve2d(image, shift, "symmetric"), [[0.0, 0, 1, 2], [4, 4, 5, 6], [8, 8, 9, 10], [12, 12, 13, 14]],
+            name="convolve2d(image, shift, 'symmetric')")
+rect = np.arange(15.0).reshape(3, 5)
+check_close(convolve2d(rect, small), [[19.0, 29, 39, 49], [69, 79, 89, 99]], name="convolve2d(rect, [[1, 2], [3, 4]])")
+check_close(convolve2d(rect, np.array([[1.0, 2.0, 3.0]]), "symmetric", 2), [[1.0, 10, 21], [61, 70, 81]],
+            name="convolve2d(rect, [[1, 2, 3]], 'symmetric', 2)")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("convolve2d", convolve2d)
@@ -284,6 +343,8 @@ attest("convolve2d", convolve2d)
 # $p$ zeros on each side. Check yourself on the lecture's numbers: LeNet-5's
 # first layer (32x32 input, 5x5 filters, 'valid') gives 28x28; AlexNet's
 # (227x227, 11x11, stride 4) gives 55x55; VGG16 keeps 224x224 with 'same'.
+# Return an `int` (a float such as `28.0` passes too); the hidden test tries
+# sizes 1 to 59, kernels 1 to 7, strides 1 to 4 and every padding.
 
 # %% solution id=output_size
 def output_size(n, k, padding="valid", stride=1):
@@ -307,6 +368,11 @@ check_equal(output_size(224, 3, "same"), 224, name="output_size(224, 3, 'same') 
 check_equal(output_size(5, 3, "full"), 7, name="output_size(5, 3, 'full')")
 check_equal(output_size(7, 3, 1, 2), 4, name="output_size(7, 3, 1, 2)")
 check_equal(output_size(224, 3, "same", 2), 112, name="output_size(224, 3, 'same', 2)")
+check_equal(output_size(7, 3, "symmetric", 3), 3, name="output_size(7, 3, 'symmetric', 3)")
+check_equal(output_size(9, 4, "same", 2), 5, name="output_size(9, 4, 'same', 2)  (an even kernel, an odd size)")
+check_equal(output_size(10, 4, "full", 3), 5, name="output_size(10, 4, 'full', 3)")
+check_equal(output_size(6, 2, 0, 1), 5, name="output_size(6, 2, 0, 1)")
+check_equal(output_size(1, 1), 1, name="output_size(1, 1)")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
 attest("output_size", output_size)
@@ -318,12 +384,15 @@ attest("output_size", output_size)
 # by your `output_size`:
 
 # %% tags=nbval-check-output
-print(f"{'padding':>10} {'stride':>6}   5x5 in, 3x3 filter   64x96 in, 5x5 filter")
-for padding in ("valid", "same", "full", "symmetric"):
-    for s in (1, 2):
-        small_out = output_size(5, 3, padding, s)
-        depth_out = (output_size(64, 5, padding, s), output_size(96, 5, padding, s))
-        print(f"{padding:>10} {s:>6}   {small_out}x{small_out:<17} {depth_out[0]}x{depth_out[1]}")
+try:
+    print(f"{'padding':>10} {'stride':>6}   5x5 in, 3x3 filter   64x96 in, 5x5 filter")
+    for padding in ("valid", "same", "full", "symmetric"):
+        for s in (1, 2):
+            small_out = output_size(5, 3, padding, s)
+            depth_out = (output_size(64, 5, padding, s), output_size(96, 5, padding, s))
+            print(f"{padding:>10} {s:>6}   {small_out}x{small_out:<17} {depth_out[0]}x{depth_out[1]}")
+except (NotImplementedError, NameError):
+    print("(this table needs your output_size of exercise 3)")
 
 # %% [markdown]
 # ## Several channels, several filters: a convolutional layer
@@ -344,7 +413,12 @@ for padding in ("valid", "same", "full", "symmetric"):
 # Write `conv_layer(x, weights, biases, padding="valid", stride=1)`: `x` of
 # shape `(H, W, C)`, `weights` `(kh, kw, C, F)`, `biases` `(F,)`; padding and
 # stride as in exercise 1 (stride an int); returns `(H', W', F)` with $H'$,
-# $W'$ given by the output-size formula. No flip, no activation.
+# $W'$ given by the output-size formula. No flip, no activation. The tests
+# pass NumPy arrays (the hidden ones float32, as Keras' weights are), with
+# every padding, odd and even kernels, strides 1 and 2, and compare with a
+# tolerance of 1e-4. This exercise does not need exercise 1: pad and slide as
+# there, on three axes (you may call your `correlate2d` channel by channel,
+# but then it needs exercise 1).
 #
 # Pad as in exercise 1: `np.pad(x, ((top, bottom), (left, right), (0, 0)), mode=...)`
 # pads the two spatial axes of an `(H, W, C)` volume and leaves the channels
@@ -378,7 +452,23 @@ x2 = np.stack([np.ones((3, 3)), 2 * np.ones((3, 3))], axis=-1)     # 3x3, 2 chan
 w2 = np.zeros((3, 3, 2, 2))
 w2[..., 0] = 1.0                      # filter 0: sums everything, 9 * 1 + 9 * 2 = 27
 w2[1, 1, 1, 1] = 1.0                  # filter 1: the centre of channel 1, which is 2
-check_close(conv_layer(x2, w2, [0.5, -1.0]), [[[27.5, 1.0]]], name="conv_layer(x2, w2, [0.5, -1.0])")
+check_close(conv_layer(x2, w2, np.array([0.5, -1.0])), [[[27.5, 1.0]]], name="conv_layer(x2, w2, [0.5, -1.0])")
+# two even 2x2x2 filters on a 3x4x2 volume, with each padding and a stride
+x3 = np.arange(24.0).reshape(3, 4, 2)
+w3 = np.arange(16.0).reshape(2, 2, 2, 2) - 7.5
+check_close(conv_layer(x3, w3, np.array([1.0, -1.0]), "same", 2),
+            [[[127.0, 169.0], [111.0, 185.0]], [[-304.0, -236.0], [-376.0, -292.0]]],
+            name="conv_layer(x3, w3, [1, -1], 'same', 2)")
+check_close(conv_layer(x3, w3, np.zeros(2), "symmetric")[..., 1],
+            [[170.0, 178, 186, 174], [202, 210, 218, 206], [90, 98, 106, 94]],
+            name="conv_layer(x3, w3, [0, 0], 'symmetric')[..., 1]")
+check_close(conv_layer(x3[..., :1], np.ones((2, 2, 1, 1)), np.zeros(1), "full")[..., 0],
+            [[0.0, 2, 6, 10, 6], [8, 20, 28, 36, 20], [24, 52, 60, 68, 36], [16, 34, 38, 42, 22]],
+            name="conv_layer(x3[..., :1], np.ones((2, 2, 1, 1)), [0], 'full')[..., 0]")
+# float32 arrays, as Keras stores them ('valid', stride 1)
+check_close(conv_layer(x3.astype(np.float32), w3.astype(np.float32), np.array([1.0, -1.0], np.float32)),
+            [[[127.0, 169.0], [119.0, 177.0], [111.0, 185.0]], [[95.0, 201.0], [87.0, 209.0], [79.0, 217.0]]],
+            rtol=1e-4, atol=1e-4, name="conv_layer(x3, w3, [1, -1]) on float32 arrays")
 check_shape(conv_layer(np.zeros((8, 10, 3)), np.zeros((3, 3, 3, 4)), np.zeros(4), "same"), (8, 10, 4),
             name="conv_layer of an 8x10x3 volume with four 3x3x3 filters, 'same'")
 check_shape(conv_layer(np.zeros((8, 10, 3)), np.zeros((3, 3, 3, 4)), np.zeros(4), "valid", 2), (3, 4, 4),
@@ -409,10 +499,13 @@ layer = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)
 layer.build(volume.shape)
 layer.set_weights([filters])
 keras_out = keras.ops.convert_to_numpy(layer(volume))[0]
-as_correlation = conv_layer(volume[0], filters, np.zeros(4), padding="same")
-as_convolution = conv_layer(volume[0], filters[::-1, ::-1], np.zeros(4), padding="same")
-print("Keras Conv2D == correlation:          ", np.allclose(keras_out, as_correlation, atol=1e-4))
-print("Keras Conv2D == convolution (flipped):", np.allclose(keras_out, as_convolution, atol=1e-4))
+try:
+    as_correlation = conv_layer(volume[0], filters, np.zeros(4), padding="same")
+    as_convolution = conv_layer(volume[0], filters[::-1, ::-1], np.zeros(4), padding="same")
+    print("Keras Conv2D == correlation:          ", np.allclose(keras_out, as_correlation, atol=1e-4))
+    print("Keras Conv2D == convolution (flipped):", np.allclose(keras_out, as_convolution, atol=1e-4))
+except (NotImplementedError, NameError):
+    print("(this comparison needs your conv_layer of exercise 4)")
 
 # %% [markdown]
 # ## A bank of filters on the depth map
@@ -426,7 +519,11 @@ print("Keras Conv2D == convolution (flipped):", np.allclose(keras_out, as_convol
 # %%
 bank = np.stack([np.ones((3, 3)) / 9, sobel, sobel.T,
                  np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=float)], axis=-1)[:, :, None, :]
-maps = conv_layer(depth[..., None], bank, np.zeros(4), padding="symmetric")
-print("input", depth[..., None].shape, "-> weights", bank.shape, "-> output", maps.shape)
-plot_image_row([maps[..., f] for f in range(4)], ["mean", "d/dc", "d/dr", "Laplacian"],
-               cmap=["viridis_r", "RdBu_r", "RdBu_r", "RdBu_r"], size=3.6);
+try:
+    maps = conv_layer(depth[..., None], bank, np.zeros(4), padding="symmetric")
+except (NotImplementedError, NameError):
+    print("(this figure needs your conv_layer of exercise 4)")
+else:
+    print("input", depth[..., None].shape, "-> weights", bank.shape, "-> output", maps.shape)
+    plot_image_row([maps[..., f] for f in range(4)], ["mean", "d/dc", "d/dr", "Laplacian"],
+                   cmap=["viridis_r", "RdBu_r", "RdBu_r", "RdBu_r"], size=3.6);

@@ -20,17 +20,26 @@ Every number comes from ../shared/lectures/cnn-lecture-notes.txt.
 #
 # | exercise | what you write | points |
 # | --- | --- | --- |
-# | 1 | `conv2d_params`, `dense_params` | 3 |
+# | 1 | `conv2d_params` (2), `dense_params` (1) | 3 |
 # | 2 | `output_shapes` of a conv / pool / flatten / dense stack | 3 |
-# | 3 | `build_lenet5()` in Keras | 4 |
-# | 4 | the MLP alternative, and RGB input | 2 |
+# | 3 | `build_lenet5()` in Keras: structure (2), other inputs and classes (2) | 4 |
+# | 4 | `mlp_params_gray`, `mlp_params_rgb`, `lenet_params_rgb` (needs exercise 1) | 2 |
 # | 5 | `dense_share`: where VGG16's parameters are | 2 |
-# | 6 | MobileNet: depthwise separable convolutions | 4 |
+# | 6 | MobileNet: `depthwise_separable_params` (1), `conv2d_mult_adds` and `depthwise_separable_mult_adds` (2), `separable_cost_ratio` (1) | 4 |
 # | 7 | `activation_count`: VGG16's activation memory | 3 |
+# | | **total** | **21** |
 #
-# Run the cells in order. Each exercise has a visible test you can run; hidden tests
-# check more cases when your notebook is graded. Nothing here downloads anything:
-# every Keras model is built with `weights=None`.
+# Run the cells in order. Each exercise has a visible test you can run; when your
+# notebook is graded, hidden tests run the same checks on other inputs of the same
+# kinds (other sizes, strides, paddings, input shapes, models), so a function that
+# passes the visible tests and has no bug those inputs expose gets full marks. Only
+# exercise 4 needs another one (exercise 1); the others are independent, and a
+# figure or table whose exercise is unfinished says so instead of failing. Explore
+# in cells and variables of your own: the tests use only your functions and the
+# values the exercises name. Nothing here downloads anything: every Keras model is
+# built with `weights=None`. Warnings your code prints (on stderr) cost no points: a
+# test cell scores zero only when it raises an error. You still see them while you
+# work.
 
 # %%
 import math
@@ -63,6 +72,10 @@ keras.utils.set_random_seed(0)
 #   (an `int`) of a Conv2D layer with `n_filters` filters of size `h x w` on an input of
 #   depth `d`; with `bias=False` the biases are left out;
 # * `dense_params(n_in, n_out, bias=True)` returning that of a Dense layer.
+#
+# 2 points for `conv2d_params` (`test_conv2d_params`: sizes up to 19, with `bias` given
+# by keyword, and against Keras), 1 for `dense_params` (`test_dense_params`: sizes up to
+# 5,000).
 
 # %% solution id=conv2d_params
 def conv2d_params(h, w, d, n_filters, bias=True):
@@ -84,6 +97,11 @@ checks.check_equal(conv2d_params(5, 5, 3, 2), 152, "conv2d_params(5, 5, 3, 2)")
 checks.check_equal(conv2d_params(5, 5, 3, 2, bias=False), 150, "conv2d_params(5, 5, 3, 2, bias=False)")
 checks.check_equal(conv2d_params(3, 3, 1, 64), 640, "conv2d_params(3, 3, 1, 64)")
 checks.check_equal(conv2d_params(4, 2, 3, 5), 125, "conv2d_params(4, 2, 3, 5) (h=4, w=2)")
+import keras
+_layer = keras.layers.Conv2D(4, (2, 3), use_bias=False)
+_layer.build((None, 8, 8, 5))
+checks.check_equal(conv2d_params(2, 3, 5, 4, bias=False), _layer.count_params(),
+                   "conv2d_params(2, 3, 5, 4, bias=False) against Keras")
 print("conv2d_params: visible tests passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -94,7 +112,7 @@ for _ in range(20):  # the 20 draws attested above, then three layers against Ke
     _rng.integers(1, 20, size=4)
 for _ in range(3):
     _h, _w, _d, _nf = (int(v) for v in _rng.integers(1, 6, size=4))
-    _layer = layers.Conv2D(_nf, (_h, _w))
+    _layer = keras.layers.Conv2D(_nf, (_h, _w))
     _layer.build((None, 8, 8, _d))
     checks.check_equal(conv2d_params(_h, _w, _d, _nf), _layer.count_params(),
                        f"conv2d_params({_h}, {_w}, {_d}, {_nf}) against Keras")
@@ -118,11 +136,14 @@ attest("dense_params", dense_params)
 
 # %% tags=nbval-check-output
 simple = keras_tools.build_simple_cnn()
-by_hand = [conv2d_params(3, 3, 1, 64), 0, dense_params(26 * 26 * 64, 10)]
-print(f"{'layer':<10}{'output shape':>16}{'Keras':>10}{'by hand':>10}")
-for (_, kind, shape, n), mine in zip(keras_tools.layer_table(simple), by_hand):
-    print(f"{kind:<10}{str(shape):>16}{n:>10,}{mine:>10,}")
-print(f"{'total':<26}{simple.count_params():>10,}{sum(by_hand):>10,}")
+try:
+    by_hand = [conv2d_params(3, 3, 1, 64), 0, dense_params(26 * 26 * 64, 10)]
+    print(f"{'layer':<10}{'output shape':>16}{'Keras':>10}{'by hand':>10}")
+    for (_, kind, shape, n), mine in zip(keras_tools.layer_table(simple), by_hand):
+        print(f"{kind:<10}{str(shape):>16}{n:>10,}{mine:>10,}")
+    print(f"{'total':<26}{simple.count_params():>10,}{sum(by_hand):>10,}")
+except (NotImplementedError, NameError):
+    print("(this table needs your conv2d_params and dense_params of exercise 1)")
 
 # %% [markdown]
 # Both say **433,290**, the lecture's total (640 + 432,650). One detail of the slide is
@@ -131,8 +152,11 @@ print(f"{'total':<26}{simple.count_params():>10,}{sum(by_hand):>10,}")
 # pooling. With the pooling, as in the code, the Dense layer sees 13x13x64 values:
 
 # %% tags=nbval-check-output
-print(f"with MaxPooling2D: {keras_tools.build_simple_cnn(pool=True).count_params():,} parameters "
-      f"= {conv2d_params(3, 3, 1, 64)} + {dense_params(13 * 13 * 64, 10):,}")
+try:
+    print(f"with MaxPooling2D: {keras_tools.build_simple_cnn(pool=True).count_params():,} parameters "
+          f"= {conv2d_params(3, 3, 1, 64)} + {dense_params(13 * 13 * 64, 10):,}")
+except (NotImplementedError, NameError):
+    print("(this needs your conv2d_params and dense_params of exercise 1)")
 
 # %% [markdown]
 # Pooling has no parameters, but it divides the input of the Dense layer by 4, and the
@@ -164,7 +188,15 @@ print(f"with MaxPooling2D: {keras_tools.build_simple_cnn(pool=True).count_params
 # `kernel`, `size` and `stride` are an int or a pair `(rows, cols)`; strides default to 1
 # for conv, padding to `'valid'`. Return the list of the output shapes of the layers, each
 # a tuple of ints: `(rows, cols, depth)` before the Flatten, `(n,)` after it. You may
-# assume the stack is valid (every window fits).
+# assume the stack is valid (every window fits). The tests use every form above (pairs,
+# strides of `None`, `'same'` padding with strides above 1, odd sizes), on random stacks
+# of up to three conv or pool layers, a Flatten and Dense layers.
+#
+# The lecture's LeNet-5 in this notation (the figures below use it):
+
+# %%
+LENET = [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
+         ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)]
 
 # %% solution id=output_shapes
 def output_shapes(input_shape, layers):
@@ -200,15 +232,22 @@ def output_shapes(input_shape, layers):
     ### END SOLUTION
 
 # %% tests id=test_output_shapes points=3
-LENET = [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
-         ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)]
-checks.check_equal(output_shapes((32, 32, 1), LENET),
+_lenet_layers = [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
+                 ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)]
+checks.check_equal(output_shapes((32, 32, 1), _lenet_layers),
                    [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,), (120,), (84,), (10,)],
                    "output_shapes((32, 32, 1), LENET)")
 checks.check_equal(output_shapes((224, 224, 3), [("conv", 64, 3, 1, "same"), ("pool", 2)]),
                    [(224, 224, 64), (112, 112, 64)], "the first block of VGG16")
 checks.check_equal(output_shapes((227, 227, 3), [("conv", 96, 11, 4)]), [(55, 55, 96)],
                    "AlexNet's first layer (11x11, stride 4)")
+checks.check_equal(output_shapes((7, 5, 2), [("pool", 2)]), [(3, 2, 2)], "output_shapes((7, 5, 2), [('pool', 2)])")
+checks.check_equal(output_shapes((9, 7, 3), [("conv", 5, (3, 2), (2, 1), "same"), ("pool", 2, None, "same"),
+                                             ("pool", (2, 1), 1), ("flatten",), ("dense", 4)]),
+                   [(5, 7, 5), (3, 4, 5), (2, 4, 5), (40,), (4,)],
+                   "a (3, 2) kernel with stride (2, 1), 'same'; a pool of stride None, 'same'; a (2, 1) pool, stride 1")
+checks.check_equal(output_shapes((20, 17, 1), [("conv", 8, 3, 2), ("pool", 3, 2, "same"), ("conv", 4, (1, 3), 1, "same")]),
+                   [(9, 8, 8), (5, 4, 8), (5, 4, 4)], "a conv of stride 2, a 3x3 pool of stride 2 'same', a (1, 3) conv")
 print("output_shapes: visible tests passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -239,8 +278,13 @@ attest("output_shapes",
 # returning this model as a `keras.Sequential` (start it with `keras.Input(shape=input_shape)`
 # rather than passing `input_shape=` to the first layer, which Keras 3 deprecates). It must
 # work for any input shape the two convolutions and poolings fit in, and any number of
-# classes. The hidden tests check the layer types, activations, output shapes and the
-# parameters of every layer, also on other input shapes.
+# classes. The model has exactly these eight layers, each activation given as the
+# `activation=` of its Conv2D or Dense layer (no separate `Activation` layers), pooling
+# with Keras' default stride (the pool size). The tests check, layer by layer, the type,
+# the activation, the padding, the kernel or pool size, the strides, the output shape and
+# the parameters: `test_lenet5_structure` (2 points) on the lecture's 32x32x1 input with
+# 10 classes, `test_lenet5_counts` (2 points) on other input shapes (16 to 47 pixels, 1 to
+# 4 channels) and numbers of classes.
 
 # %% solution id=build_lenet5
 def build_lenet5(input_shape=(32, 32, 1), num_classes=10):
@@ -260,23 +304,28 @@ def build_lenet5(input_shape=(32, 32, 1), num_classes=10):
     ### END SOLUTION
 
 # %% tests id=test_lenet5_structure points=2
+import keras
 _lenet = build_lenet5()
 checks.check_type(_lenet, keras.Model, "build_lenet5()")
-_rows = keras_tools.layer_table(_lenet)
-checks.check_equal([r[1] for r in _rows],
+_layers = keras_tools.flat_layers(_lenet)          # the layers, the input left out
+checks.check_equal([type(l).__name__ for l in _layers],
                    ["Conv2D", "AveragePooling2D", "Conv2D", "AveragePooling2D", "Flatten", "Dense", "Dense", "Dense"],
                    "the layer types of build_lenet5()")
+checks.check_equal([getattr(getattr(l, "activation", None), "__name__", "") for l in _layers],
+                   ["tanh", "", "tanh", "", "", "relu", "relu", "softmax"], "the activations of build_lenet5()")
+checks.check_equal([getattr(l, "padding", "") for l in _layers], ["valid"] * 4 + [""] * 4,
+                   "the paddings of the convolutions and poolings")
+checks.check_equal([tuple(getattr(l, "kernel_size", None) or getattr(l, "pool_size", None) or ()) for l in _layers],
+                   [(5, 5), (2, 2), (5, 5), (2, 2), (), (), (), ()], "the kernel and pool sizes")
+checks.check_equal([tuple(getattr(l, "strides", None) or ()) for l in _layers],
+                   [(1, 1), (2, 2), (1, 1), (2, 2), (), (), (), ()], "the strides")
+checks.check_equal([r[2:] for r in keras_tools.layer_table(_lenet)],
+                   [((28, 28, 6), 156), ((14, 14, 6), 0), ((10, 10, 16), 2416), ((5, 5, 16), 0), ((400,), 0),
+                    ((120,), 48120), ((84,), 10164), ((10,), 850)],
+                   "the output shape and parameters of each layer of build_lenet5()")
 checks.check_equal(_lenet.count_params(), 61706, "build_lenet5().count_params()")
 print("build_lenet5 structure: visible tests passed")
 ### BEGIN HIDDEN TESTS
-_acts = [l.activation.__name__ for l in _lenet.layers if hasattr(l, "activation")]
-checks.check_equal(_acts, ["tanh", "tanh", "relu", "relu", "softmax"], "the activations of build_lenet5()")
-checks.check_equal([l.padding for l in _lenet.layers if isinstance(l, layers.Conv2D)], ["valid", "valid"],
-                   "the padding of the two Conv2D layers")
-checks.check_equal([tuple(l.kernel_size) for l in _lenet.layers if isinstance(l, layers.Conv2D)],
-                   [(5, 5), (5, 5)], "the kernel sizes of the two Conv2D layers")
-checks.check_equal([tuple(l.pool_size) for l in _lenet.layers if isinstance(l, layers.AveragePooling2D)],
-                   [(2, 2), (2, 2)], "the pool sizes")
 from parcel_utils.attest import attest
 from parcel_utils.keras_tools import model_signature
 # each layer as ints: class, activation, padding, kernel or pool size, strides, output shape, parameters
@@ -284,8 +333,19 @@ attest("build_lenet5", lambda _s, _c: model_signature(build_lenet5(_s, _c)))
 ### END HIDDEN TESTS
 
 # %% tests id=test_lenet5_counts points=2
-checks.check_equal([r[3] for r in keras_tools.layer_table(build_lenet5())],
-                   [156, 0, 2416, 0, 0, 48120, 10164, 850], "the parameters of each layer of build_lenet5()")
+checks.check_equal([r[1:] for r in keras_tools.layer_table(build_lenet5((40, 28, 2), 7))],
+                   [("Conv2D", (36, 24, 6), 306), ("AveragePooling2D", (18, 12, 6), 0), ("Conv2D", (14, 8, 16), 2416),
+                    ("AveragePooling2D", (7, 4, 16), 0), ("Flatten", (448,), 0), ("Dense", (120,), 53880),
+                    ("Dense", (84,), 10164), ("Dense", (7,), 595)],
+                   "the layers of build_lenet5((40, 28, 2), 7): type, output shape, parameters")
+checks.check_equal([r[1:] for r in keras_tools.layer_table(build_lenet5(input_shape=(20, 24, 1), num_classes=3))],
+                   [("Conv2D", (16, 20, 6), 156), ("AveragePooling2D", (8, 10, 6), 0), ("Conv2D", (4, 6, 16), 2416),
+                    ("AveragePooling2D", (2, 3, 16), 0), ("Flatten", (96,), 0), ("Dense", (120,), 11640),
+                    ("Dense", (84,), 10164), ("Dense", (3,), 255)],
+                   "the layers of build_lenet5(input_shape=(20, 24, 1), num_classes=3)")
+checks.check_equal([getattr(getattr(l, "activation", None), "__name__", "")
+                    for l in keras_tools.flat_layers(build_lenet5((40, 28, 2), 7))],
+                   ["tanh", "", "tanh", "", "", "relu", "relu", "softmax"], "the activations of build_lenet5((40, 28, 2), 7)")
 print("build_lenet5 counts: visible tests passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -300,17 +360,20 @@ attest("build_lenet5_shapes", lambda _s, _c: model_signature(build_lenet5(_s, _c
 # how many layers were built before; `keras_tools.layer_table` leaves the names out.)
 
 # %% tags=nbval-check-output
-lenet = build_lenet5()
-shapes = output_shapes((32, 32, 1), LENET)
-inputs = [(32, 32, 1)] + shapes[:-1]
-hand = [conv2d_params(5, 5, s_in[2], s_out[2]) if spec[0] == "conv"
-        else dense_params(s_in[0], s_out[0]) if spec[0] == "dense" else 0
-        for spec, s_in, s_out in zip(LENET, inputs, shapes)]
-print(f"{'layer':<18}{'output shape':>16}{'Keras':>9}{'by hand':>9}")
-for (_, kind, shape, n), mine in zip(keras_tools.layer_table(lenet), hand):
-    print(f"{kind:<18}{str(shape):>16}{n:>9,}{mine:>9,}")
-print(f"{'total':<34}{lenet.count_params():>9,}{sum(hand):>9,}")
-print(f"in the Dense layers: {sum(hand[5:]):,} of {sum(hand):,} ({sum(hand[5:]) / sum(hand):.1%})")
+try:
+    lenet = build_lenet5()
+    shapes = output_shapes((32, 32, 1), LENET)
+    inputs = [(32, 32, 1)] + shapes[:-1]
+    hand = [conv2d_params(5, 5, s_in[2], s_out[2]) if spec[0] == "conv"
+            else dense_params(s_in[0], s_out[0]) if spec[0] == "dense" else 0
+            for spec, s_in, s_out in zip(LENET, inputs, shapes)]
+    print(f"{'layer':<18}{'output shape':>16}{'Keras':>9}{'by hand':>9}")
+    for (_, kind, shape, n), mine in zip(keras_tools.layer_table(lenet), hand):
+        print(f"{kind:<18}{str(shape):>16}{n:>9,}{mine:>9,}")
+    print(f"{'total':<34}{lenet.count_params():>9,}{sum(hand):>9,}")
+    print(f"in the Dense layers: {sum(hand[5:]):,} of {sum(hand):,} ({sum(hand[5:]) / sum(hand):.1%})")
+except (NotImplementedError, NameError):
+    print("(this table needs your functions of exercises 1, 2 and 3)")
 
 # %% [markdown]
 # 156, 2,416, 48,120, 10,164 and 850: 61,706, as on the slide. As the slide says, most
@@ -322,8 +385,9 @@ print(f"in the Dense layers: {sum(hand[5:]):,} of {sum(hand):,} ({sum(hand[5:]) 
 # The lecture's alternative: feed the 32x32 = 1,024 pixels straight to the last two
 # Dense layers of LeNet-5 (84 neurons, then 10). And then take an RGB image, 32x32x3.
 #
-# **Exercise 4 (2 points).** Using your `conv2d_params` and `dense_params` (not Keras),
-# set three ints:
+# **Exercise 4 (2 points, needs exercise 1).** Using your `conv2d_params` and
+# `dense_params` (not Keras), set three ints (`test_mlp_rgb` checks all three, against
+# what Keras counts for the same layers):
 #
 # * `mlp_params_gray`: parameters of the MLP Flatten - Dense(84) - Dense(10) on a 32x32x1 image;
 # * `mlp_params_rgb`: the same MLP on a 32x32x3 image;
@@ -338,9 +402,17 @@ lenet_params_rgb = (conv2d_params(5, 5, 3, 6) + conv2d_params(5, 5, 6, 16)
 ### END SOLUTION
 
 # %% tests id=test_mlp_rgb points=2
+import keras
 for _name in ("mlp_params_gray", "mlp_params_rgb", "lenet_params_rgb"):
     checks.check_type(globals().get(_name), (int, np.integer), _name)
 checks.check_equal(mlp_params_gray, 86950, "mlp_params_gray")
+_mlp_rgb = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(84),
+                             keras.layers.Dense(10)])
+checks.check_equal(mlp_params_rgb, _mlp_rgb.count_params(), "mlp_params_rgb, against Keras")
+# LeNet-5's layers (as exercise 2 writes them) on a 32x32x3 image, built by Keras
+_lenet_rgb = keras_tools.build_stack((32, 32, 3), [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
+                                                   ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)])
+checks.check_equal(lenet_params_rgb, _lenet_rgb.count_params(), "lenet_params_rgb, against Keras")
 print("mlp / rgb: visible tests passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -348,11 +420,14 @@ attest("mlp_rgb", lambda: [mlp_params_gray, mlp_params_rgb, lenet_params_rgb])
 ### END HIDDEN TESTS
 
 # %% tags=nbval-check-output
-print(f"{'':>8}{'grey':>10}{'RGB':>10}{'ratio':>8}")
-print(f"{'LeNet-5':>8}{lenet.count_params():>10,}{lenet_params_rgb:>10,}{lenet_params_rgb / lenet.count_params():>8.3f}")
-print(f"{'MLP':>8}{mlp_params_gray:>10,}{mlp_params_rgb:>10,}{mlp_params_rgb / mlp_params_gray:>8.3f}")
-print(f"first layer of LeNet-5: {conv2d_params(5, 5, 1, 6)} -> {conv2d_params(5, 5, 3, 6)}; "
-      f"of the MLP: {dense_params(1024, 84):,} -> {dense_params(3072, 84):,}")
+try:
+    print(f"{'':>8}{'grey':>10}{'RGB':>10}{'ratio':>8}")
+    print(f"{'LeNet-5':>8}{61706:>10,}{lenet_params_rgb:>10,}{lenet_params_rgb / 61706:>8.3f}")
+    print(f"{'MLP':>8}{mlp_params_gray:>10,}{mlp_params_rgb:>10,}{mlp_params_rgb / mlp_params_gray:>8.3f}")
+    print(f"first layer of LeNet-5: {conv2d_params(5, 5, 1, 6)} -> {conv2d_params(5, 5, 3, 6)}; "
+          f"of the MLP: {dense_params(1024, 84):,} -> {dense_params(3072, 84):,}")
+except (NotImplementedError, NameError):
+    print("(this table needs exercises 1 and 4)")
 
 # %% [markdown]
 # The MLP already has more parameters than LeNet-5 (86,950 against 61,706), and it throws
@@ -369,7 +444,9 @@ print(f"first layer of LeNet-5: {conv2d_params(5, 5, 1, 6)} -> {conv2d_params(5,
 # VGG16 stacks 13 convolutions 3x3 (`padding='same'`) in 5 blocks, each closed by a 2x2
 # max pooling, and 3 Dense layers on 7x7x512 = 25,088 values. We build it once, with
 # random weights (`weights=None`: nothing is downloaded). It takes a few seconds and about
-# 550 MB of memory: 138 million float32 weights.
+# 550 MB of memory: 138 million float32 weights. The tests of exercises 5 and 7 use this
+# `vgg16` (they build it again if you give that name to another model: explore under
+# names of your own).
 
 # %% tags=nbval-check-output
 vgg16 = keras.applications.VGG16(weights=None)
@@ -379,6 +456,8 @@ print(f"VGG16: {vgg16.count_params():,} parameters, {len(keras_tools.layer_table
 # **Exercise 5 (2 points).** Write `dense_share(model)`: the fraction (a float in [0, 1])
 # of the parameters of a Keras model that sit in its `keras.layers.Dense` layers.
 # `layer.count_params()` gives the parameters of one layer, `model.count_params()` the total.
+# The tests use Sequential models of conv / pool / flatten / dense stacks and the
+# functional `vgg16` above (whose `model.layers` starts with an `InputLayer`).
 
 # %% solution id=dense_share
 def dense_share(model):
@@ -389,10 +468,19 @@ def dense_share(model):
     ### END SOLUTION
 
 # %% tests id=test_dense_share points=2
+import keras
+if not (isinstance(globals().get("vgg16"), keras.Model) and vgg16.count_params() == 138357544):
+    vgg16 = keras.applications.VGG16(weights=None)       # the model of section 5, if the name now holds another
 # LeNet-5's layer sizes (ReLU and max pooling instead of tanh and average pooling: the same parameters),
 # built without your build_lenet5, so that this exercise does not depend on exercise 3
-_lenet_stack = keras_tools.build_stack((32, 32, 1), LENET)
+_lenet_stack = keras_tools.build_stack((32, 32, 1), [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
+                                                     ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)])
 checks.check_close(dense_share(_lenet_stack), 59134 / 61706, "dense_share(LeNet-5)")
+checks.check_close(dense_share(keras_tools.build_simple_cnn()), 432650 / 433290, "dense_share(the very simple CNN)")
+_stack = keras_tools.build_stack((20, 16, 3), [("conv", 4, (3, 5), 2, "same"), ("pool", 2, 1, "same"), ("flatten",),
+                                               ("dense", 6), ("dense", 2)])
+checks.check_close(dense_share(_stack), 1940 / 2124, "dense_share of a stack with two Dense layers")
+checks.check_close(dense_share(vgg16), 123642856 / 138357544, "dense_share(vgg16)  (the lecture's numbers)")
 print("dense_share: visible test passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -402,11 +490,14 @@ attest("dense_share", lambda _spec: dense_share(case_model(_spec, known={"vgg16"
 ### END HIDDEN TESTS
 
 # %% tags=nbval-check-output
-total = vgg16.count_params()
-fc = round(dense_share(vgg16) * total)     # your dense_share; the rest is in the 13 convolutions
-print(f"convolutions: {total - fc:>12,}  ({(total - fc) / total:.1%})")
-print(f"dense (FC):   {fc:>12,}  ({dense_share(vgg16):.1%})")
-print(f"  of which fc1 alone: {dense_params(7 * 7 * 512, 4096):,}")
+try:
+    total = vgg16.count_params()
+    fc = round(dense_share(vgg16) * total)     # your dense_share; the rest is in the 13 convolutions
+    print(f"convolutions: {total - fc:>12,}  ({(total - fc) / total:.1%})")
+    print(f"dense (FC):   {fc:>12,}  ({dense_share(vgg16):.1%})")
+    print(f"  of which fc1 alone: {dense_params(7 * 7 * 512, 4096):,}")
+except (NotImplementedError, NameError):
+    print("(this needs your dense_share of exercise 5 and dense_params of exercise 1)")
 
 # %% [markdown]
 # The lecture: "138 million [Conv: 11%, FC: 89%]" and "most parameters in FC layers:
@@ -422,13 +513,16 @@ def block(n_convs, n_filters):
 
 VGG16 = (block(2, 64) + block(2, 128) + block(3, 256) + block(3, 512) + block(3, 512)
          + [("flatten",), ("dense", 4096), ("dense", 4096), ("dense", 1000)])
-shapes = output_shapes((224, 224, 3), VGG16)
-inputs = [(224, 224, 3)] + shapes[:-1]
-hand = [conv2d_params(3, 3, s_in[2], s_out[2]) if spec[0] == "conv"
-        else dense_params(s_in[0], s_out[0]) if spec[0] == "dense" else 0
-        for spec, s_in, s_out in zip(VGG16, inputs, shapes)]
-keras_counts = [r[3] for r in keras_tools.layer_table(vgg16)]
-print(f"by hand {sum(hand):,}, Keras {vgg16.count_params():,}, every layer equal: {hand == keras_counts}")
+try:
+    shapes = output_shapes((224, 224, 3), VGG16)
+    inputs = [(224, 224, 3)] + shapes[:-1]
+    hand = [conv2d_params(3, 3, s_in[2], s_out[2]) if spec[0] == "conv"
+            else dense_params(s_in[0], s_out[0]) if spec[0] == "dense" else 0
+            for spec, s_in, s_out in zip(VGG16, inputs, shapes)]
+    keras_counts = [r[3] for r in keras_tools.layer_table(vgg16)]
+    print(f"by hand {sum(hand):,}, Keras {vgg16.count_params():,}, every layer equal: {hand == keras_counts}")
+except (NotImplementedError, NameError):
+    print("(this needs your functions of exercises 1 and 2)")
 
 # %% [markdown]
 # Two more numbers of the lecture, checked with the same functions:
@@ -444,19 +538,22 @@ print(f"by hand {sum(hand):,}, Keras {vgg16.count_params():,}, every layer equal
 
 # %% tags=nbval-check-output
 C = 512
-print(f"C={C}: three 3x3 layers {3 * conv2d_params(3, 3, C, C):,}, one 7x7 layer {conv2d_params(7, 7, C, C):,}")
 ALEXNET = [("conv", 96, 11, 4), ("pool", 3, 2), ("conv", 256, 5, 1, "same"), ("pool", 3, 2),
            ("conv", 384, 3, 1, "same"), ("conv", 384, 3, 1, "same"), ("conv", 256, 3, 1, "same"),
            ("pool", 3, 2), ("flatten",), ("dense", 4096), ("dense", 4096), ("dense", 1000)]
-for size in (227, 224):
-    shapes = output_shapes((size, size, 3), ALEXNET)
-    inputs = [(size, size, 3)] + shapes[:-1]
-    hand = [conv2d_params(spec[2], spec[2], s_in[2], s_out[2]) if spec[0] == "conv"
-            else dense_params(s_in[0], s_out[0]) if spec[0] == "dense" else 0
-            for spec, s_in, s_out in zip(ALEXNET, inputs, shapes)]
-    conv, fc = sum(hand[:8]), sum(hand[8:])
-    print(f"AlexNet on {size}x{size}x3: conv1 -> {shapes[0]}, before flatten {shapes[7]}; "
-          f"conv {conv:,} ({conv / (conv + fc):.0%}), FC {fc:,} ({fc / (conv + fc):.0%}), total {conv + fc:,}")
+try:
+    print(f"C={C}: three 3x3 layers {3 * conv2d_params(3, 3, C, C):,}, one 7x7 layer {conv2d_params(7, 7, C, C):,}")
+    for size in (227, 224):
+        shapes = output_shapes((size, size, 3), ALEXNET)
+        inputs = [(size, size, 3)] + shapes[:-1]
+        hand = [conv2d_params(spec[2], spec[2], s_in[2], s_out[2]) if spec[0] == "conv"
+                else dense_params(s_in[0], s_out[0]) if spec[0] == "dense" else 0
+                for spec, s_in, s_out in zip(ALEXNET, inputs, shapes)]
+        conv, fc = sum(hand[:8]), sum(hand[8:])
+        print(f"AlexNet on {size}x{size}x3: conv1 -> {shapes[0]}, before flatten {shapes[7]}; "
+              f"conv {conv:,} ({conv / (conv + fc):.0%}), FC {fc:,} ({fc / (conv + fc):.0%}), total {conv + fc:,}")
+except (NotImplementedError, NameError):
+    print("(this needs your functions of exercises 1 and 2)")
 
 # %% [markdown]
 # On 227x227 the numbers are those of the slide: 3.7 million in the convolutions, 58.6
@@ -491,6 +588,12 @@ for size in (227, 224):
 # * `separable_cost_ratio(h, w, n_filters)`: the ratio separable / standard of the
 #   multiply-adds, as a formula in `h`, `w` and `n_filters` only (simplify the ratio of
 #   your two functions above: `d`, `out_h` and `out_w` cancel).
+#
+# 1 point for `depthwise_separable_params` (`test_separable_params`, with `bias` given by
+# keyword, against Keras), 2 for the two multiply-add counts (`test_mult_adds`), 1 for
+# `separable_cost_ratio` (`test_cost_ratio`, to a relative tolerance of $10^{-9}$; it must
+# agree with the ratio of the counts for any depth and output size). The three parts are
+# independent of each other and of the other exercises; sizes go up to 60.
 
 # %% solution id=separable_params
 def depthwise_separable_params(h, w, d, n_filters, bias=True):
@@ -502,9 +605,14 @@ def depthwise_separable_params(h, w, d, n_filters, bias=True):
     ### END SOLUTION
 
 # %% tests id=test_separable_params points=1
-_sep = keras.Sequential([keras.Input((16, 16, 32)), layers.DepthwiseConv2D(3), layers.Conv2D(64, 1)])
+import keras
+_sep = keras.Sequential([keras.Input((16, 16, 32)), keras.layers.DepthwiseConv2D(3), keras.layers.Conv2D(64, 1)])
 checks.check_equal(depthwise_separable_params(3, 3, 32, 64), _sep.count_params(),
                    "depthwise_separable_params(3, 3, 32, 64), against Keras")
+_sep = keras.Sequential([keras.Input((16, 16, 8)), keras.layers.DepthwiseConv2D((5, 3), use_bias=False),
+                         keras.layers.Conv2D(16, 1, use_bias=False)])
+checks.check_equal(depthwise_separable_params(5, 3, 8, 16, bias=False), _sep.count_params(),
+                   "depthwise_separable_params(5, 3, 8, 16, bias=False), against Keras")
 print("depthwise_separable_params: visible test passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -529,6 +637,9 @@ def depthwise_separable_mult_adds(h, w, d, n_filters, out_h, out_w):
 checks.check_equal(conv2d_mult_adds(3, 3, 512, 512, 14, 14), 462422016, "conv2d_mult_adds(3, 3, 512, 512, 14, 14)")
 checks.check_equal(depthwise_separable_mult_adds(3, 3, 512, 512, 14, 14), 52283392,
                    "depthwise_separable_mult_adds(3, 3, 512, 512, 14, 14)")
+checks.check_equal(conv2d_mult_adds(5, 3, 7, 11, 13, 17), 255255, "conv2d_mult_adds(5, 3, 7, 11, 13, 17)")
+checks.check_equal(depthwise_separable_mult_adds(5, 3, 7, 11, 13, 17), 40222,
+                   "depthwise_separable_mult_adds(5, 3, 7, 11, 13, 17)")
 print("mult-adds: visible tests passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -545,6 +656,7 @@ def separable_cost_ratio(h, w, n_filters):
 
 # %% tests id=test_cost_ratio points=1
 checks.check_close(separable_cost_ratio(3, 3, 512), 1 / 512 + 1 / 9, "separable_cost_ratio(3, 3, 512)", rtol=1e-9)
+checks.check_close(separable_cost_ratio(5, 2, 7), 17 / 70, "separable_cost_ratio(5, 2, 7)", rtol=1e-9)
 print("separable_cost_ratio: visible test passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -562,12 +674,15 @@ attest("separable_cost_ratio", lambda _h, _w, _nf, _d, _oh, _ow: separable_cost_
 # hundreds. Three layers of the shapes MobileNet uses:
 
 # %% tags=nbval-check-output
-print(f"{'layer':<24}{'params std':>12}{'params sep':>12}{'mult-adds std':>16}{'mult-adds sep':>15}{'ratio':>8}{'formula':>9}")
-for d, n_f, size in [(32, 64, 112), (512, 512, 14), (1024, 1024, 7)]:
-    p_std, p_sep = conv2d_params(3, 3, d, n_f), depthwise_separable_params(3, 3, d, n_f)
-    m_std, m_sep = conv2d_mult_adds(3, 3, d, n_f, size, size), depthwise_separable_mult_adds(3, 3, d, n_f, size, size)
-    print(f"{f'3x3, {d}->{n_f}, {size}x{size}':<24}{p_std:>12,}{p_sep:>12,}{m_std:>16,}{m_sep:>15,}"
-          f"{m_sep / m_std:>8.4f}{separable_cost_ratio(3, 3, n_f):>9.4f}")
+try:
+    print(f"{'layer':<24}{'params std':>12}{'params sep':>12}{'mult-adds std':>16}{'mult-adds sep':>15}{'ratio':>8}{'formula':>9}")
+    for d, n_f, size in [(32, 64, 112), (512, 512, 14), (1024, 1024, 7)]:
+        p_std, p_sep = conv2d_params(3, 3, d, n_f), depthwise_separable_params(3, 3, d, n_f)
+        m_std, m_sep = conv2d_mult_adds(3, 3, d, n_f, size, size), depthwise_separable_mult_adds(3, 3, d, n_f, size, size)
+        print(f"{f'3x3, {d}->{n_f}, {size}x{size}':<24}{p_std:>12,}{p_sep:>12,}{m_std:>16,}{m_sep:>15,}"
+              f"{m_sep / m_std:>8.4f}{separable_cost_ratio(3, 3, n_f):>9.4f}")
+except (NotImplementedError, NameError):
+    print("(this table needs your functions of exercises 1 and 6)")
 
 # %% [markdown]
 # For the 512 -> 512 layer on 14x14: 1/512 + 1/9 = 0.1131, 8.8 times fewer multiply-adds
@@ -592,6 +707,8 @@ for d, n_f, size in [(32, 64, 112), (512, 512, 14), (1024, 1024, 7)]:
 #
 # and add the values of the input itself (`model.inputs[0].shape`, batch axis left out)
 # when `include_input` is true. The models here have one input and no nested models.
+# The tests use Sequential stacks and functional models (the `vgg16` above, a small one),
+# with `include_input` given by keyword, both ways.
 
 # %% solution id=activation_count
 def activation_count(model, include_input=True):
@@ -608,11 +725,25 @@ def activation_count(model, include_input=True):
     ### END SOLUTION
 
 # %% tests id=test_activation_count points=3
-_small = keras_tools.build_stack((32, 32, 1), LENET)   # LeNet-5's layer sizes, as in exercise 5
+import keras
+if not (isinstance(globals().get("vgg16"), keras.Model) and vgg16.count_params() == 138357544):
+    vgg16 = keras.applications.VGG16(weights=None)       # the model of section 5, if the name now holds another
+# LeNet-5's layer sizes, as in exercise 5 (a Sequential model)
+_small = keras_tools.build_stack((32, 32, 1), [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
+                                               ("flatten",), ("dense", 120), ("dense", 84), ("dense", 10)])
 checks.check_equal(activation_count(_small, include_input=False),
                    28 * 28 * 6 + 14 * 14 * 6 + 10 * 10 * 16 + 5 * 5 * 16 + 120 + 84 + 10,
                    "activation_count(LeNet-5, include_input=False)")
 checks.check_equal(activation_count(_small), 9118, "activation_count(LeNet-5)")
+# a functional model: its model.layers starts with the InputLayer
+_inp = keras.Input((8, 8, 2))
+_out = keras.layers.Dense(5)(keras.layers.Flatten()(keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(3, 3)(_inp))))
+_functional = keras.Model(_inp, _out)
+checks.check_equal(activation_count(_functional, include_input=False), 6 * 6 * 3 + 3 * 3 * 3 + 5,
+                   "activation_count(a functional Conv2D-MaxPooling2D-Flatten-Dense model, include_input=False)")
+checks.check_equal(activation_count(_functional, include_input=True), 8 * 8 * 2 + 6 * 6 * 3 + 3 * 3 * 3 + 5,
+                   "activation_count(the same, include_input=True)")
+checks.check_equal(activation_count(vgg16), 15237608, "activation_count(vgg16)")
 print("activation_count: visible tests passed")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest
@@ -624,11 +755,14 @@ attest("activation_count",
 
 # %% tags=nbval-check-output
 table = keras_tools.layer_table(vgg16)
-n_act = activation_count(vgg16)
 n_params = vgg16.count_params()
-print(f"VGG16, one 224x224x3 image: {n_act:,} values in the activations (input included)")
-print(f"  float32: {n_act * 4 / 1e6:.1f} MB ({n_act * 4 / 2**20:.1f} MiB) forward, "
-      f"{2 * n_act * 4 / 1e6:.0f} MB with the gradients of training")
+try:
+    n_act = activation_count(vgg16)
+    print(f"VGG16, one 224x224x3 image: {n_act:,} values in the activations (input included)")
+    print(f"  float32: {n_act * 4 / 1e6:.1f} MB ({n_act * 4 / 2**20:.1f} MiB) forward, "
+          f"{2 * n_act * 4 / 1e6:.0f} MB with the gradients of training")
+except (NotImplementedError, NameError):
+    print("(this needs your activation_count of exercise 7)")
 conv_maps = [math.prod(shape) for _, kind, shape, _ in table if kind in ("Conv2D", "MaxPooling2D")]
 largest = max(a + b for a, b in zip(conv_maps[:-1], conv_maps[1:]))
 print(f"  block1 alone: {sum(conv_maps[:3]) * 4 / 1e6:.1f} MB; largest two consecutive maps: {largest * 4 / 1e6:.1f} MB")
