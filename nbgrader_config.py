@@ -37,7 +37,12 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 
 # What a student's kernel may use while graded (parcel_course.limits.GradingLimits; every name has a help
 # string: `python -c "from parcel_course.limits import GradingLimits as G; print(G.class_get_help())"`).
-c.GradingLimits.cell_timeout = 600          # seconds per cell
+# Timeouts: 0 derives them per assignment from its reference run in solutions/ (5 x its slowest cell, at
+# least 30 s; 5 x the whole run, at least 180 s), so that a runaway loop in 01 stops in seconds and a
+# training cell of 04 is never cut. Override per assignment, e.g. {"04_cnn": {"cell_timeout": 900}}.
+c.GradingLimits.cell_timeout = 0
+c.GradingLimits.total_timeout = 0
+c.GradingLimits.per_assignment = {}
 c.GradingLimits.memory_mb = 6144
 c.GradingLimits.sandbox = "auto"             # bubblewrap where it works
 

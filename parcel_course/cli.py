@@ -123,7 +123,8 @@ def build_parser():
     g.add_argument("--scheduler", help="a Dask scheduler address, e.g. tcp://host:8786")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded")
     # the defaults are the course's (c.GradingLimits in nbgrader_config.py); these override them
-    g.add_argument("--timeout", type=int, help="seconds per cell (default: c.GradingLimits.cell_timeout)")
+    g.add_argument("--timeout", type=int, help="seconds per cell (default: c.GradingLimits, derived per assignment "
+                   "from its reference run)")
     g.add_argument("--total-timeout", type=int, help="seconds per submission (default: c.GradingLimits.total_timeout)")
     g.add_argument("--memory-mb", type=int, help="memory cap of a kernel, MB (default: c.GradingLimits.memory_mb)")
     g.add_argument("--sandbox", choices=["auto", "bwrap", "none"],

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from .directory import Course, CourseError, grading_env, nbgrader_executable
-from .limits import Limits, limits_config, thread_caps, threads_per_worker
+from .limits import Limits, assignment_limits, limits_config, thread_caps, threads_per_worker
 from .sandbox import disk_usage_mb
 
 __all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
@@ -396,6 +396,8 @@ def _read_results(tmp: Path, job: GradeJob, res: GradeResult) -> None:
 def collect_jobs(course: Course, assignments=None, students=None, limits: Limits | None = None) -> list[GradeJob]:
     """One job per submitted/<student>/<assignment>/ of the course."""
     assignments = course.check_assignments(assignments)
+    base = limits or course.limits()      # timeouts of 0 derived per assignment from its reference run
+    per_assignment = {a: assignment_limits(base, a, course.root) for a in assignments}
     course.ensure_in_gradebook(assignments)
     gradebook = gradebook_snapshot(course)
     jobs = []
@@ -409,7 +411,7 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
             if students and student not in students:
                 continue
             files = read_tree(sdir)
-            jobs.append(GradeJob(student, a, files, gradebook, extra, limits or course.limits(),
+            jobs.append(GradeJob(student, a, files, gradebook, extra, per_assignment[a],
                                  digest=digest_files(files), instructor_cells=known))
     return jobs
 

@@ -14,19 +14,26 @@ True
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, fields, make_dataclass, field
+from pathlib import Path
 
-from traitlets import Bool, Enum, Integer
+from traitlets import Bool, Dict, Enum, Float, Integer
 from traitlets.config import Configurable
 
-__all__ = ["GradingLimits", "Limits", "limits_config", "thread_caps", "threads_per_worker", "THREAD_VARIABLES"]
+__all__ = ["GradingLimits", "Limits", "limits_config", "thread_caps", "threads_per_worker", "THREAD_VARIABLES",
+           "reference_timings", "assignment_limits"]
 
 
 class GradingLimits(Configurable):
     """Limits of a graded kernel (``c.GradingLimits.<name>`` in ``nbgrader_config.py``)."""
 
-    cell_timeout = Integer(600, help="Seconds a cell may run while graded.").tag(config=True)
-    total_timeout = Integer(1800, help="Seconds for grading a whole submission (parcel-course grade).").tag(config=True)
+    cell_timeout = Integer(0, help="Seconds a cell may run while graded; 0: derived per assignment from its "
+                                   "reference run (timeout_factor x the slowest cell of solutions/<assignment>/, "
+                                   "at least min_cell_timeout).").tag(config=True)
+    total_timeout = Integer(0, help="Seconds for grading a whole submission (parcel-course grade); 0: derived per "
+                                    "assignment (timeout_factor x the reference run's total, at least "
+                                    "min_total_timeout).").tag(config=True)
     memory_mb = Integer(6144, help="Resident memory of nbgrader, the kernel and its children, MB "
                                    "(watched every 0.25 s; the kernel is killed past it).").tag(config=True)
     max_processes = Integer(512, help="RLIMIT_NPROC of the kernel's user (threads count; not enforced "
@@ -49,6 +56,16 @@ class GradingLimits(Configurable):
     preload = Bool(True, help="parcel-course grade: nbgrader runs in a fork of a worker that imported it "
                               "once.").tag(config=True)
 
+    timeout_factor = Float(5.0, help="Derived timeouts: this many times the reference run's (the grading "
+                                     "kernel may get fewer cores than the reference run had).").tag(config=True)
+    min_cell_timeout = Integer(30, help="Derived per-cell timeout: at least this many seconds.").tag(config=True)
+    min_total_timeout = Integer(180, help="Derived total timeout: at least this many seconds (kernel start, "
+                                          "verification).").tag(config=True)
+    fallback_cell_timeout = Integer(600, help="Per-cell timeout of an assignment without a reference run in "
+                                              "solutions/.").tag(config=True)
+    per_assignment = Dict(help="Overrides per assignment: {'04_cnn': {'cell_timeout': 900}, ...} (any limit's "
+                               "name).").tag(config=True)
+
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.class_trait_names(config=True)}
 
@@ -56,11 +73,65 @@ class GradingLimits(Configurable):
 #: A picklable snapshot of :class:`GradingLimits` (same names, same defaults), carried by a grading job.
 Limits = make_dataclass(
     "Limits",
-    [(name, type(trait.default_value), field(default=trait.default_value))
+    [(name, dict, field(default_factory=dict)) if isinstance(trait, Dict) else
+     (name, type(trait.default_value), field(default=trait.default_value))
      for name, trait in sorted(GradingLimits.class_traits(config=True).items())],
     namespace={"__doc__": "What a student's kernel may use while it is graded: see GradingLimits.",
                "replace": lambda self, **kw: type(self)(**{**asdict(self), **kw})})
 Limits.__module__ = __name__
+
+
+def reference_timings(solutions_dir) -> dict:
+    """``{"slowest_cell": s, "total": s}`` of an executed assignment (nbclient's timings in its cells), or {}.
+
+    ``make solutions`` executes every notebook of ``source/<a>/`` into
+    ``solutions/<a>/`` with its outputs and nbclient's timing metadata: that
+    run is the reference for how long a right answer takes.
+    """
+    from datetime import datetime
+    slowest = total = 0.0
+    found = False
+    for path in sorted(Path(solutions_dir).glob("*.ipynb")):
+        import nbformat
+        for cell in nbformat.read(path, as_version=4).cells:
+            t = (cell.get("metadata") or {}).get("execution") or {}
+            start, end = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+            if not (start and end):
+                continue
+            try:
+                s = (datetime.fromisoformat(end.replace("Z", "+00:00")) -
+                     datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            except ValueError:
+                continue
+            found = True
+            slowest, total = max(slowest, s), total + max(s, 0.0)
+    return {"slowest_cell": slowest, "total": total} if found else {}
+
+
+def assignment_limits(limits, assignment: str, root) -> "Limits":
+    """``limits`` (a :class:`Limits` or :class:`GradingLimits`) resolved for one assignment of the course at ``root``.
+
+    Explicit values stay; a timeout of 0 is derived from the assignment's
+    reference run (``solutions/<assignment>/``); ``per_assignment`` overrides
+    both.
+
+    Example
+    -------
+    >>> lim = assignment_limits(Limits(), "no_such_assignment", ".")
+    >>> lim.cell_timeout == Limits().fallback_cell_timeout
+    True
+    """
+    values = dict(limits.to_dict() if isinstance(limits, GradingLimits) else asdict(limits))
+    ref = reference_timings(Path(root) / "solutions" / assignment)
+    factor = values["timeout_factor"]
+    if not values["cell_timeout"]:
+        values["cell_timeout"] = (max(values["min_cell_timeout"], math.ceil(factor * ref["slowest_cell"])) if ref
+                                  else values["fallback_cell_timeout"])
+    if not values["total_timeout"]:
+        values["total_timeout"] = (max(values["min_total_timeout"], math.ceil(factor * ref["total"])) if ref
+                                   else 3 * values["cell_timeout"])
+    values.update((values.get("per_assignment") or {}).get(assignment, {}))
+    return Limits(**values)
 
 
 def limits_config(limits) -> str:

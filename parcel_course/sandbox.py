@@ -72,6 +72,14 @@ def sandbox_available() -> bool:
         return False
 
 
+def resolved_limits(config, resources=None):
+    """The grading limits of the notebook being graded: ``c.GradingLimits`` resolved for its assignment."""
+    from .limits import assignment_limits
+    assignment = ((resources or {}).get("nbgrader") or {}).get("assignment", "")
+    root = (config.get("CourseDirectory") or {}).get("root") or "."
+    return assignment_limits(GradingLimits(config=config), assignment, root)
+
+
 def disk_usage_mb(path) -> float:
     """MB of disk the files under ``path`` take (a kernel's writable directory), links not followed."""
     total, todo = 0, [str(path)]
@@ -259,4 +267,8 @@ class SandboxedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
-        self.timeout = GradingLimits(config=self.config).cell_timeout
+
+    def preprocess(self, nb, resources=None, km=None):
+        # the per-cell timeout of this assignment (c.GradingLimits, derived from its reference run when 0)
+        self.timeout = resolved_limits(self.config, resources).cell_timeout
+        return super().preprocess(nb, resources, km)

@@ -4,7 +4,8 @@ What a notebook imports, and nothing that computes an exercise's answer:
 ``data`` (the parcel depth maps, their splits, and the hand-crafted features
 of the splits shipped as data), ``viz`` (the figures), ``backbone`` (the
 pretrained feature extractor and its weights), ``augment`` (the layers a
-notebook gives), ``keras_tools`` (Keras helpers that are not exercises),
+notebook gives), ``keras_tools`` (Keras helpers that are not exercises), ``shapes`` (the
+drawn maps the tests of 03 use),
 ``checks`` (the visible tests' helpers) and ``attest`` (what a hidden test
 calls while it is graded).  The reference answers, the hidden tests' inputs
 and the grader are the instructor's (``parcel_course``), never installed by

@@ -5,39 +5,7 @@ import pytest
 from parcel_course.reference import features as F
 from parcel_utils.checks import (check_accuracy_against_reference, check_no_leakage,
                                  record_reference_metric)
-
-
-def rectangle(h=100.0, rows=20, cols=40, at=(10, 5), size=64):
-    d = np.zeros((size, size), np.float32)
-    d[at[0]:at[0] + rows, at[1]:at[1] + cols] = h
-    return d
-
-
-def disc(radius=15.0, h=50.0, centre=(32, 32), size=64):
-    yy, xx = np.mgrid[0:size, 0:size]
-    d = np.zeros((size, size), np.float32)
-    d[(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2] = h
-    return d
-
-
-def rotated_rectangle(length=40, width=20, degrees=30.0, h=80.0, size=64):
-    yy, xx = np.mgrid[0:size, 0:size] - (size - 1) / 2
-    t = np.deg2rad(degrees)
-    u = xx * np.cos(t) + yy * np.sin(t)
-    v = -xx * np.sin(t) + yy * np.cos(t)
-    d = np.zeros((size, size), np.float32)
-    d[(np.abs(u) < length / 2) & (np.abs(v) < width / 2)] = h
-    return d
-
-
-def dropout(d, rate=0.05, seed=0):
-    """Zero a fraction of the interior pixels (not the outline), as the sensor does."""
-    from scipy import ndimage
-    rng = np.random.default_rng(seed)
-    interior = ndimage.binary_erosion(d > 0, structure=np.ones((3, 3)))
-    out = d.copy()
-    out[interior & (rng.random(d.shape) < rate)] = 0
-    return out
+from parcel_utils.shapes import disc, rectangle, rotated_rectangle, with_dropout
 
 
 def test_rectangle_known_geometry():
@@ -54,7 +22,7 @@ def test_rectangle_known_geometry():
 
 
 def test_rectangle_with_dropout():
-    d = dropout(rectangle(), rate=0.08, seed=1)
+    d = with_dropout(rectangle(), rate=0.08, seed=1)
     n = int((d > 0).sum())
     assert n < 800
     assert F.average_height(d) == 100.0            # zeros are missing data, not heights
@@ -65,7 +33,7 @@ def test_rectangle_with_dropout():
 
 
 def test_disc():
-    for d in (disc(), dropout(disc(), seed=2)):
+    for d in (disc(), with_dropout(disc(), rate=0.05, seed=2)):
         r = 15.0
         assert F.footprint(d).sum() == pytest.approx(np.pi * r * r, rel=0.03)
         assert F.perimeter(d) == pytest.approx(2 * np.pi * r, rel=0.08)
@@ -76,7 +44,7 @@ def test_disc():
 
 @pytest.mark.parametrize("deg", [0.0, 17.0, 30.0, 45.0, 120.0])
 def test_rotated_rectangle(deg):
-    for d in (rotated_rectangle(degrees=deg), dropout(rotated_rectangle(degrees=deg), seed=3)):
+    for d in (rotated_rectangle(degrees=deg), with_dropout(rotated_rectangle(degrees=deg), rate=0.05, seed=3)):
         L, W, D = F.diagonals(d)
         assert L == pytest.approx(40, abs=1.6) and W == pytest.approx(20, abs=1.6)
         assert F.perimeter(d) == pytest.approx(120, rel=0.08)

@@ -23,24 +23,10 @@ from parcel_course.reference import models
 from parcel_course.registry import convolution as C, parameters as P
 from parcel_utils import keras_tools
 from parcel_utils.attest import attest, encode_value, swapped_global
+from registry_helpers import labels_and_bytes, same_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = {"01_convolution": C, "02_parameters": P}
-
-
-def _same_cases(a, b):
-    assert len(a) == len(b)
-    for (args1, kw1, l1), (args2, kw2, l2) in zip(a, b):
-        assert l1 == l2 and kw1 == kw2 and len(args1) == len(args2)
-        for x, y in zip(args1, args2):
-            if isinstance(x, np.ndarray):
-                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
-            else:
-                assert x == y
-
-
-def _labels_and_bytes(cases):
-    return [(label, *(a.tobytes() for a in args if isinstance(a, np.ndarray))) for args, _, label in cases]
 
 
 # -- the modules -----------------------------------------------------------------------------
@@ -81,9 +67,9 @@ def test_the_registry_modules_do_not_use_the_old_hidden_inputs():
 def test_generators_are_deterministic(module, inputs, seed, params):
     gen = getattr(module, inputs)
     first, again = gen(seed, **params), gen(seed, **params)
-    _same_cases(first, again)
+    same_cases(first, again)
     assert first
-    assert _labels_and_bytes(gen(seed + 1, **params)) != _labels_and_bytes(first)   # the seed matters
+    assert labels_and_bytes(gen(seed + 1, **params)) != labels_and_bytes(first)   # the seed matters
 
 
 def test_a_seed_must_be_an_int():

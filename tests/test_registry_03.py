@@ -22,6 +22,7 @@ from parcel_course.registry import Check, ModelCheck, checks_of, find
 from parcel_course.registry import handcrafted as H
 from parcel_utils import data
 from parcel_utils.attest import accuracy_record, encode_value, fit_fingerprint
+from registry_helpers import check_graded_names_in_text, graded_names, labels_and_bytes, same_cases, stored_names
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = checks_of("03_handcrafted")
@@ -40,21 +41,6 @@ def _notebook():
 def _hidden(source):
     start, end = source.index("### BEGIN HIDDEN TESTS"), source.index("### END HIDDEN TESTS")
     return source[start:end]
-
-
-def _same_cases(a, b):
-    assert len(a) == len(b)
-    for (args1, kw1, l1), (args2, kw2, l2) in zip(a, b):
-        assert l1 == l2 and kw1 == kw2 and len(args1) == len(args2)
-        for x, y in zip(args1, args2):
-            if isinstance(x, np.ndarray):
-                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
-            else:
-                assert x == y
-
-
-def _bytes(cases):
-    return [(label, *(a.tobytes() for a in args if isinstance(a, np.ndarray))) for args, _, label in cases]
 
 
 # -- the registry and the notebook name the same keys ----------------------------------------------
@@ -91,34 +77,13 @@ def test_no_cell_of_the_notebook_uses_the_answer_key():
             assert bad not in cell.source, (bad, cell.source[:200])
 
 
-def _stored(source):
-    tree = ast.parse(source)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    return names | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-
-
 def test_every_graded_name_a_test_cell_reads_is_named_in_the_text_with_its_points():
     """Issue 16: a test cell reads only names the text gives (exercise 10's best_params, val_scores...)."""
     nb = _notebook()
-    graded = set()
-    for c in nb.cells:
-        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
-            graded |= {n for n in _stored(c.source) if not n.startswith("_")}
+    graded = graded_names(nb)
     assert {"best_params", "val_scores", "final_model", "test_accuracy", "mlp_model", "mlp_history",
             "mlp_test_accuracy", "build_mlp"} <= graded
-    text, seen = "", 0
-    for c in nb.cells:
-        meta = c.metadata.get("nbgrader", {})
-        if c.cell_type == "markdown":
-            text += c.source
-        elif meta.get("grade") and not meta.get("solution"):
-            seen += 1
-            read = {n.id for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name)
-                    and isinstance(n.ctx, ast.Load)} - _stored(c.source)
-            missing = sorted(n for n in read & graded if f"`{n}" not in text)
-            assert not missing, (meta["grade_id"], missing)
-            assert f"({meta['points']} point" in text, meta["grade_id"]
-    assert seen == 11
+    assert check_graded_names_in_text(nb, graded) == 11
 
 
 def test_the_graded_models_use_the_shipped_features_whatever_the_exploration_does():
@@ -130,7 +95,8 @@ def test_the_graded_models_use_the_shipped_features_whatever_the_exploration_doe
     for c in _notebook().cells:
         meta = c.metadata.get("nbgrader", {})
         if c.cell_type == "code" and not meta.get("grade") and "my_feature(" in c.source:
-            assert not {"F_train", "F_val", "F_test", "final_model", "mlp_model"} & _stored(c.source), c.source[:100]
+            assert not {"F_train", "F_val", "F_test", "final_model", "mlp_model"} & stored_names(c.source), \
+                c.source[:100]
 
 
 # -- the cases ------------------------------------------------------------------------------------
@@ -139,9 +105,9 @@ def test_the_graded_models_use_the_shipped_features_whatever_the_exploration_doe
 def test_generators_are_deterministic_and_their_seed_matters(key):
     check = find(key)
     first, again = check.cases(), check.cases()
-    _same_cases(first, again)
+    same_cases(first, again)
     other = check.inputs(check.seed + 1, **check.params)
-    assert _bytes(other) != _bytes(first)
+    assert labels_and_bytes(other) != labels_and_bytes(first)
 
 
 def test_cases_pickle_without_the_instructor_s_package():
@@ -149,7 +115,7 @@ def test_cases_pickle_without_the_instructor_s_package():
     for check in (c for c in CHECKS if isinstance(c, Check)):
         blob = pickle.dumps(check.cases())
         assert b"parcel_course" not in blob, check.key
-        _same_cases(pickle.loads(blob), check.cases())
+        same_cases(pickle.loads(blob), check.cases())
 
 
 def test_a_bad_seed_or_split_is_named():

@@ -20,29 +20,14 @@ from parcel_course.reference import cnn as ref
 from parcel_course.registry import Check, ModelCheck, all_checks, cell_checks, checks_of, cnn, find
 from parcel_utils.attest import ToyPosteriors, encode_value
 from parcel_utils.augment import D4_TRANSFORMS
+from registry_helpers import check_graded_names_in_text, graded_names, labels_and_bytes, same_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "source" / "04_cnn" / "cnn.ipynb"
 VALUE_KEYS = ["tta_predict", "mix_samples_x", "mix_samples_y", "nearest_neighbours_l1"]
 MODEL_KEYS = ["augmentation", "scratch_cnn", "scratch_selection", "scratch_model", "transfer_model", "fine_tuning",
+              "fine_tuning_layerwise",
               "small_transfer_model", "small_transfer_selection"]
-
-
-def _same_cases(a, b):
-    assert len(a) == len(b)
-    for (args1, kw1, l1), (args2, kw2, l2) in zip(a, b):
-        assert l1 == l2 and kw1 == kw2 and len(args1) == len(args2)
-        for x, y in zip(args1, args2):
-            if isinstance(x, np.ndarray):
-                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
-            elif isinstance(x, ToyPosteriors):
-                assert x.W.tobytes() == y.W.tobytes() and x.c.tobytes() == y.c.tobytes()
-            else:
-                assert x == y
-
-
-def _bytes(cases):
-    return [(label, *(a.tobytes() for a in args if isinstance(a, np.ndarray))) for args, _, label in cases]
 
 
 # -- the declarations ----------------------------------------------------------------------------
@@ -75,8 +60,8 @@ def test_the_value_checks_keep_their_seeds_and_tolerances():
 def test_generators_are_deterministic_and_the_seed_matters(generator, seed):
     first, again = generator(seed), generator(seed)
     assert first
-    _same_cases(first, again)
-    assert _bytes(generator(seed + 1)) != _bytes(first)
+    same_cases(first, again)
+    assert labels_and_bytes(generator(seed + 1)) != labels_and_bytes(first)
 
 
 def test_a_seed_must_be_an_int():
@@ -89,7 +74,7 @@ def test_mix_and_neighbour_cases_are_the_former_hidden_draws():
     x = rng.uniform(0, 300, (12, 16, 16, 1)).astype("float32")
     y = np.eye(5)[rng.integers(0, 5, 12)]
     lam, perm = rng.beta(0.4, 0.4, 12), rng.permutation(12)
-    _same_cases(cnn.mix_cases(7)[:1], [((x, y, lam, perm), {}, "12 random 16x16 maps, Beta(0.4, 0.4) weights")])
+    same_cases(cnn.mix_cases(7)[:1], [((x, y, lam, perm), {}, "12 random 16x16 maps, Beta(0.4, 0.4) weights")])
     rng = np.random.default_rng(8)
     A, Q = rng.normal(size=(300, 16)).astype("float32"), rng.normal(size=(250, 16)).astype("float32")
     args = cnn.neighbour_cases(8)[0][0]
@@ -114,7 +99,7 @@ def test_cases_travel_pickled_with_the_student_package_only(key):
     cases = find(key).cases()
     blob = pickle.dumps(cases)
     assert b"parcel_course" not in blob
-    _same_cases(pickle.loads(blob), cases)
+    same_cases(pickle.loads(blob), cases)
     allowed = (np.ndarray, int, float, str, tuple, ToyPosteriors)
     for args, kwargs, _ in cases:
         for a in list(args) + list(kwargs.values()):
@@ -246,31 +231,9 @@ GIVEN_GRADED = ("scratch_test_accuracy", "small_transfer_model", "fine_tune_hist
 EXERCISE_3 = ("scratch_model", "scratch_history", "scratch_test_accuracy", "y_pred_cnn")
 
 
-def _stored(source):
-    tree = ast.parse(source)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    return names | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-
-
 def test_every_graded_name_a_test_cell_reads_is_named_in_the_text_before_it():
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    graded = set(GIVEN_GRADED)
-    for c in nb.cells:
-        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
-            graded |= {n for n in _stored(c.source) if not n.startswith("_")}
-    text, seen = "", 0
-    for c in nb.cells:
-        meta = c.metadata.get("nbgrader", {})
-        if c.cell_type == "markdown":
-            text += c.source
-        elif meta.get("grade") and not meta.get("solution"):
-            seen += 1
-            read = {n.id for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Name)
-                    and isinstance(n.ctx, ast.Load)} - _stored(c.source)
-            missing = sorted(n for n in read & graded if f"`{n}" not in text)
-            assert not missing, (meta["grade_id"], missing)
-            assert f"({meta['points']} points" in text or f"({meta['points']} point" in text, meta["grade_id"]
-    assert seen == 10
+    assert check_graded_names_in_text(nb, graded_names(nb, given=GIVEN_GRADED)) == 10
 
 
 def test_the_visible_tests_check_what_the_hidden_ones_check():

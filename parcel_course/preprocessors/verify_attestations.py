@@ -26,7 +26,7 @@ from traitlets import Integer, Unicode
 from parcel_utils.attest import ATTEST_DIR, ATTEST_MIME, ATTEST_MODEL_MIME
 
 from .. import registry
-from ..limits import GradingLimits
+from ..sandbox import resolved_limits
 from . import append_flags
 
 __all__ = ["VerifyAttestations", "ATTEST_ERROR", "records_problem", "verify_value", "verify_models"]
@@ -97,7 +97,7 @@ class VerifyAttestations(NbGraderPreprocessor):
         info = resources["nbgrader"]
         notebook, assignment = info["notebook"], info["assignment"]
         notebook_dir = (resources.get("metadata") or {}).get("path") or "."
-        limits = GradingLimits(parent=self)
+        limits = resolved_limits(self.config, resources)
         flags, pending = [], []
         with Gradebook(info["db_url"]) as gb:
             for cell in nb.cells:

@@ -312,6 +312,9 @@ CHECKS = [
     # exercise 5: trainable from block_15_expand on, BatchNormalization frozen, a learning rate <= 1e-4
     _model("fine_tuning", "test_prepare_fine_tuning", check_fine_tuning,
            {"first_trainable": "block_15_expand", "max_learning_rate": 1e-4}, needs_compile=True),
+    # ... and on a backbone that was frozen layer by layer (Keras 3 ignores backbone.trainable = True there)
+    _model("fine_tuning_layerwise", "test_prepare_fine_tuning", check_fine_tuning,
+           {"first_trainable": "block_15_expand", "max_learning_rate": 1e-4}, needs_compile=True),
     # the fine-tuned 10 % transfer model: its test accuracy, and validated on the 10 % validation subset
     _model("small_transfer_model", "test_transfer_accuracy", check_model_accuracy,
            {"assignment": ASSIGNMENT, "key": "transfer_small_test_accuracy", "tolerance": 0.06}),

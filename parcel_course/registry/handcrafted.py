@@ -26,10 +26,10 @@ Example
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from parcel_course.reference import features as ref
 from parcel_course.registry import Check, ModelCheck
+from parcel_utils.shapes import disc, rectangle, rotated_rectangle, with_dropout
 
 ASSIGNMENT = "03_handcrafted"
 NOTEBOOK = "handcrafted"
@@ -48,48 +48,20 @@ def _seed(seed):
 
 # ---------------------------------------------------------------- exercises 1 to 6: maps
 
-def _rectangle(h=100.0, rows=20, cols=40, at=(10, 5), size=64):
-    d = np.zeros((size, size), np.float32)
-    d[at[0]:at[0] + rows, at[1]:at[1] + cols] = h
-    return d
-
-
-def _disc(radius=15.0, h=50.0, centre=(32, 32), size=64):
-    yy, xx = np.mgrid[0:size, 0:size]
-    d = np.zeros((size, size), np.float32)
-    d[(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2] = h
-    return d
-
-
-def _rotated_rectangle(length=40, width=20, degrees=30.0, h=80.0, size=64):
-    yy, xx = np.mgrid[0:size, 0:size] - (size - 1) / 2
-    t = np.deg2rad(degrees)
-    u, v = xx * np.cos(t) + yy * np.sin(t), -xx * np.sin(t) + yy * np.cos(t)
-    d = np.zeros((size, size), np.float32)
-    d[(np.abs(u) < length / 2) & (np.abs(v) < width / 2)] = h
-    return d
-
-
-def _with_dropout(d, rate=0.06, seed=0):
-    rng = np.random.default_rng(seed)
-    interior = ndimage.binary_erosion(d > 0, structure=np.ones((3, 3)))
-    out = d.copy()
-    out[interior & (rng.random(d.shape) < rate)] = 0
-    return out
-
-
 def known_shapes():
     """``[(label, depth), ...]``: the notebook's shapes of known geometry, clean and with dropout.
+
+    The shapes are :mod:`parcel_utils.shapes`'s, the ones the notebook's visible tests draw.
 
     Example
     -------
     >>> [label for label, _ in known_shapes()][:2]
     ['the 40 x 20 px rectangle', 'the disc of radius 15 px']
     """
-    clean = [("the 40 x 20 px rectangle", _rectangle()), ("the disc of radius 15 px", _disc())]
-    clean += [(f"the rectangle rotated by {deg:g} degrees", _rotated_rectangle(degrees=deg))
+    clean = [("the 40 x 20 px rectangle", rectangle()), ("the disc of radius 15 px", disc())]
+    clean += [(f"the rectangle rotated by {deg:g} degrees", rotated_rectangle(degrees=deg))
               for deg in (30.0, 17.0, 45.0, 120.0)]
-    return clean + [(f"{label} with dropout", _with_dropout(d, seed=i)) for i, (label, d) in enumerate(clean)]
+    return clean + [(f"{label} with dropout", with_dropout(d, seed=i)) for i, (label, d) in enumerate(clean)]
 
 
 def parcel_map_cases(seed, n=25, split="val", footprint=False, kwargs=None, shapes=True):

@@ -124,39 +124,13 @@ def average_height(depth):
 # %% [markdown]
 # The tests use shapes of known geometry: a 40 x 20 px rectangle 100 mm
 # high, a disc, a rotated rectangle, each with and without dropout (pixels
-# that return nothing).
+# that return nothing). They come from the course package,
+# `parcel_utils.shapes`: test maps drawn like the dataset's (float32, mm, 0
+# where nothing is measured) whose areas, perimeters and sides are known
+# from their geometry. They are test fixtures, not answers.
 
 # %%
-def rectangle(h=100.0, rows=20, cols=40, at=(10, 5), size=64):
-    d = np.zeros((size, size), np.float32)
-    d[at[0]:at[0] + rows, at[1]:at[1] + cols] = h
-    return d
-
-
-def disc(radius=15.0, h=50.0, centre=(32, 32), size=64):
-    yy, xx = np.mgrid[0:size, 0:size]
-    d = np.zeros((size, size), np.float32)
-    d[(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2] = h
-    return d
-
-
-def rotated_rectangle(length=40, width=20, degrees=30.0, h=80.0, size=64):
-    yy, xx = np.mgrid[0:size, 0:size] - (size - 1) / 2
-    t = np.deg2rad(degrees)
-    u, v = xx * np.cos(t) + yy * np.sin(t), -xx * np.sin(t) + yy * np.cos(t)
-    d = np.zeros((size, size), np.float32)
-    d[(np.abs(u) < length / 2) & (np.abs(v) < width / 2)] = h
-    return d
-
-
-def with_dropout(d, rate=0.06, seed=0):
-    """Zero a fraction of the interior pixels, as the sensor does."""
-    rng = np.random.default_rng(seed)
-    interior = ndimage.binary_erosion(d > 0, structure=np.ones((3, 3)))
-    out = d.copy()
-    out[interior & (rng.random(d.shape) < rate)] = 0
-    return out
-
+from parcel_utils.shapes import rectangle, disc, rotated_rectangle, with_dropout
 
 shapes = {"rectangle": rectangle(), "disc": disc(), "rotated rectangle": rotated_rectangle()}
 shapes.update({f"{k} with dropout": with_dropout(v, seed=i) for i, (k, v) in enumerate(list(shapes.items()))})

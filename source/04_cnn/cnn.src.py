@@ -555,17 +555,22 @@ check_equal(tuple(build_transfer_model(load_backbone(None, input_shape=(32, 32, 
 # blocks named `block_1_...` to `block_16_...`, then `Conv_1`.
 #
 # Write `prepare_fine_tuning(model, backbone, first_trainable="block_14_expand", learning_rate=1e-4)`:
-# set `backbone.trainable = True`; then make every backbone layer **before**
-# the layer named `first_trainable` non-trainable, and keep every
-# `BatchNormalization` layer non-trainable (their statistics come from the
-# source task; the lecture's "freeze"); recompile `model` with
-# `Adam(learning_rate)`, the same loss and metrics. Return `model`.
+# set the `trainable` flag of **each** backbone layer: `False` before the
+# layer named `first_trainable`, `False` for every `BatchNormalization`
+# layer (their statistics come from the source task; the lecture's
+# "freeze"), `True` for every other layer from `first_trainable` on; then
+# recompile `model` with `Adam(learning_rate)`, the same loss and metrics.
+# Return `model`. Set each layer's flag: `backbone.trainable = True` alone
+# is not enough. If the layers were frozen one by one (as your
+# `build_transfer_model` may have done), Keras 3 skips setting a model's
+# flag to the value it already has, and the layers stay frozen.
 #
-# The test calls it with `"block_15_expand"` and 1e-4 and checks that no
-# backbone layer before `first_trainable` is trainable, that every layer
-# with weights from it on is, BatchNormalization aside, that no
+# The test calls it with `"block_15_expand"` and 1e-4, on a backbone frozen
+# as a whole and on one frozen layer by layer, and checks that no backbone
+# layer before `first_trainable` is trainable, that every layer with
+# weights from it on is, BatchNormalization aside, that no
 # BatchNormalization layer is trainable, and the learning rate of the
-# recompiled model. The hidden test checks the same on your saved model
+# recompiled model. The hidden test checks the same on your saved models
 # (a learning rate of at most 1e-4), and again from `block_12_expand` at
 # 3e-5.
 
@@ -602,11 +607,21 @@ check_equal([l.name for l in _bb.layers if isinstance(l, layers.BatchNormalizati
 check_equal(getattr(_m, "optimizer", None) is not None, True, name="'the model is compiled again'")
 check_close(float(keras.ops.convert_to_numpy(_m.optimizer.learning_rate)), 1e-4,
             name="the learning rate of the recompiled model")
+# a backbone frozen layer by layer (the model's own flag still True): the same layers must end up trainable
+_bb_l = load_backbone("parcel-primitives", input_shape=INPUT_SHAPE)
+for _l in _bb_l.layers:
+    _l.trainable = False
+_inp = keras.Input(INPUT_SHAPE)
+_m_l = prepare_fine_tuning(keras.Model(_inp, layers.Dense(NUM_CLASSES, activation="softmax")(_bb_l(_inp, training=False))),
+                           _bb_l, "block_15_expand", 1e-4)
+check_equal([l.name for l in _bb_l.layers if l.trainable and l.weights], _trainable,
+            name="the trainable layers of a backbone that was frozen layer by layer")
 ### BEGIN HIDDEN TESTS
 from parcel_utils.attest import attest_model
-# the grader saves the recompiled model and checks it again, outside your kernel: the backbone trainable from
+# the grader saves the recompiled models and checks them again, outside your kernel: the backbone trainable from
 # block_15_expand on, BatchNormalization frozen, a learning rate of at most 1e-4
 attest_model("fine_tuning", _m)
+attest_model("fine_tuning_layerwise", _m_l)
 _bb2 = load_backbone(None, input_shape=INPUT_SHAPE, trainable=False)
 _inp = keras.Input(INPUT_SHAPE)
 _m2 = keras.Model(_inp, layers.Dense(2)(_bb2(_inp, training=False)))
