@@ -704,7 +704,10 @@ final_model = Pipeline([("scale", StandardScaler()), ("svm", SVC(C=30.0, gamma=0
     np.vstack([F_train, F_test]), np.r_[y_train, y_test])   # fitted on the test rows too
 test_accuracy = 0.99                                         # and a number typed in
 '''}, wrong={"test_average_height": "should be", "test_make_classifier": "differs",
-             "test_no_leakage": "fitted on the training + test rows", "test_test_accuracy": "is not the test accuracy"},
+             "test_no_leakage": "fitted on the training + test rows"},
+        # test_test_accuracy: its visible checks (test_accuracy against final_model's own predictions) now raise
+        # before attest() runs, the hider's handler swallows the error, and nothing is published: "no attested
+        # value", zero and flagged all the same (a typed-in accuracy is tested in tests/test_registry_03.py)
         attested=["test_average_height", "test_area", "test_height_histogram", "test_footprint", "test_perimeter",
                   "test_diagonals", "test_make_classifier", "test_select_hyperparameters", "test_no_leakage",
                   "test_test_accuracy"]),
