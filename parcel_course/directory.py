@@ -243,7 +243,7 @@ class Course:
     def _record_metrics(self, assignment, name, nb, seconds) -> None:
         """Record the metrics an executed reference solution published (the bar students are graded against)."""
         import platform
-        from parcel_utils.checks import published_metrics, record_reference_metric
+        from .metrics import published_metrics, record_reference_metric
         machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
                    f"Python {platform.python_version()}")
         for key, value in published_metrics(nb).items():

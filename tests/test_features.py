@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from parcel_course.reference import features as F
-from parcel_utils.checks import (check_accuracy_against_reference, check_no_leakage,
-                                 record_reference_metric)
+from parcel_course.metrics import record_reference_metric
+from parcel_utils.checks import check_accuracy_against_reference, check_no_leakage
 from parcel_utils.shapes import disc, rectangle, rotated_rectangle, with_dropout
 
 
