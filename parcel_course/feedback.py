@@ -10,16 +10,15 @@ before the HTML is written; :func:`write_feedback` runs the whole thing.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from .config import FEEDBACK_PREPROCESSORS
 from .directory import Course, CourseError
 from .grading import LEDGER
 from .preprocessors.hide_hidden_tests import HideHiddenTests, hide_hidden_tests_in_source  # noqa: F401 - public here too
 
 __all__ = ["HideHiddenTests", "write_feedback", "hide_hidden_tests_in_source"]
 
-from .config import FEEDBACK_PREPROCESSORS  # noqa: E402
 
 def _graded_pairs(course: Course, assignments, students) -> list[tuple[str, str]]:
     """(student, assignment) with an autograded notebook to give feedback on."""

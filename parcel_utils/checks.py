@@ -6,8 +6,6 @@ where to look.  Checks return ``None`` on success.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 __all__ = ["check_equal", "check_close", "check_shape", "check_type", "check_in_range"]

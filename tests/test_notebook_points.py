@@ -39,7 +39,6 @@ import re
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from parcel_course.authoring import script_to_notebook

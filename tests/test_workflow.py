@@ -7,7 +7,6 @@ or blow the memory cap without stopping the batch.  The exchange and the
 parallel grading run twice: with the gradebook in SQLite and on a PostgreSQL
 server (``PARCEL_DB_URL``; the server comes from conftest's ``postgres_server``).
 """
-import shutil
 import subprocess
 import sys
 import time

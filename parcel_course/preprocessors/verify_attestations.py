@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from traitlets import Unicode
 
 from parcel_utils.attest import ATTEST_DIR, ATTEST_MIME, ATTEST_MODEL_MIME
 
