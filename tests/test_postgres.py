@@ -10,7 +10,6 @@ writes what a person saved in formgrader, on SQLite as on PostgreSQL; and
 ``parcel-course grade`` with two workers while a grader saves manual grades
 into the same server loses nothing.
 """
-import contextlib
 import shutil
 import sqlite3
 import subprocess
@@ -122,16 +121,6 @@ def _save_manual(gb, student, grade_id, score, comment=None):
         raise
 
 
-@contextlib.contextmanager
-def _formgrader_gradebook(course):
-    gb = Gradebook(course.db_url, course.course_id)
-    try:
-        yield gb
-    finally:
-        gb.close()
-        gb.engine.dispose()
-
-
 def _state(course, student):
     with course.gradebook() as gb:
         sub = gb.find_submission(A, student)
@@ -155,7 +144,7 @@ def test_merge_writes_only_what_the_autograder_owns(tiny):
     assert score == 3 and grades["explain"] == (None, None, True) and comments["square"] == ("No response.", None)
 
     # a grader scores the written answer; the same submission is autograded again: their grade stands
-    with _formgrader_gradebook(tiny) as gb:
+    with tiny.gradebook() as gb:
         _save_manual(gb, "zoe", "explain", 1.0, "clear and short")
     grading.merge_result(tiny, result(first))
     score, grades, comments, _ = _state(tiny, "zoe")
@@ -163,7 +152,7 @@ def test_merge_writes_only_what_the_autograder_owns(tiny):
     assert comments["explain"] == (None, "clear and short")
 
     # a grader overrides an automatic score: it stands; if the automatic score changes, the cell asks for a look
-    with _formgrader_gradebook(tiny) as gb:
+    with tiny.gradebook() as gb:
         _save_manual(gb, "zoe", "test_halve", 0.5)
     grading.merge_result(tiny, result(first))
     assert _state(tiny, "zoe")[1]["test_halve"] == (1.0, 0.5, False)
@@ -200,7 +189,7 @@ def test_two_workers_and_a_grader_at_the_same_time_lose_nothing(postgresql_tiny,
 
     def grader():
         n = 0
-        with _formgrader_gradebook(course) as gb:
+        with course.gradebook() as gb:
             while not stop.is_set():
                 for s in students:
                     n += 1
