@@ -1,24 +1,20 @@
-"""The course's offline pretrained backbone, its source task, and the latent space.
+"""The course's offline pretrained backbone, and the latent space.
 
 ImageNet weights cannot be downloaded offline (nor in a grading sandbox), so
 the package ships its own pretrained feature extraction network (FEN): a
 ``keras.applications.MobileNetV2`` (``alpha=0.35``, the smallest width Keras
-offers) pretrained on a *source task* that is distinct from the parcel
-classes: scenes of one to three touching 3D primitives of twelve kinds
-(spheres, cones, pyramids, tori, stairs, rings, prisms, ...) seen by the
-parcel sensor, labelled with the kind of the largest primitive and the
-number of primitives (:func:`make_primitive_scenes`).  The lecture's
+offers) pretrained on a *source task* of its own, distinct from the parcel
+task: scenes of one to four everyday objects of sixteen kinds (cartons,
+trays, slabs, sheets, sacks, cans, logs, tyres, ...) seen by the parcel
+sensor, labelled with the kind of the largest object, the number of objects
+and a thickness bin (:mod:`parcel_utils.objects`).  The lecture's
 transfer-learning recipe then applies: remove the top, add a new head,
-freeze the FEN, train the head, fine-tune the last blocks with a low
-learning rate.
+freeze the FEN, train the head, fine-tune with a low learning rate.
 
-* :func:`make_primitive_scenes` -- the source task (the parcel sensor model
-  of :mod:`parcel_utils.data` on scenes of primitives);
-  :func:`make_primitives`, one clean primitive per map (vectorised NumPy).
 * :func:`build_backbone` -- the architecture, depth maps in millimetres in,
   a global-average-pooled feature vector out.
 * :func:`load_backbone` -- the architecture with weights by name
-  (``"parcel-primitives"``, bundled; ``"imagenet"``, needs Keras' download or
+  (``"everyday-objects"``, bundled; ``"imagenet"``, needs Keras' download or
   cache) or from a path.
 * :func:`pretrain` -- rebuilds the bundled weights: ``python -m
   parcel_utils.backbone --train`` (see ``weights/MODEL_CARD.md``).
@@ -27,14 +23,16 @@ learning rate.
 
 Example
 -------
->>> from parcel_utils.backbone import make_primitives
->>> X, y = make_primitives(8, size=48, seed=0)
->>> X.shape, X.dtype, y.shape
-((8, 48, 48), dtype('float32'), (8,))
+>>> fen = build_backbone((48, 48, 1))
+>>> fen.output_shape
+(None, 1280)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import io
 import json
 import os
 import platform
@@ -44,16 +42,10 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "PRIMITIVES", "INPUT_SIZE", "HEIGHT_SCALE_MM", "WEIGHTS_DIR", "BUNDLED",
-    "make_primitives", "make_primitive_scenes", "MAX_OBJECTS", "build_backbone", "load_backbone", "pretrain",
-    "extract_features", "OfflineWeightsError",
+    "INPUT_SIZE", "HEIGHT_SCALE_MM", "WEIGHTS_DIR", "BUNDLED", "DEFAULT_WEIGHTS",
+    "build_backbone", "load_backbone", "pretrain", "extract_features", "OfflineWeightsError",
 ]
 
-#: The source-task classes, in label order.
-PRIMITIVES = (
-    "sphere", "ellipsoid", "cone", "pyramid", "torus", "ring",
-    "stairs", "prism", "wedge", "l_shape", "cross", "frustum",
-)
 #: Side in pixels of the maps the bundled weights were pretrained on.
 INPUT_SIZE = 64
 #: Heights are divided by this (mm) inside the network: 0..300 mm -> 0..2.
@@ -62,232 +54,13 @@ HEIGHT_SCALE_MM = 150.0
 ALPHA = 0.35
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: Weights the package bundles, by name.
-BUNDLED = {"parcel-primitives": WEIGHTS_DIR / "parcel_primitives_mobilenetv2_a035.weights.h5"}
+BUNDLED = {"everyday-objects": WEIGHTS_DIR / "everyday_objects_mobilenetv2_a035.weights.h5"}
+#: The bundled weights :func:`load_backbone` takes by default.
+DEFAULT_WEIGHTS = "everyday-objects"
 
 
 class OfflineWeightsError(RuntimeError):
     """Weights that must be downloaded could not be, and none are cached."""
-
-
-# --------------------------------------------------------------------------
-# Source task: depth maps of 3D primitives
-# --------------------------------------------------------------------------
-def _check_int(value, name, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"`{name}` should be an integer >= {low}, got {value!r}.")
-    return int(value)
-
-
-def _heights(kind, u, v, a, b, h, k):
-    """Height (mm) of primitive ``kind`` at local coordinates (u, v).
-
-    All arguments broadcast: u, v are (n, S, S) in pixels, rotated and centred
-    on the object; a >= b are half-sizes, h the height, k a per-object integer.
-    """
-    r = np.sqrt(u * u + v * v)
-    au, av = np.abs(u), np.abs(v)
-    zero = np.zeros_like(u)
-    if kind == "sphere":          # spherical cap
-        return h * np.sqrt(np.clip(1 - (r / a) ** 2, 0, None))
-    if kind == "ellipsoid":       # elongated dome
-        return h * np.sqrt(np.clip(1 - (u / a) ** 2 - (v / b) ** 2, 0, None))
-    if kind == "cone":
-        return h * np.clip(1 - r / a, 0, None)
-    if kind == "pyramid":         # square base
-        return h * np.clip(1 - np.maximum(au, av) / a, 0, None)
-    if kind == "torus":           # tube of radius t around a circle of radius R
-        t = 0.3 * a
-        R = a - t
-        return h * np.sqrt(np.clip(1 - ((r - R) / t) ** 2, 0, None))
-    if kind == "ring":            # flat annulus
-        return np.where((r < a) & (r > 0.55 * a), h, zero)
-    if kind == "stairs":          # k steps rising along u
-        inside = (au < a) & (av < b)
-        step = np.floor((u + a) / (2 * a) * k) + 1
-        return np.where(inside, h * np.clip(step, 1, k) / k, zero)
-    if kind == "prism":           # triangular prism lying along u
-        return np.where(au < a, h * np.clip(1 - av / b, 0, None), zero)
-    if kind == "wedge":           # ramp rising along u
-        inside = (au < a) & (av < b)
-        return np.where(inside, h * (0.15 + 0.85 * (u + a) / (2 * a)), zero)
-    if kind == "l_shape":         # extruded L in the square [-a, a]^2
-        t = 0.8 * b
-        inside = (au < a) & (av < a) & ((u < -a + t) | (v < -a + t))
-        return np.where(inside, h, zero)
-    if kind == "cross":           # extruded plus sign
-        t = 0.45 * b
-        inside = ((au < t) & (av < a)) | ((av < t) & (au < a))
-        return np.where(inside, h, zero)
-    if kind == "frustum":         # truncated cone: flat top, sloped sides
-        return h * np.clip((1 - r / a) / 0.5, 0, 1)
-    raise ValueError(f"unknown primitive {kind!r}")
-
-
-def make_primitives(n, size=INPUT_SIZE, seed=None, noise_mm=2.0, dropout=0.03):
-    """Depth maps of one clean 3D primitive each (no sensor artefacts but noise and holes).
-
-    The first source task of the backbone, kept to show the primitives one
-    at a time; the bundled weights are pretrained on :func:`make_primitive_scenes`.
-
-    Each map shows one primitive of a random kind (see :data:`PRIMITIVES`),
-    size, height (20-300 mm), position and orientation, seen from above as
-    by the parcel sensor: heights in mm above the belt, Gaussian sensor noise
-    on measured pixels, and random missing measurements (0).
-
-    Parameters
-    ----------
-    n : int
-        Number of maps.
-    size : int, default INPUT_SIZE
-        Side of the square maps in pixels (>= 16).
-    seed : int or None
-        Seed of the generator; the same seed gives the same maps bit for bit.
-    noise_mm : float, default 2.0
-        Standard deviation of the sensor noise in mm.
-    dropout : float, default 0.03
-        Fraction of pixels with no measurement.
-
-    Returns
-    -------
-    X : ndarray, shape (n, size, size), float32
-        Heights in mm, 0 where nothing is measured.
-    y : ndarray, shape (n,), int64
-        Index into :data:`PRIMITIVES`.
-
-    Example
-    -------
-    >>> X, y = make_primitives(4, size=32, seed=1)
-    >>> bool((X >= 0).all()), [PRIMITIVES[k] for k in y]
-    (True, ['ring', 'stairs', 'l_shape', 'frustum'])
-    """
-    n = _check_int(n, "n", low=0)
-    size = _check_int(size, "size", low=16)
-    if not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` should be a fraction in [0, 1), got {dropout!r}.")
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, len(PRIMITIVES), size=n)
-    s = float(size)
-    a = rng.uniform(0.18, 0.42, n) * s                 # half-length (px)
-    b = a * rng.uniform(0.35, 0.75, n)                  # half-width (px)
-    h = rng.uniform(20.0, 300.0, n)                      # height (mm)
-    k = rng.integers(3, 6, n)                            # steps of the stairs
-    theta = rng.uniform(0, 2 * np.pi, n)
-    margin = np.maximum(s / 2 - a - 1, 0)
-    cx = s / 2 + rng.uniform(-1, 1, n) * margin * 0.8
-    cy = s / 2 + rng.uniform(-1, 1, n) * margin * 0.8
-    tilt = rng.normal(0, 0.02, (n, 2))                   # slight belt tilt, mm / px
-    noise = rng.normal(0.0, noise_mm, (n, size, size))
-    holes = rng.random((n, size, size)) < dropout
-
-    grid = np.arange(size, dtype=np.float64) + 0.5
-    X = np.zeros((n, size, size))
-    for c, kind in enumerate(PRIMITIVES):
-        idx = np.flatnonzero(y == c)
-        if idx.size == 0:
-            continue
-        col = lambda p: p[idx, None, None]  # noqa: E731
-        dx = grid[None, None, :] - col(cx)
-        dy = grid[None, :, None] - col(cy)
-        ct, st = np.cos(col(theta)), np.sin(col(theta))
-        u = ct * dx + st * dy
-        v = -st * dx + ct * dy
-        X[idx] = _heights(kind, u, v, col(a), col(b), col(h), col(k))
-    measured = X > 0.5
-    plane = tilt[:, 0, None, None] * (grid[None, None, :] - s / 2) + tilt[:, 1, None, None] * (grid[None, :, None] - s / 2)
-    X = np.where(measured, np.clip(X + plane + noise, 0.5, None), 0.0)
-    X[holes] = 0.0
-    return X.astype(np.float32), y.astype(np.int64)
-
-
-#: Number of objects in a scene of :func:`make_primitive_scenes` (label index + 1).
-MAX_OBJECTS = 3
-_ROUND_KINDS = frozenset({"sphere", "cone", "pyramid", "torus", "ring", "l_shape", "cross", "frustum"})
-
-
-def _scene_heights(rng, n_obj, grid_mm, field):
-    """True heights (mm) of one scene of ``n_obj`` touching primitives on a ``field`` mm wide; kind of the first."""
-    kinds = rng.integers(0, len(PRIMITIVES), n_obj)
-    a = rng.uniform(60.0, 170.0) * np.concatenate([[1.0], rng.uniform(0.5, 0.9, n_obj - 1)])
-    b = np.where([PRIMITIVES[k] in _ROUND_KINDS for k in kinds], a, a * rng.uniform(0.35, 0.75, n_obj))
-    h = np.exp(rng.uniform(np.log(20.0), np.log(300.0), n_obj))
-    theta = rng.uniform(0, 2 * np.pi, n_obj)
-    steps = rng.integers(3, 6, n_obj)
-    # Chain the objects: each touches (or slightly overlaps) the previous one.
-    centres = np.zeros((n_obj, 2))
-    for i in range(1, n_obj):
-        d = rng.uniform(0, 2 * np.pi)
-        dv = np.array([np.cos(d), np.sin(d)])
-        ray = [1.0 / np.hypot(np.dot(dv, [np.cos(t), np.sin(t)]) / aa, np.dot(dv, [-np.sin(t), np.cos(t)]) / bb)
-               for aa, bb, t in ((a[i - 1], b[i - 1], theta[i - 1]), (a[i], b[i], theta[i]))]
-        centres[i] = centres[i - 1] + dv * sum(ray) * rng.uniform(0.85, 1.05)
-    lo, hi = (centres - a[:, None]).min(axis=0), (centres + a[:, None]).max(axis=0)
-    shrink = min(1.0, 0.95 * field / max((hi - lo).max(), 1e-9))
-    centres, a, b = centres * shrink, a * shrink, b * shrink
-    lo, hi = (centres - a[:, None]).min(axis=0), (centres + a[:, None]).max(axis=0)
-    room = np.maximum(field - (hi - lo), 0)
-    centres += rng.uniform(0, 1, 2) * room - lo
-    top = np.zeros((grid_mm.size, grid_mm.size))
-    for i in range(n_obj):
-        dx = grid_mm[None, :] - centres[i, 0]
-        dy = grid_mm[:, None] - centres[i, 1]
-        c, s = np.cos(theta[i]), np.sin(theta[i])
-        top = np.maximum(top, _heights(PRIMITIVES[kinds[i]], c * dx + s * dy, -s * dx + c * dy,
-                                       a[i], b[i], h[i], steps[i]))
-    return top, int(kinds[0])
-
-
-def make_primitive_scenes(n, seed=None, max_objects=MAX_OBJECTS):
-    """Scenes of 1 to ``max_objects`` touching 3D primitives, seen by the parcel sensor.
-
-    The pretraining task of the bundled backbone.  Each 64 x 64 map (8 mm per
-    pixel, as the parcel maps) shows a chain of touching primitives of
-    random kinds (:data:`PRIMITIVES`), sizes (the first one the largest),
-    heights (20-300 mm, log-uniform) and orientations, rendered through the
-    same sensor model as :mod:`parcel_utils.data` (occlusion shadows, flying
-    pixels at steep steps, noise, belt tilt, missing returns, 4 mm belt
-    threshold).  Two labels per map: the kind of the largest primitive and
-    the number of primitives.  Neither is a parcel class.
-
-    Parameters
-    ----------
-    n : int
-        Number of maps.
-    seed : int or None
-        The same seed gives the same maps bit for bit.
-    max_objects : int, default MAX_OBJECTS
-        Scenes hold 1 to ``max_objects`` primitives, uniformly.
-
-    Returns
-    -------
-    X : ndarray (n, 64, 64) float32
-        Heights in mm, 0 where nothing is measured.
-    kind : ndarray (n,) int64
-        Index into :data:`PRIMITIVES` of the largest primitive.
-    count : ndarray (n,) int64
-        Number of primitives minus one (0 .. max_objects - 1).
-
-    Example
-    -------
-    >>> X, kind, count = make_primitive_scenes(4, seed=0)
-    >>> X.shape, [PRIMITIVES[k] for k in kind], (count + 1).tolist()
-    ((4, 64, 64), ['prism', 'ring', 'ellipsoid', 'ellipsoid'], [3, 2, 2, 1])
-    """
-    from . import data
-
-    n = _check_int(n, "n", low=0)
-    max_objects = _check_int(max_objects, "max_objects")
-    master = np.random.default_rng(seed)
-    counts = master.integers(0, max_objects, n)
-    seeds = master.integers(0, 2 ** 63 - 1, n)
-    window = data._Window((0.0, 0.0), (data._FIELD, data._FIELD))
-    grid = data._C
-    X = np.empty((n, data.IMAGE_SIZE, data.IMAGE_SIZE), np.float32)
-    kinds = np.empty(n, np.int64)
-    for i in range(n):
-        rng = np.random.default_rng(seeds[i])
-        top, kinds[i] = _scene_heights(rng, int(counts[i]) + 1, grid, data._FIELD)
-        X[i] = data._sensor(data._Draws(rng), window, top, None, False)
-    return X, kinds, counts.astype(np.int64)
 
 
 # --------------------------------------------------------------------------
@@ -359,25 +132,29 @@ def _imagenet_weights(input_shape, alpha, cache_dir=None):
     size = 224 if min(input_shape[:2]) > 192 else max(s for s in (96, 128, 160, 192) if s <= max(min(input_shape[:2]), 96))
     fname = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{size}_no_top.h5"
     url = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + fname
+    said = io.StringIO()
     try:
-        return keras.utils.get_file(fname, url, cache_subdir="models", cache_dir=cache_dir)
+        with contextlib.redirect_stdout(said):      # Keras' "Downloading data from ...": shown only on success
+            path = keras.utils.get_file(fname, url, cache_subdir="models", cache_dir=cache_dir)
+        print(said.getvalue(), end="")
+        return path
     except Exception as exc:  # no network, DNS failure, proxy, ...
         raise OfflineWeightsError(
             f"Could not download the ImageNet weights of MobileNetV2 ({fname}): this machine seems to be "
             f"offline and Keras has no cached copy in {cache_dir or '~/.keras'}/models. Use the weights bundled with the "
-            f"course instead: load_backbone(weights=\"parcel-primitives\"). (Cause: {type(exc).__name__}.)"
+            f"course instead: load_backbone(weights=\"everyday-objects\"). (Cause: {type(exc).__name__}.)"
         ) from None
 
 
-def load_backbone(weights="parcel-primitives", input_shape=None, trainable=True, name="backbone",
+def load_backbone(weights=DEFAULT_WEIGHTS, input_shape=None, trainable=True, name="backbone",
                   cache_dir=None):
     """The pretrained feature extraction network.
 
     Parameters
     ----------
-    weights : str or path-like, default "parcel-primitives"
-        ``"parcel-primitives"``: the weights bundled with the package,
-        pretrained on :func:`make_primitive_scenes` (see ``weights/MODEL_CARD.md``).
+    weights : str or path-like, default "everyday-objects"
+        ``"everyday-objects"``: the weights bundled with the package,
+        pretrained on :func:`parcel_utils.objects.make_object_scenes` (see ``weights/MODEL_CARD.md``).
         ``"imagenet"``: Keras' ImageNet weights (MobileNetV2, alpha=0.35);
         needs the network or Keras' cache, and raises
         :class:`OfflineWeightsError` naming the bundled alternative otherwise.
@@ -407,7 +184,7 @@ def load_backbone(weights="parcel-primitives", input_shape=None, trainable=True,
 
     Example
     -------
-    >>> fen = load_backbone("parcel-primitives", input_shape=(48, 48, 1))
+    >>> fen = load_backbone("everyday-objects", input_shape=(48, 48, 1))
     >>> fen.output_shape
     (None, 1280)
     """
@@ -461,77 +238,94 @@ def extract_features(fen, X, batch_size=256):
 # --------------------------------------------------------------------------
 # Pretraining
 # --------------------------------------------------------------------------
-def pretrain(out=None, n_train=24000, n_val=3000, epochs=8, batch_size=128, seed=0, verbose=1):
-    """Pretrain the backbone on :func:`make_primitive_scenes`; save weights and metrics.
+def _object_task(n, seed):
+    from .objects import make_object_scenes
+    X, labels = make_object_scenes(n, seed=seed)
+    return X[..., None], labels
 
-    Two heads on the backbone's features, trained together: the kind of the
-    largest primitive (12 classes) and the number of primitives (1-3).  A
-    fresh training set is generated for every epoch (``seed + 1 + epoch``),
-    so the network never sees a map twice; the validation and test sets come
-    from separate seeds.  Writes ``<out>`` (the backbone's weights, no heads)
-    and ``<out>.json`` (accuracies, timing, machine).
+
+def pretrain(out=None, n_train=24000, n_val=3000, epochs=8, batch_size=128, seed=0, verbose=1,
+             learning_rate=2e-3):
+    """Pretrain the backbone on :func:`parcel_utils.objects.make_object_scenes`; save weights and metrics.
+
+    Three heads on the backbone's features, trained together: the kind of
+    the largest object (16 classes), the number of objects (1-4) and the
+    thickness bin of the largest object (4).  A fresh training set is
+    generated for every epoch (seed ``seed + 1 + epoch``, in a second
+    process while the previous epoch trains), so the network never sees a
+    map twice; the validation and test sets come from separate seeds.
+    Writes ``<out>`` (the backbone's weights, no heads) and ``<out>.json``
+    (accuracies per epoch, timing, machine).
 
     Parameters
     ----------
-    out : path, default the bundled ``parcel-primitives`` file
+    out : path, default the bundled ``everyday-objects`` file
     n_train, n_val : int
         Maps per training epoch; maps in the validation and in the test set.
     epochs, batch_size : int
     seed : int
     verbose : int
         Keras progress bar (1), one line per epoch (2) or nothing (0).
+    learning_rate : float
+        Peak of the cosine schedule.
 
     Returns
     -------
     dict
         The metrics written beside the weights.
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     import keras
     from keras import layers
 
-    out = Path(out) if out is not None else BUNDLED["parcel-primitives"]
+    from .objects import MAX_OBJECTS as N_COUNTS, OBJECT_KINDS, THICKNESS_BINS_MM
+
+    out = Path(out) if out is not None else BUNDLED[DEFAULT_WEIGHTS]
     out.parent.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     t0 = time.time()
-
-    def task(n, s):
-        X, kind, count = make_primitive_scenes(n, seed=s)
-        return X[..., None], {"kind": kind, "count": count}
-
-    Xv, yv = task(n_val, 10_000 + seed)
-    Xt, yt = task(n_val, 20_000 + seed)
-    fen = build_backbone()
-    for layer in fen.layers:   # Keras' MobileNetV2 uses 0.999: too slow for ~1500 steps of training
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = 0.9
-    inp = keras.Input(fen.input_shape[1:])
-    feats = layers.Dropout(0.2)(fen(inp))
-    model = keras.Model(inp, {"kind": layers.Dense(len(PRIMITIVES), activation="softmax", name="kind")(feats),
-                              "count": layers.Dense(MAX_OBJECTS, activation="softmax", name="count")(feats)})
-    steps = epochs * (n_train // batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, warmup_target=None)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss={"kind": "sparse_categorical_crossentropy", "count": "sparse_categorical_crossentropy"},
-                  metrics={"kind": ["accuracy"], "count": ["accuracy"]})
-    history = []
-    for epoch in range(epochs):
-        X, y = task(n_train, seed + 1 + epoch)
-        h = model.fit(X, y, validation_data=(Xv, yv), batch_size=batch_size,
-                      epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
-        history.append({k: round(float(v[-1]), 4) for k, v in h.history.items()})
+    heads = {"kind": len(OBJECT_KINDS), "count": N_COUNTS, "thickness": len(THICKNESS_BINS_MM) + 1}
+    with ProcessPoolExecutor(1) as pool:
+        nxt = pool.submit(_object_task, n_train, seed + 1)
+        Xv, yv = _object_task(n_val, 10_000 + seed)
+        Xt, yt = _object_task(n_val, 20_000 + seed)
+        fen = build_backbone()
+        for layer in fen.layers:   # Keras' MobileNetV2 uses 0.999: too slow for a few thousand steps
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = 0.9
+        inp = keras.Input(fen.input_shape[1:])
+        feats = layers.Dropout(0.2)(fen(inp))
+        model = keras.Model(inp, {k: layers.Dense(c, activation="softmax", name=k)(feats) for k, c in heads.items()})
+        steps = epochs * (n_train // batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss={k: "sparse_categorical_crossentropy" for k in heads},
+                      metrics={k: ["accuracy"] for k in heads})
+        history = []
+        for epoch in range(epochs):
+            X, y = nxt.result()
+            if epoch + 1 < epochs:
+                nxt = pool.submit(_object_task, n_train, seed + 2 + epoch)
+            h = model.fit(X, y, validation_data=(Xv, yv), batch_size=batch_size,
+                          epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
+            history.append({k: round(float(v[-1]), 4) for k, v in h.history.items()}
+                           | {"seconds": round(time.time() - t0, 1)})
+            fen.save_weights(out)            # a usable file after every epoch
     test = model.evaluate(Xt, yt, batch_size=512, verbose=0, return_dict=True)
     fen.save_weights(out)
     metrics = {
-        "source_task": "make_primitive_scenes", "classes": list(PRIMITIVES), "max_objects": MAX_OBJECTS,
+        "source_task": "parcel_utils.objects.make_object_scenes", "kinds": list(OBJECT_KINDS),
+        "max_objects": N_COUNTS, "thickness_bins_mm": list(THICKNESS_BINS_MM),
         "input_size": INPUT_SIZE, "alpha": ALPHA, "height_scale_mm": HEIGHT_SCALE_MM,
         "n_train_per_epoch": n_train, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-        "history": history, "n_test": n_val,
-        "test_kind_accuracy": round(float(test["kind_accuracy"]), 4),
-        "test_count_accuracy": round(float(test["count_accuracy"]), 4),
+        "learning_rate": learning_rate, "history": history, "n_test": n_val,
+        **{f"test_{k}_accuracy": round(float(test[f"{k}_accuracy"]), 4) for k in heads},
         "train_seconds": round(time.time() - t0, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.system()}",
         "keras": keras.__version__,
         "weights_bytes": out.stat().st_size,
+        "weights_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
     }
     Path(str(out) + ".json").write_text(json.dumps(metrics, indent=1) + "\n")
     return metrics
@@ -539,19 +333,21 @@ def pretrain(out=None, n_train=24000, n_val=3000, epochs=8, batch_size=128, seed
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m parcel_utils.backbone",
-                                description="Pretrain the course backbone on scenes of 3D primitives "
-                                            "(make_primitive_scenes).")
+                                description="Pretrain the course backbone on scenes of everyday objects "
+                                            "(parcel_utils.objects.make_object_scenes).")
     p.add_argument("--train", action="store_true", help="run the pretraining and write the weights")
     p.add_argument("--out", default=None, help="weights file (default: the bundled one)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--n-train", type=int, default=24000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning-rate", type=float, default=2e-3)
     args = p.parse_args(argv)
     if not args.train:
         p.print_help()
         return 0
-    m = pretrain(args.out, n_train=args.n_train, epochs=args.epochs, seed=args.seed, verbose=2)
-    print(json.dumps({k: m[k] for k in ("test_kind_accuracy", "test_count_accuracy", "train_seconds", "machine")}))
+    m = pretrain(args.out, n_train=args.n_train, epochs=args.epochs, seed=args.seed, verbose=2,
+                 learning_rate=args.learning_rate)
+    print(json.dumps({k: v for k, v in m.items() if k.startswith("test_") or k in ("train_seconds", "machine")}))
     return 0
 
 

@@ -7,55 +7,40 @@ import pytest
 
 from parcel_utils import backbone
 from parcel_course.reference.cnn import nearest_neighbours_l1
-from parcel_utils.backbone import (BUNDLED, MAX_OBJECTS, PRIMITIVES, OfflineWeightsError, build_backbone,
-                                   load_backbone, make_primitive_scenes, make_primitives)
+from parcel_utils.backbone import BUNDLED, DEFAULT_WEIGHTS, OfflineWeightsError, build_backbone, load_backbone
+from parcel_utils.objects import MAX_OBJECTS, OBJECT_KINDS, THICKNESS_BINS_MM, make_object_scenes
 from parcel_utils.data import BELT_THRESHOLD_MM, IMAGE_SIZE
 
 
-def test_primitives_shapes_dtypes_and_reproducibility():
-    X, y = make_primitives(60, size=40, seed=3)
-    assert X.shape == (60, 40, 40) and X.dtype == np.float32 and y.shape == (60,)
-    assert set(np.unique(y)) <= set(range(len(PRIMITIVES)))
-    assert (X >= 0).all() and (X.reshape(60, -1).max(1) > 10).all()   # every map shows something
-    X2, y2 = make_primitives(60, size=40, seed=3)
+def test_object_scenes_labels_units_and_reproducibility():
+    X, lab = make_object_scenes(400, seed=5)
+    assert X.shape == (400, IMAGE_SIZE, IMAGE_SIZE) and X.dtype == np.float32
+    assert sorted(lab) == ["count", "kind", "thickness"] and all(v.dtype == np.int64 for v in lab.values())
+    assert np.bincount(lab["kind"], minlength=len(OBJECT_KINDS)).min() > 5            # every kind is drawn
+    assert np.bincount(lab["count"], minlength=MAX_OBJECTS).min() > 60                  # 1 to 4 objects
+    assert np.bincount(lab["thickness"], minlength=len(THICKNESS_BINS_MM) + 1).min() > 20
+    # the parcel sensor: 0 or above the belt threshold, heights in mm
+    assert ((X == 0) | (X >= BELT_THRESHOLD_MM)).all() and 200 < X.max() < 660
+    assert ((X > 0).mean(axis=(1, 2)) > 0.005).all()                                    # every map shows something
+    # the thickness label follows the heights: thin scenes of one object are low
+    one = lab["count"] == 0
+    assert np.median(X[one & (lab["thickness"] == 0)].max(axis=(1, 2))) < THICKNESS_BINS_MM[0] + 20
+    assert np.median(X[one & (lab["thickness"] == 3)].max(axis=(1, 2))) > THICKNESS_BINS_MM[2]
+    X2, lab2 = make_object_scenes(400, seed=5)
     np.testing.assert_array_equal(X, X2)
-    np.testing.assert_array_equal(y, y2)
-    X3, _ = make_primitives(60, size=40, seed=4)
-    assert not np.array_equal(X, X3)
-
-
-def test_every_primitive_kind_is_drawn():
-    _, y = make_primitives(600, size=32, seed=0)
-    assert np.bincount(y, minlength=len(PRIMITIVES)).min() > 20
-
-
-def test_primitives_validate_arguments():
-    with pytest.raises(ValueError, match="`size`"):
-        make_primitives(3, size=8)
+    assert all((lab[k] == lab2[k]).all() for k in lab)
+    assert not np.array_equal(X, make_object_scenes(400, seed=6)[0])
     with pytest.raises(ValueError, match="`n`"):
-        make_primitives(-1)
-    with pytest.raises(ValueError, match="`dropout`"):
-        make_primitives(3, dropout=1.5)
+        make_object_scenes(-1)
 
 
-def test_primitive_scenes_labels_units_and_reproducibility():
-    X, kind, count = make_primitive_scenes(300, seed=5)
-    assert X.shape == (300, IMAGE_SIZE, IMAGE_SIZE) and X.dtype == np.float32
-    assert kind.dtype == count.dtype == np.int64
-    assert np.bincount(kind, minlength=len(PRIMITIVES)).min() > 5             # every kind is drawn
-    assert np.bincount(count, minlength=MAX_OBJECTS).min() > 60               # 1, 2 and 3 objects
-    # the parcel sensor: 0 or above the belt threshold, heights of 20-300 mm (+ noise and tilt)
-    assert ((X == 0) | (X >= BELT_THRESHOLD_MM)).all() and 250 < X.max() < 340
-    # more objects cover more of the belt, on average
-    covered = (X > 0).mean(axis=(1, 2))
-    assert covered[count == 0].mean() < covered[count == MAX_OBJECTS - 1].mean()
-    X2, kind2, count2 = make_primitive_scenes(300, seed=5)
-    np.testing.assert_array_equal(X, X2)
-    assert (kind == kind2).all() and (count == count2).all()
-    assert not np.array_equal(X, make_primitive_scenes(300, seed=6)[0])
-    with pytest.raises(ValueError, match="`max_objects`"):
-        make_primitive_scenes(3, max_objects=0)
-    assert make_primitive_scenes(50, seed=1, max_objects=1)[2].max() == 0
+def test_object_scenes_never_come_from_the_parcel_generator():
+    """The source task's maps are its own: none equals a map of the parcel splits (seed 0)."""
+    from parcel_utils.data import generate_parcels
+    X, _ = make_object_scenes(300, seed=0)
+    P, _ = generate_parcels("train", n=300)
+    flat = {m.tobytes() for m in P}
+    assert not any(m.tobytes() in flat for m in X)
 
 
 def test_build_backbone_is_flat_and_maps_mm_to_features():
@@ -81,19 +66,19 @@ def test_load_backbone_by_path_round_trips(tmp_path):
     np.testing.assert_allclose(m2.predict(x, verbose=0), m.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_backbone(tmp_path / "missing.weights.h5")
-    with pytest.raises(ValueError, match="parcel-primitives"):
+    with pytest.raises(ValueError, match="everyday-objects"):
         load_backbone("resnet")
 
 
-@pytest.mark.skipif(not BUNDLED["parcel-primitives"].exists(), reason="bundled weights not built yet")
+@pytest.mark.skipif(not BUNDLED[DEFAULT_WEIGHTS].exists(), reason="bundled weights not built yet")
 def test_load_backbone_by_name_gives_the_bundled_weights():
-    fen = load_backbone("parcel-primitives")
+    fen = load_backbone("everyday-objects")
     rand = load_backbone(None)
     assert fen.output_shape == (None, 1280)
     w, r = fen.get_layer("Conv1").get_weights()[0], rand.get_layer("Conv1").get_weights()[0]
     assert w.shape == r.shape and not np.allclose(w, r)
     # the bundled file is small (a few MB at most) and documented
-    assert BUNDLED["parcel-primitives"].stat().st_size < 5e6
+    assert BUNDLED[DEFAULT_WEIGHTS].stat().st_size < 5e6
     assert (backbone.WEIGHTS_DIR / "MODEL_CARD.md").exists()
 
 
@@ -105,7 +90,7 @@ def test_imagenet_offline_names_the_bundled_alternative(tmp_path, monkeypatch):
     with pytest.raises(OfflineWeightsError) as err:
         load_backbone("imagenet", input_shape=(64, 64, 1), cache_dir=str(tmp_path))
     msg = str(err.value)
-    assert "offline" in msg and 'load_backbone(weights="parcel-primitives")' in msg
+    assert "offline" in msg and 'load_backbone(weights="everyday-objects")' in msg
     assert "Traceback" not in msg
 
 

@@ -75,13 +75,13 @@ def models_04():
     inp = keras.Input((64, 64, 1))                      # no augmentation at all
     bare = keras.Model(inp, layers.Dense(5, activation="softmax")(layers.GlobalAveragePooling2D()(
         layers.MaxPooling2D(2)(layers.Conv2D(8, 3)(inp)))))
-    transfer = ns["build_transfer_model"](load_backbone("parcel-primitives", input_shape=(64, 64, 1)))
-    bb = load_backbone("parcel-primitives", input_shape=(64, 64, 1))   # left trainable
+    transfer = ns["build_transfer_model"](load_backbone("everyday-objects", input_shape=(64, 64, 1)))
+    bb = load_backbone("everyday-objects", input_shape=(64, 64, 1))   # left trainable
     inp = keras.Input((64, 64, 1))
     unfrozen = keras.Model(inp, layers.Dense(5, activation="softmax")(bb(inp)))
 
     def fine(lr, bn_too=False):
-        bb = load_backbone("parcel-primitives", input_shape=(64, 64, 1), trainable=False)
+        bb = load_backbone("everyday-objects", input_shape=(64, 64, 1), trainable=False)
         inp = keras.Input((64, 64, 1))
         m = keras.Model(inp, layers.Dense(5, activation="softmax")(bb(inp, training=False)))
         m = ns["prepare_fine_tuning"](m, bb, "block_15_expand", lr)
