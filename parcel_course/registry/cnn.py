@@ -27,6 +27,7 @@ from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
 from parcel_utils.checks import (_selection_verdict, check_accuracy_against_reference, check_close, check_equal,
                                  check_in_range)
 
+from ..limits import GRADING_BUDGET
 from ..reference import cnn as ref
 from . import Check, ModelCheck
 
@@ -275,7 +276,8 @@ def check_model_accuracy(model, assignment, key, tolerance=0.05, split="test", b
 
     The maps go through ``model.predict`` (inference: augmentation and
     dropout inactive), the class is the arg-max of its output, and the
-    accuracy is checked with :func:`parcel_utils.checks.check_accuracy_against_reference`.
+    accuracy is checked with :func:`parcel_utils.checks.check_accuracy_against_reference`,
+    against the reference's accuracy at the budget graded kernels train at (``GRADING_BUDGET``).
     """
     from parcel_utils.data import load_parcels
     X, y, _ = load_parcels(split, progress=False)
@@ -285,7 +287,7 @@ def check_model_accuracy(model, assignment, key, tolerance=0.05, split="test", b
                              f"got {out.shape}.")
     acc = float(np.mean(out.argmax(axis=1) == y))
     try:
-        check_accuracy_against_reference(acc, assignment, key, tolerance=tolerance)
+        check_accuracy_against_reference(acc, assignment, key, tolerance=tolerance, budget=GRADING_BUDGET)
     except AssertionError as exc:
         raise AssertionError(f"the model's {split} accuracy, computed from its predictions: {exc}") from None
     return acc
