@@ -274,7 +274,7 @@ def make_object_scenes(n, seed=None):
     Example
     -------
     >>> X, lab = make_object_scenes(4, seed=1)
-    >>> X.dtype, bool(((X == 0) | (X >= 4)).all()), lab["count"].max() < MAX_OBJECTS
+    >>> X.dtype, bool(((X == 0) | (X >= 4)).all()), bool(lab["count"].max() < MAX_OBJECTS)
     (dtype('float32'), True, True)
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
