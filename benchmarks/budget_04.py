@@ -1,7 +1,8 @@
 """Worker seconds per 04_cnn submission: two reference submissions and a blank one, graded by `grading.grade_all` with 2 workers.
 
-Usage: .venv/bin/python benchmarks/budget_04.py OUT.json (about 2 minutes on 2 cores; writes the figures of the README's
-"A training budget for 04").
+Usage: .venv/bin/python benchmarks/budget_04.py OUT.json. About 2 minutes on 2 cores; prints the
+seconds and scores the README's "A training budget for 04" quotes, and writes them to OUT.json.
+
 """
 import json, shutil, sys, tempfile, time
 from pathlib import Path
@@ -24,7 +25,6 @@ def main():
          "execution_seconds": round(r.execution_seconds, 1), "flags": r.flags} for r in res]}
     print(json.dumps(out, indent=1))
     Path(sys.argv[1]).write_text(json.dumps(out, indent=1))
-
 
 if __name__ == '__main__':
     main()
