@@ -10,6 +10,8 @@ from pathlib import Path
 
 import nbformat
 
+from parcel_utils.checks import BUDGET_ENV
+
 from . import authoring
 from .limits import GRADING_BUDGET
 
@@ -221,18 +223,13 @@ class Course:
 
     def execute_solutions(self, assignments=None, out_dir=None, timeout=900, progress=print) -> dict:
         """Execute the source notebooks into solutions/ (outputs in); returns seconds per notebook."""
-        from nbclient import NotebookClient
         out_dir = Path(out_dir) if out_dir else self.solutions_dir
         times = {}
         os.environ.update({k: v for k, v in grading_env().items() if k not in os.environ})
-        os.environ.pop("PARCEL_BUDGET", None)          # solutions/ holds the full-budget run
+        os.environ.pop(BUDGET_ENV, None)          # solutions/ holds the full-budget run
         for a in self.check_assignments(assignments):
             for nb_path in self.notebooks(a):
-                nb = nbformat.read(nb_path, as_version=4)
-                t0 = time.perf_counter()
-                NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                               resources={"metadata": {"path": str(nb_path.parent)}}).execute()
-                dt = time.perf_counter() - t0
+                nb, dt = self._run_notebook(nb_path, timeout)
                 target = out_dir / a / nb_path.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, target)
@@ -249,23 +246,22 @@ class Course:
                                  "(metrics recorded, notebook not kept)")
         return times
 
-    def _execute_at_budget(self, nb_path, timeout, budget=GRADING_BUDGET) -> float:
-        """Execute a source notebook with $PARCEL_BUDGET set; record what it publishes (key + "@budget")."""
+    @staticmethod
+    def _run_notebook(nb_path, timeout, allow_errors=False):
+        """Execute a notebook in its own folder (a kernel of this environment); (executed notebook, seconds)."""
         from nbclient import NotebookClient
         nb = nbformat.read(nb_path, as_version=4)
-        old = os.environ.get("PARCEL_BUDGET")
-        os.environ["PARCEL_BUDGET"] = budget
-        try:
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                       resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+        return nb, time.perf_counter() - t0
+
+    def _execute_at_budget(self, nb_path, timeout, budget=GRADING_BUDGET) -> float:
+        """Execute a source notebook with $PARCEL_BUDGET set; record what it publishes (key + "@budget")."""
+        from unittest import mock
+        with mock.patch.dict(os.environ, {BUDGET_ENV: budget}):
             # its visible tests compare with bars this run is about to record: errors do not stop it
-            NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                           resources={"metadata": {"path": str(nb_path.parent)}}).execute()
-            dt = time.perf_counter() - t0
-        finally:
-            if old is None:
-                os.environ.pop("PARCEL_BUDGET", None)
-            else:
-                os.environ["PARCEL_BUDGET"] = old
+            nb, dt = self._run_notebook(nb_path, timeout, allow_errors=True)
         self._record_metrics(nb_path.parent.name, nb_path.name, nb, dt, budget=budget)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error" and o.get("ename") != "AssertionError"]

@@ -42,6 +42,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, List, Unicode
 
+from parcel_utils.checks import BUDGET_ENV
+
 from .limits import GRADING_BUDGET, GradingLimits, thread_caps
 
 __all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths", "bwrap_prefix",
@@ -53,8 +55,8 @@ __all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "p
 #: ipykernel forwards late, into whichever cell runs next (it cost a correct 04_cnn 11 to 13 points).
 #: What a graded kernel must not inherit from whoever started the grader (a server gradebook's password).
 KERNEL_ENV_DROPPED = ("PARCEL_DB_URL", "PGPASSWORD", "DATABASE_URL")
-KERNEL_ENV = {"PARCEL_GRADING": "1", "PARCEL_BUDGET": GRADING_BUDGET, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
-              "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+KERNEL_ENV = {"PARCEL_GRADING": "1", BUDGET_ENV: GRADING_BUDGET, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0",
+              "MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 NOBODY = 65534
 

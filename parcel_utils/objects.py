@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import data
+
 __all__ = ["OBJECT_KINDS", "MAX_OBJECTS", "THICKNESS_BINS_MM", "make_object_scenes", "render_object_scene"]
 
 #: The kinds of objects, in label order.
@@ -41,11 +43,10 @@ MAX_OBJECTS = 4
 #: Edges (mm) of the thickness bins of the largest object's height (label ``thickness``).
 THICKNESS_BINS_MM = (30.0, 80.0, 160.0)
 
-_N = 64
-_PIXEL_MM = 8.0
-_FIELD = _N * _PIXEL_MM
-_X = ((np.arange(_N) + 0.5) * _PIXEL_MM)[None, :]
-_Y = ((np.arange(_N) + 0.5) * _PIXEL_MM)[:, None]
+# the parcel maps' grid: pixel centres in mm, and the whole field as the sensor's window
+_N, _PIXEL_MM, _FIELD = data.IMAGE_SIZE, data.PIXEL_MM, data._FIELD
+_X, _Y = data._C[None, :], data._C[:, None]
+_WINDOW = data._Window((0.0, 0.0), (_FIELD, _FIELD))
 _ROUND = frozenset({"can", "ball", "lid", "tyre", "jar"})
 
 
@@ -151,7 +152,7 @@ def _shape(rng, p, cx, cy):
         return R + np.sqrt(np.clip(R * R - v * v, 0, None)) - (b - R), f
     if kind == "ball":
         f = r - a
-        return h * np.sqrt(np.clip(1 - (r / a) ** 2, 0, None)) + 0.0, f
+        return h * np.sqrt(np.clip(1 - (r / a) ** 2, 0, None)), f
     if kind == "lid":                              # a shallow round lid: raised rim, lower centre
         f = r - a
         return np.where(f > -rng.uniform(8, 20), h, h * rng.uniform(0.3, 0.7)), f
@@ -161,7 +162,7 @@ def _shape(rng, p, cx, cy):
         return h * np.sqrt(np.clip(1 - ((r - (a - t)) / t) ** 2, 0, None)), f
     if kind == "wedge":                            # a ramp: the top slopes along the length
         f = _rrect(u, v, a, b, 0.0)
-        return h * (rng.uniform(0.1, 0.6) + (1 - 0.0) * (u + a) / (2 * a)) / 1.6, f
+        return h * (rng.uniform(0.1, 0.6) + (u + a) / (2 * a)) / 1.6, f
     if kind == "stack":                            # 2-3 slabs, each smaller than the one below
         f = _rrect(u, v, a, b, 0.0)
         top = np.full(u.shape, h * 0.4)
@@ -239,16 +240,13 @@ def _scene(rng, n_obj):
 
 def render_object_scene(seed_seq, n_objects):
     """One scene of ``n_objects`` objects through the parcel sensor: (depth mm float32, kind, thickness)."""
-    from . import data
-
     rng = np.random.default_rng(seed_seq)
     top, kind, thick = _scene(rng, n_objects)
     lab = None
     if rng.random() < 0.25:                                   # a glossy or raised label somewhere on top
         cx, cy = rng.uniform(100, _FIELD - 100, 2)
         lab = (np.abs(_X - cx) < rng.uniform(20, 45)) & (np.abs(_Y - cy) < rng.uniform(15, 35)) & (top > 5)
-    window = data._Window((0.0, 0.0), (_FIELD, _FIELD))
-    m = data._sensor(data._Draws(rng), window, top, lab, bool(rng.random() < 0.5))
+    m = data._sensor(data._Draws(rng), _WINDOW, top, lab, bool(rng.random() < 0.5))
     return data._quantise(m), kind, thick
 
 
