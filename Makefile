@@ -11,7 +11,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 ASSIGNMENTS := $(notdir $(wildcard source/0*))
 
-.PHONY: help install demo test test-fast source release solutions bundle bench clean
+.PHONY: help install demo test test-fast source release solutions bundle bench bench-class clean
 help:
 	@echo "make demo       release the course, grade a simulated class, write the reports"
 	@echo "make test       the whole test suite (what CI runs)"
@@ -20,6 +20,7 @@ help:
 	@echo "make solutions  execute the source notebooks into solutions/ (outputs in)"
 	@echo "make bundle     what students get: the student wheel, release/ notebooks, a README (dist/bundle/ and its zip)"
 	@echo "make bench      the grading benchmark (writes BENCHMARKS.md)"
+	@echo "make bench-class  a class of 100 students over the four assignments: seconds per submission, wall times, where they go (BENCHMARKS.md, about 20 min)"
 
 $(STAMP): pyproject.toml student/pyproject.toml
 	@# bubblewrap isolates the grading kernels; install it where we may (root on Debian/Ubuntu).
@@ -71,6 +72,9 @@ bundle: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/grading.py
+
+bench-class: $(STAMP)
+	$(PY) benchmarks/class_grading.py
 
 clean:
 	rm -rf exchange submitted feedback gradebook.db reports

@@ -19,17 +19,20 @@ FEEDBACK_PREPROCESSORS = [
 ]
 
 
-def configure_grading(c, flags_path: str = "") -> None:
+def configure_grading(c, flags_path: str = "", timings_path: str = "") -> None:
     """Set autograde's preprocessors on ``c``: the static scan, the attested inputs, the sandboxed and
     guarded Execute, the verification outside the kernel; and feedback without hidden tests.
 
     ``c.GradingLimits`` holds the limits (set them before or after this
-    call); ``flags_path`` is where the integrity flags go as JSON lines.
+    call); ``flags_path`` is where the integrity flags go as JSON lines,
+    ``timings_path`` where each notebook's time goes (kernel start, cells,
+    verification; ``parcel-course grade`` records it in its ledger).
     """
     from .limits import GradingLimits
     from .preprocessors import autograde_preprocessors, sanitize_preprocessors
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
     c.ScanSubmission.flags_path = c.GuardedExecute.flags_path = c.VerifyAttestations.flags_path = flags_path
+    c.GuardedExecute.timings_path = c.VerifyAttestations.timings_path = timings_path
     c.LimitOutput.max_lines = GradingLimits(config=c).max_output_lines
     c.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)

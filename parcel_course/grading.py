@@ -38,7 +38,21 @@ __all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all",
 LEDGER = "parcel-grade.json"
 FLAGS_FILE = "integrity-flags.jsonl"
 DIGESTS_FILE = "instructor-cells.json"
+TIMINGS_FILE = "timings.jsonl"
 SANDBOX_MARK = "parcel-sandbox: kernel started in bwrap"
+
+
+#: Where a submission's grading time goes (``GradeResult.phases``, seconds).
+PHASES = {
+    "worker": "our worker: the private course directory written, results read back, cleaned up",
+    "reference": "what the reference gives for the hidden tests, computed once per worker before it forks",
+    "nbgrader": "nbgrader itself: its start, sanitising, the static scan, the attested inputs, saving the grades",
+    "kernel": "the student's kernel started in the sandbox (interpreter, sockets) and shut down",
+    "cells": "the notebook's cells in the kernel (the student's imports and code, the tests)",
+    "verify_values": "the attested values checked outside the kernel, in nbgrader's process",
+    "verify_models": "the saved models checked in the sandboxed checker process",
+    "merge": "the result merged into the course gradebook and autograded/, in the instructor's process",
+}
 
 
 @dataclass
@@ -72,6 +86,7 @@ class GradeResult:
     flags: list = field(default_factory=list)      # dicts: notebook, cell, reason
     digest: str = ""
     log: str = ""
+    phases: dict = field(default_factory=dict)     # where the seconds went: see PHASES
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -115,7 +130,7 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
 {limits_config(limits)}
 from parcel_course.config import configure_grading
-configure_grading(c, flags_path=os.path.join(here, {FLAGS_FILE!r}))
+configure_grading(c, flags_path=os.path.join(here, {FLAGS_FILE!r}), timings_path=os.path.join(here, {TIMINGS_FILE!r}))
 c.ScanSubmission.digests_path = os.path.join(here, {DIGESTS_FILE!r})
 """
 
@@ -161,6 +176,10 @@ def grade_submission(job: GradeJob) -> GradeResult:
                 "--log-level=INFO"]
         env = grading_env(thread_caps(limits.threads))
         env.pop("PARCEL_DB_URL", None)   # the worker's gradebook is its private file; no kernel sees the server's
+        if _forks(limits.preload):       # once per worker and assignment; the forked graders inherit it
+            t_warm = time.perf_counter()
+            warm_reference(job.assignment)
+            res.phases["reference"] = round(time.perf_counter() - t_warm, 3)
         t_exec = time.perf_counter()
         with open(tmp / "autograde.log", "w") as log:
             proc = _start_nbgrader(args, tmp, env, log, preload=limits.preload)
@@ -200,6 +219,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
             res.status, res.reason = "killed", "the kernel died while the notebook ran"
         res.flags += _read_flags(tmp / FLAGS_FILE)
+        res.phases.update(_read_phases(tmp / TIMINGS_FILE, res.execution_seconds))
         killed = [f["reason"] for f in res.flags if f.get("kind") == "killed"]
         if killed and res.status != "timeout":   # the kernel manager's watcher killed it: say why
             res.status, res.reason = "killed", killed[0].removeprefix("killed: ")
@@ -212,7 +232,24 @@ def grade_submission(job: GradeJob) -> GradeResult:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res.seconds = time.perf_counter() - t0
+    res.phases["worker"] = round(res.seconds - res.execution_seconds - res.phases.get("reference", 0.0), 3)
     return res
+
+
+def _read_phases(path: Path, execution_seconds: float) -> dict:
+    """The seconds of each phase in :data:`PHASES` the grader's preprocessors recorded (summed over notebooks);
+    what nbgrader's run took beyond them is nbgrader's own."""
+    phases = {k: 0.0 for k in ("kernel", "cells", "verify_values", "verify_models")}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            for k in phases:
+                phases[k] += float(rec.get(k, 0.0))
+    phases["nbgrader"] = max(0.0, execution_seconds - sum(phases.values()))
+    return {k: round(v, 3) for k, v in phases.items()}
 
 
 #: What ``nbgrader autograde`` imports before it grades anything (about 2 s of CPU each time).
@@ -258,6 +295,21 @@ class _Forked:
                 pass
 
 
+def warm_reference(assignment: str) -> None:
+    """Compute once per worker what the grader needs from the reference for ``assignment``
+    (:func:`parcel_course.registry.warm`); a failure only means each grader computes it itself."""
+    try:
+        from . import registry
+        registry.warm(assignment)
+    except Exception:   # noqa: BLE001 - the grader's own check will say what is wrong, in the notebook
+        pass
+
+
+def _forks(preload: bool) -> bool:
+    """Whether this worker grades by forking itself (see :func:`_start_nbgrader`)."""
+    return preload and hasattr(os, "fork") and threading.active_count() == 1 and preload_nbgrader()
+
+
 def _start_nbgrader(args: list, cwd: Path, env: dict, log, preload: bool = True):
     """Start ``nbgrader ARGS`` in ``cwd`` with ``env``, its output into ``log``; a Popen-like handle.
 
@@ -272,8 +324,10 @@ def _start_nbgrader(args: list, cwd: Path, env: dict, log, preload: bool = True)
     as a fresh process would.  Elsewhere (a Dask worker, which runs threads;
     ``Limits.preload=False``) it is a fresh process.  The student's kernel is
     a fresh process either way, started by nbgrader in the sandbox.
+    A forking worker has also computed, once, what the reference gives for the
+    assignment (:func:`warm_reference`): each child finds it done.
     """
-    if not (preload and hasattr(os, "fork") and threading.active_count() == 1 and preload_nbgrader()):
+    if not _forks(preload):
         return subprocess.Popen([*nbgrader_executable(), *args], cwd=cwd, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     sys.stdout.flush()
@@ -508,6 +562,7 @@ def merge_result(course: Course, res: GradeResult) -> None:
     from nbgrader.api import Comment, Grade, MissingEntry, SubmittedAssignment, SubmittedNotebook
     from sqlalchemy import Boolean, Float, bindparam, case, update
     warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
+    t0 = time.perf_counter()
     out = course.autograded / res.student / res.assignment
     if out.exists():
         shutil.rmtree(out)
@@ -561,6 +616,7 @@ def merge_result(course: Course, res: GradeResult) -> None:
             raise
         gb.db.expire_all()
         res.score = float(gb.find_submission(res.assignment, res.student).score or 0)
+    res.phases["merge"] = round(time.perf_counter() - t0, 3)
     (out / LEDGER).write_text(json.dumps(res.summary(), indent=1, default=str))
 
 

@@ -6,8 +6,9 @@ whose kernel manager wraps the kernel command:
 
 ``bwrap`` (bubblewrap) when it is available (Linux):
     new user, PID, network, IPC and UTS namespaces: no network at all, no view
-    of other processes; a file system that holds only the system directories
-    and the Python environment (read-only), the submission's own directory
+    of other processes; a file system that holds only the system directories,
+    the Python environment and the parcel dataset's cache (read-only, named by
+    ``PARCEL_DATA_DIR``: :func:`dataset_cache`), the submission's own directory
     (read-write) and an empty, size-capped /tmp.  The kernel runs as ``nobody``
     in its own user namespace, with no capabilities.
 ``rlimits`` launcher, always:
@@ -47,7 +48,7 @@ from parcel_utils.checks import BUDGET_ENV
 from .limits import GRADING_BUDGET, GradingLimits, thread_caps
 
 __all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths", "bwrap_prefix",
-           "instructor_paths", "KERNEL_ENV"]
+           "instructor_paths", "dataset_cache", "KERNEL_ENV"]
 
 #: The environment of every graded kernel.  TensorFlow's C++ log is silenced, errors included
 #: (level 3: fatal only): nbgrader scores a test cell with any stderr output zero, and tf.data logs a
@@ -72,6 +73,22 @@ def sandbox_available() -> bool:
                                "true"], capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def dataset_cache() -> str:
+    """The parcel dataset's cache directory, made complete (the course's three splits) by the grader.
+
+    A sandboxed kernel (and the model checker) sees it read-only through
+    ``PARCEL_DATA_DIR``: ``load_parcels`` there reads the splits instead of
+    generating them again in every kernel. Generated here once, on the first
+    grading, where it is missing (``parcel_utils.data.load_parcels``).
+    """
+    from parcel_utils.data import SPLITS, _cache_file, default_cache_dir, load_parcels
+    cache = default_cache_dir()
+    for split in SPLITS:
+        if not _cache_file(cache, split, 0).exists():
+            load_parcels(split, progress=False)
+    return str(cache.resolve())
 
 
 def resolved_limits(config, resources=None):
@@ -197,7 +214,9 @@ class SandboxedKernelManager(AsyncKernelManager):
             return limits + cmd
         cwd = getattr(self, "_kernel_cwd", None) or os.getcwd()
         as_nobody = self.drop_to_nobody
-        wrap = bwrap_prefix(cwd, binds=[self._sockdir], readonly=self.readonly_paths, tmp_mb=lim.tmp_mb,
+        cache = dataset_cache()          # read-only: the kernel loads the splits, it does not generate them
+        limits.insert(limits.index("--"), f"--env=PARCEL_DATA_DIR={cache}")
+        wrap = bwrap_prefix(cwd, binds=[self._sockdir], readonly=[*self.readonly_paths, cache], tmp_mb=lim.tmp_mb,
                             as_nobody=as_nobody)
         self.log.info("parcel-sandbox: kernel started in bwrap (as %s)", "nobody" if as_nobody else "current user")
         # the launcher runs outside the sandbox (it is the instructor's code); the limits and the environment

@@ -85,12 +85,15 @@ def main(argv=None) -> int:
     if not argv or len(argv) % 3:
         print("usage: python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [...]", file=sys.stderr)
         return 2
+    import time
     for i in range(0, len(argv), 3):
+        t0 = time.perf_counter()
         try:
             why = _check(argv[i], argv[i + 1], json.loads(argv[i + 2]))
         except Exception as exc:  # noqa: BLE001
             why = f"the grader's model check failed: {type(exc).__name__}: {str(exc)[:300]}"
-        print(VERDICT + json.dumps({"index": i // 3, "ok": why is None, "why": why or ""}), flush=True)
+        print(VERDICT + json.dumps({"index": i // 3, "ok": why is None, "why": why or "",
+                                    "seconds": round(time.perf_counter() - t0, 3)}), flush=True)
     return 0
 
 
@@ -104,10 +107,9 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     ``timeout`` seconds per model).  The dataset cache is made complete here
     first, since the sandbox can only read it.
     """
-    from parcel_utils.data import default_cache_dir, load_parcels
     from .directory import grading_env
     from .limits import thread_caps
-    from .sandbox import bwrap_prefix, sandbox_available
+    from .sandbox import bwrap_prefix, dataset_cache, sandbox_available
     whys = [None] * len(jobs)
     argv, index = [], []
     for i, (model_file, key, record) in enumerate(jobs):
@@ -119,9 +121,7 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
         index.append(i)
     if not index:
         return whys
-    for split in ("val", "test"):             # the splits the checks read, cached before the sandbox
-        load_parcels(split, progress=False)
-    cache = str(default_cache_dir().resolve())
+    cache = dataset_cache()                   # the splits the checks read, cached before the sandbox
     env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
     env.pop("PARCEL_GRADING", None)
     cmd = [sys.executable, "-m", "parcel_course.verify_model", *argv]

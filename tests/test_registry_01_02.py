@@ -304,3 +304,35 @@ def test_attest_fails_a_wrong_answer_in_the_instructor_s_environment():
         attest("receptive_field", lambda L, k: 1 + L * k)
     with pytest.raises(AssertionError, match="through yours"):     # tanh computed without the student's sigmoid
         attest("tanh_through_sigmoid", lambda x: np.tanh(x))
+
+
+# -- the reference computed once per process ---------------------------------------------------
+
+def test_expected_values_are_computed_once_and_verify_as_before():
+    calls = []
+
+    def reference(a, b):
+        calls.append((a, b))
+        return a + b
+
+    def inputs(seed, n=3):
+        return [((i, seed), {}, f"case {i}") for i in range(n)]
+
+    check = registry.Check("plus_once", "nb", "test_plus", inputs, 5, reference, compare="equal")
+    right = [encode_value(i + 5) for i in range(3)]
+    assert check.verify(right) is None
+    assert check.verify(right) is None and len(calls) == 3        # the second verify computed nothing
+    assert "should be 6" in check.verify([encode_value(5), encode_value(7), encode_value(7)])
+    # another check of the same key with other inputs has its own values
+    other = registry.Check("plus_once", "nb", "test_plus", inputs, 9, reference, compare="equal")
+    assert other.verify([encode_value(i + 9) for i in range(3)]) is None and len(calls) == 6
+
+
+def test_warm_computes_what_verify_uses():
+    for assignment in MODULES:
+        registry.warm(assignment)
+        for check in registry.checks_of(assignment):
+            if check.kind == "value" and check.compare != "verify":
+                ident = (check.key, check.seed, repr(sorted(check.params.items())), check.inputs, check.reference)
+                assert ident in registry._EXPECTED, check.key
+    registry.warm("no_such_assignment")      # nothing to do, no error

@@ -96,6 +96,11 @@ def test_parallel_grading_resumes_and_reports_failures(course):
         assert results[s].score == 0
     # a process-pool worker runs one thread: nbgrader ran in a fork of it, imported once
     assert {r.launcher for r in results.values()} == {"fork"}
+    # where the time went, recorded in the ledger: the worker warmed the reference before it forked
+    phases = results["right"].phases
+    assert set(phases) == set(grading.PHASES), phases
+    assert phases["kernel"] > 0 and phases["cells"] > 0 and phases["merge"] > 0, phases
+    assert sum(phases.values()) == pytest.approx(results["right"].seconds + phases["merge"], abs=0.05)
     # every submission is in the gradebook and has its ledger
     with Gradebook(course.db_url, course.course_id) as gb:
         assert sorted(s.student.id for s in gb.find_assignment("00_tiny").submissions) == sorted(results)
@@ -189,6 +194,31 @@ def square(x):
     assert r.sandbox == "bwrap" and r.status == "graded", r.reason
     assert r.score == 3, [g["error"] for g in r.grades]  # the probe saw nothing, so square's tests ran
     assert not (course.root / "pwned").exists()
+
+
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap is not available here")
+def test_sandboxed_kernel_reads_the_dataset_cache_and_cannot_write_it(course):
+    """The grader makes the dataset cache complete and shows it read-only: kernels load the splits, never
+    generate them again, and cannot change what the grader's own checks read."""
+    probe = """
+import os
+from parcel_utils.data import SPLITS, _cache_file, load_parcels
+cache = os.environ["PARCEL_DATA_DIR"]
+assert all(os.path.isfile(_cache_file(cache, s, 0)) for s in SPLITS), os.listdir(cache)
+assert load_parcels("val", progress=False)[0].shape == (1000, 64, 64)
+for target in (os.path.join(cache, "forged"), str(_cache_file(cache, "test", 0))):
+    try:
+        open(target, "ab").close()
+    except OSError:
+        pass
+    else:
+        raise AssertionError("wrote " + target)
+def square(x):
+    return x * x
+"""
+    submit_dir(course, "cache", square=probe, halve=RIGHT["halve"])
+    (r,) = grading.grade_all(course, workers=1, limits=grading.Limits(sandbox="bwrap"), progress=False)
+    assert r.sandbox == "bwrap" and (r.status, r.score) == ("graded", 3), [g["error"] for g in r.grades]
 
 
 def test_grading_env_silences_tensorflow_whatever_the_caller_says(monkeypatch):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["autograde_preprocessors", "sanitize_preprocessors", "append_flags"]
+__all__ = ["autograde_preprocessors", "sanitize_preprocessors", "append_flags", "append_timing"]
 
 
 def append_flags(path: str, flags: list) -> None:
@@ -27,6 +27,16 @@ def append_flags(path: str, flags: list) -> None:
         with open(path, "a") as fh:
             for f in flags:
                 fh.write(json.dumps(f) + "\n")
+
+
+def append_timing(path: str, notebook: str, **seconds) -> None:
+    """Append where a notebook's grading time went (``phase=seconds``) to ``path`` as one JSON line ('' : nowhere).
+
+    ``parcel-course grade`` reads them into the ledger (``GradeResult.phases``); the benchmark sums them.
+    """
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(dict(notebook=notebook, **{k: round(float(v), 3) for k, v in seconds.items()})) + "\n")
 
 
 def sanitize_preprocessors() -> list:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import nbformat
 from traitlets import Unicode
 
 from ..limits import GradingLimits
 from ..sandbox import SandboxedExecute
-from . import append_flags
+from . import append_flags, append_timing
 
 __all__ = ["GuardedExecute"]
 
@@ -26,11 +27,15 @@ class GuardedExecute(SandboxedExecute):
     """The sandboxed Execute with a cap on the output kept, and test outputs that cannot be cleared."""
 
     flags_path = Unicode("", help="File to which flags are appended as JSON lines ('' : none).").tag(config=True)
+    timings_path = Unicode("", help="File to which the kernel's start and the cells' time are appended "
+                                    "('' : none).").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._sizes, self._total, self._noted, self._flags = {}, 0, set(), []
+        self._cell_seconds = 0.0
         limits = GradingLimits(config=self.config)
         self.max_cell_output_mb, self.max_notebook_output_mb = limits.max_output_mb, limits.max_notebook_output_mb
+        t0 = time.perf_counter()
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -39,6 +44,16 @@ class GuardedExecute(SandboxedExecute):
                 self._flags.append(dict(cell="", kind="killed", reason=f"killed: {why}"))
             name = ((resources or {}).get("nbgrader") or {}).get("notebook", "")
             append_flags(self.flags_path, [dict(f, notebook=name) for f in self._flags])
+            # the kernel's start and shut-down (sandbox, interpreter) is what the run took beyond its cells
+            append_timing(self.timings_path, name, cells=self._cell_seconds,
+                          kernel=time.perf_counter() - t0 - self._cell_seconds)
+
+    def preprocess_cell(self, cell, resources, index):
+        t0 = time.perf_counter()
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            self._cell_seconds += time.perf_counter() - t0
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()

@@ -16,6 +16,7 @@ flagged as tampering.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -27,7 +28,7 @@ from parcel_utils.attest import ATTEST_DIR, ATTEST_MIME, ATTEST_MODEL_MIME
 
 from .. import registry
 from ..sandbox import resolved_limits
-from . import append_flags
+from . import append_flags, append_timing
 
 __all__ = ["VerifyAttestations", "ATTEST_ERROR", "records_problem", "verify_value", "verify_models"]
 
@@ -91,9 +92,11 @@ class VerifyAttestations(NbGraderPreprocessor):
     """
 
     flags_path = Unicode("", help="File to which flags are appended as JSON lines ('' : none).").tag(config=True)
+    timings_path = Unicode("", help="File to which the verification's time is appended ('' : none).").tag(config=True)
 
     def preprocess(self, nb, resources):
         from nbgrader.api import Gradebook, MissingEntry
+        t0 = time.perf_counter()
         info = resources["nbgrader"]
         notebook, assignment = info["notebook"], info["assignment"]
         notebook_dir = (resources.get("metadata") or {}).get("path") or "."
@@ -125,8 +128,10 @@ class VerifyAttestations(NbGraderPreprocessor):
         # every attested model of the notebook is checked in one process (Keras imported once)
         items = [(c, published.get((ATTEST_MODEL_MIME, c.key), []))
                  for _cell, _gid, checks, published, _kept in pending for c in checks if c.kind == "model"]
+        t_models = time.perf_counter()
         model_whys = dict(zip((c.key for c, _ in items),
                               verify_models(items, notebook_dir, limits.sandbox, limits.cell_timeout, limits.threads)))
+        t_models = time.perf_counter() - t_models
         for cell, gid, checks, published, kept in pending:
             kernel_pass = _kernel_says_pass(cell)
             failures = []
@@ -149,6 +154,8 @@ class VerifyAttestations(NbGraderPreprocessor):
                         "out-of-process check failed (" + reason[:400] + "); scored zero")))
                 self.log.info("attestation failed in %s/%s: %s", notebook, gid, reason[:300])
         append_flags(self.flags_path, flags)
+        total = time.perf_counter() - t0
+        append_timing(self.timings_path, notebook, verify_values=total - t_models, verify_models=t_models)
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):   # pragma: no cover - preprocess does the work

@@ -31,7 +31,8 @@ import numpy as np
 from parcel_utils.attest import decode_value
 from parcel_utils.checks import check_close
 
-__all__ = ["Check", "ModelCheck", "MODULES", "all_checks", "checks_of", "find", "cell_checks", "compare_values"]
+__all__ = ["Check", "ModelCheck", "MODULES", "all_checks", "checks_of", "find", "cell_checks", "compare_values",
+           "warm"]
 
 #: Assignment -> the registry module that declares its checks.
 MODULES = {"01_convolution": "convolution", "02_parameters": "parameters", "03_handcrafted": "handcrafted",
@@ -109,6 +110,18 @@ class Check:
         """The cases, ``[(args, kwargs, label), ...]``, as the kernel and the grader both get them."""
         return [(tuple(a), dict(kw), str(label)) for a, kw, label in self.inputs(self.seed, **self.params)]
 
+    def expected(self) -> list:
+        """The reference's value for each case (``compare`` "close" or "equal"), computed once per process.
+
+        The cases are deterministic (a fixed seed), so a grading worker that
+        computes them before it forks for each submission (:func:`warm`) hands
+        them to every grader it starts.
+        """
+        ident = (self.key, self.seed, repr(sorted(self.params.items())), self.inputs, self.reference)
+        if ident not in _EXPECTED:
+            _EXPECTED[ident] = [self.reference(*args, **kwargs) for args, kwargs, _label in self.cases()]
+        return _EXPECTED[ident]
+
     def verify(self, records) -> str | None:
         """Why the published ``records`` (one per case) fail this check; None when they pass."""
         cases = self.cases()
@@ -116,7 +129,8 @@ class Check:
             return (f"malformed attestation: {len(records) if isinstance(records, list) else 'no'} values "
                     f"for {len(cases)} cases")
         label_of = self.name or self.key
-        for (args, kwargs, label), record in zip(cases, records):
+        expected = self.expected() if self.compare != "verify" else [None] * len(cases)
+        for (args, kwargs, label), record, reference in zip(cases, records, expected):
             what = f"{label_of} on {label}"
             try:
                 value = decode_value(record)
@@ -126,8 +140,7 @@ class Check:
                 if self.compare == "verify":
                     self.reference(value, *args, **kwargs)
                 else:
-                    compare_values(value, self.reference(*args, **kwargs), self.compare, self.rtol, self.atol,
-                                   name=what)
+                    compare_values(value, reference, self.compare, self.rtol, self.atol, name=what)
             except AssertionError as exc:
                 msg = str(exc)
                 return msg if msg.startswith(what) or self.compare != "verify" else f"{what}: {msg}"
@@ -172,6 +185,27 @@ class ModelCheck:
         except Exception as exc:  # noqa: BLE001 - a model the check cannot run on fails it
             return f"the check could not run on the model: {type(exc).__name__}: {str(exc)[:300]}"
         return None
+
+
+_EXPECTED: dict = {}
+
+
+def warm(assignment: str) -> None:
+    """Compute, in this process, what grading ``assignment`` needs from the reference: every value check's
+    expected values, and what its registry module's ``warm()`` prepares (03: the splits' features).
+
+    A ``parcel-course grade`` worker calls it once, before it forks for each
+    submission; each grader it starts then finds them computed.  Example:
+
+    >>> warm("01_convolution"); any(ident[0] == "correlate2d_valid" for ident in _EXPECTED)
+    True
+    """
+    for check in checks_of(assignment):
+        if check.kind == "value" and check.compare != "verify":
+            check.expected()
+    module = importlib.import_module(f"{__name__}.{MODULES[assignment]}") if assignment in MODULES else None
+    if hasattr(module, "warm"):
+        module.warm()
 
 
 def checks_of(assignment: str) -> list:
