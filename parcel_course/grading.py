@@ -45,7 +45,8 @@ SANDBOX_MARK = "parcel-sandbox: kernel started in bwrap"
 #: Where a submission's grading time goes (``GradeResult.phases``, seconds).
 PHASES = {
     "worker": "our worker: the private course directory written, results read back, cleaned up",
-    "reference": "what the reference gives for the hidden tests, computed once per worker before it forks",
+    "reference": "what the reference gives for the hidden tests, and the model checker's start (Keras "
+                 "imported), once per worker before it forks",
     "nbgrader": "nbgrader itself: its start, sanitising, the static scan, the attested inputs, saving the grades",
     "kernel": "the student's kernel started in the sandbox (interpreter, sockets) and shut down",
     "cells": "the notebook's cells in the kernel (the student's imports and code, the tests)",
@@ -179,6 +180,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         if _forks(limits.preload):       # once per worker and assignment; the forked graders inherit it
             t_warm = time.perf_counter()
             warm_reference(job.assignment)
+            warm_checker(job.assignment, limits)
             res.phases["reference"] = round(time.perf_counter() - t_warm, 3)
         t_exec = time.perf_counter()
         with open(tmp / "autograde.log", "w") as log:
@@ -303,6 +305,18 @@ def warm_reference(assignment: str) -> None:
         registry.warm(assignment)
     except Exception:   # noqa: BLE001 - the grader's own check will say what is wrong, in the notebook
         pass
+
+
+def warm_checker(assignment: str, limits: Limits) -> None:
+    """Where ``assignment`` has saved models to check: the worker's model checker server, started once
+    (:func:`parcel_course.verify_model.checker_server`; Keras imported once, not per submission)."""
+    from . import registry
+    from .verify_model import checker_server
+    if any(c.kind == "model" for c in registry.checks_of(assignment)):
+        try:
+            checker_server(limits.sandbox, limits.threads)
+        except (OSError, RuntimeError):   # each grader then starts its own checker, as plain nbgrader does
+            pass
 
 
 def _forks(preload: bool) -> bool:

@@ -79,9 +79,14 @@ def _check(model_file: str, key: str, record) -> str | None:
     return check.verify_model(model, record)
 
 
-def main(argv=None) -> int:
-    """``MODEL.keras KEY RECORD_JSON`` (one triple per model): one verdict line per model, in order."""
+def main(argv=None, request: str = "") -> int:
+    """``MODEL.keras KEY RECORD_JSON`` (one triple per model): one verdict line per model, in order.
+
+    ``--serve``: the checker server of a grading worker (:func:`serve`).
+    """
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--serve"]:
+        return serve()
     if not argv or len(argv) % 3:
         print("usage: python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [...]", file=sys.stderr)
         return 2
@@ -92,9 +97,175 @@ def main(argv=None) -> int:
             why = _check(argv[i], argv[i + 1], json.loads(argv[i + 2]))
         except Exception as exc:  # noqa: BLE001
             why = f"the grader's model check failed: {type(exc).__name__}: {str(exc)[:300]}"
-        print(VERDICT + json.dumps({"index": i // 3, "ok": why is None, "why": why or "",
+        print(VERDICT + json.dumps({"index": i // 3, "ok": why is None, "why": why or "", "request": request,
                                     "seconds": round(time.perf_counter() - t0, 3)}), flush=True)
     return 0
+
+
+READY, DONE = "parcel-model-checker-ready", "parcel-model-request-done:"
+
+
+def serve() -> int:
+    """The checker server: Keras and the checks imported once, then one forked child per request.
+
+    Reads requests from stdin, one JSON line each: ``{"id": ..., "jobs":
+    [[model_file, key, record], ...]}``.  For each, a child forked from this
+    process (Keras imported, no model ever loaded, no student's file read)
+    closes stdin, checks the models as :func:`main` does and exits; this
+    process waits for it and prints ``DONE`` with the request's id.  No state
+    passes from one request to the next: each child starts from the same clean
+    parent and takes what it loaded with it when it exits.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras  # noqa: F401 - what each check would import: done once, here
+    from parcel_utils.augment import RandomHeightScale  # noqa: F401
+    from . import registry
+    registry.all_checks()
+    print(READY, flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        try:
+            req = json.loads(line)
+            rid, argv = str(req["id"]), [str(x) for job in req["jobs"] for x in (job[0], job[1], json.dumps(job[2]))]
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:                      # the child: never returns into the loop
+            code = 1
+            try:
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)          # the next requests are not the child's to read
+                code = main(argv, request=rid)
+            except BaseException:         # noqa: BLE001 - the grader says "no verdict"
+                pass
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        os.waitpid(pid, 0)
+        print(DONE + json.dumps({"id": rid}), flush=True)
+
+
+class CheckerServer:
+    """A grading worker's model checker, started once (Keras imported once) and forked for each request.
+
+    The server runs as the one-off checker does (sandboxed with bubblewrap
+    where the worker's kernels are, the dataset cache and a spool directory
+    read-only); the model files of a request are copied into the spool.  The
+    worker starts it (:func:`checker_server`) before it forks for each
+    submission, so that the grader it forks finds it in :data:`_SERVER`.
+    """
+
+    def __init__(self, sandbox: str, threads: int):
+        from .directory import grading_env
+        from .limits import thread_caps
+        from .sandbox import bwrap_prefix, dataset_cache
+        self.sandbox, self.threads = sandbox, threads
+        self.spool = tempfile.mkdtemp(prefix="parcel-verify-spool-")
+        self.work = tempfile.mkdtemp(prefix="parcel-verify-")
+        cache = dataset_cache()
+        env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
+        env.pop("PARCEL_GRADING", None)
+        cmd = [sys.executable, "-m", "parcel_course.verify_model", "--serve"]
+        if sandbox == "bwrap":
+            cmd = bwrap_prefix(self.work, readonly=[self.spool, cache], instructor=True) + cmd
+        self.proc = subprocess.Popen(cmd, cwd=self.work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.pid, self.fd_in, self.fd_out = self.proc.pid, self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self._buf = b""
+        if self._read_until(lambda line: line == READY, 120) is None:
+            self.close()
+            raise RuntimeError("the model checker server did not start")
+
+    def alive(self) -> bool:
+        """In the process that started it; a grader forked from it cannot wait for the server."""
+        return self.proc.poll() is None
+
+    def _read_until(self, done, timeout: float, lines=None):
+        import select
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._buf:
+                raw, self._buf = self._buf.split(b"\n", 1)
+                line = raw.decode(errors="replace")
+                if lines is not None:
+                    lines.append(line)
+                if done(line):
+                    return line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.fd_out], [], [], left)
+            if ready:
+                chunk = os.read(self.fd_out, 65536)
+                if not chunk:
+                    return None           # the server is gone
+                self._buf += chunk
+
+    def ask(self, jobs, timeout: float) -> tuple[list, str]:
+        """Send one request (``(model_file, key, record)`` each); the verdict lines, and why there are none."""
+        import secrets
+        import shutil
+        rid = secrets.token_hex(8)
+        folder = Path(self.spool) / rid
+        folder.mkdir()
+        try:
+            copies = []
+            for i, (model_file, key, record) in enumerate(jobs):
+                target = folder / f"{i}.keras"
+                shutil.copyfile(model_file, target)
+                os.chmod(target, 0o644)
+                copies.append([str(target), key, record])
+            os.chmod(folder, 0o755)
+            os.write(self.fd_in, (json.dumps({"id": rid, "jobs": copies}) + "\n").encode())
+            lines = []
+            end = self._read_until(lambda line: line == DONE + json.dumps({"id": rid}), timeout, lines)
+            mine = [line for line in lines if line.startswith(VERDICT) and f'"request": "{rid}"' in line]
+            if end is None:
+                self.kill()               # a check that hangs, or a server that died: the worker starts another
+                return mine, f"took more than {timeout:.0f} s"
+            return mine, ""
+        except OSError as exc:
+            return [], f"could not reach the model checker ({exc})"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def kill(self) -> None:
+        import signal
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        import shutil
+        self.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except (subprocess.TimeoutExpired, ChildProcessError):
+            pass
+        shutil.rmtree(self.spool, ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+#: The worker's checker server (see :func:`checker_server`), inherited by the graders it forks.
+_SERVER: CheckerServer | None = None
+
+
+def checker_server(sandbox: str, threads: int) -> CheckerServer:
+    """The worker's checker server for these settings, started (or started again) where needed."""
+    global _SERVER
+    if _SERVER is not None and (not _SERVER.alive() or (_SERVER.sandbox, _SERVER.threads) != (sandbox, threads)):
+        _SERVER.close()
+        _SERVER = None
+    if _SERVER is None:
+        import atexit
+        _SERVER = CheckerServer(sandbox, threads)
+        atexit.register(_SERVER.close)
+    return _SERVER
 
 
 def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0) -> list:
@@ -121,14 +292,19 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
         index.append(i)
     if not index:
         return whys
+    mode = "bwrap" if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()) else "none"
+    limit = timeout * len(index)
+    server = _SERVER
+    if server is not None and (server.sandbox, server.threads) == (mode, threads):
+        lines, why_not = server.ask([jobs[i] for i in index], limit)
+        return _verdicts(whys, index, lines, None if why_not else 0, why_not, "")
     cache = dataset_cache()                   # the splits the checks read, cached before the sandbox
     env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
     env.pop("PARCEL_GRADING", None)
     cmd = [sys.executable, "-m", "parcel_course.verify_model", *argv]
     folders = sorted({str(Path(argv[k]).parent) for k in range(0, len(argv), 3)})
-    limit = timeout * len(index)
     with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
-        if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()):
+        if mode == "bwrap":
             cmd = bwrap_prefix(work, readonly=[*folders, cache], instructor=True) + cmd
         try:
             proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
@@ -136,8 +312,13 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
         except subprocess.TimeoutExpired as exc:
             stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             stderr, rc = f"took more than {limit} s", None
+    return _verdicts(whys, index, stdout.splitlines(), rc, stderr, stdout)
+
+
+def _verdicts(whys, index, lines, rc, stderr, stdout) -> list:
+    """``whys`` with the verdict of each job in ``index`` read from the checker's ``lines``."""
     verdicts = {}
-    for line in stdout.splitlines():
+    for line in lines:
         if line.startswith(VERDICT):
             try:
                 v = json.loads(line[len(VERDICT):])

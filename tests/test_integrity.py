@@ -662,6 +662,39 @@ def test_attested_model_verdicts_outside_the_kernel(tmp_path):
     assert "names the module 'os'" in verify_models([(check, record)], tmp_path)[0]
 
 
+@slow
+def test_checker_server_gives_the_one_off_checkers_verdicts(tmp_path, monkeypatch):
+    """A grading worker's checker server (Keras imported once, a fork per request) decides as the fresh
+    checker process does; a request that does not finish kills it, and the worker starts another."""
+    keras = pytest.importorskip("keras")
+    from parcel_course import verify_model as vm
+    from parcel_course.registry import find
+    from parcel_course.sandbox import sandbox_available
+    key = find(ACCURACY_KEY).key
+    tiny, coded = tmp_path / "tiny.keras", tmp_path / "coded.keras"
+    keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(),
+                      keras.layers.Dense(5, activation="softmax")]).save(tiny)
+    keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
+                      keras.layers.Dense(5)]).save(coded)
+    jobs = [(tiny, key, None), (coded, key, None), (tmp_path / "missing.keras", key, None)]
+    mode = "bwrap" if sandbox_available() else "none"
+    one_off = vm.verify_saved_models(jobs, sandbox=mode, timeout=120, threads=1)
+    assert "below the reference" in one_off[0] and "Lambda" in one_off[1] and "no saved model" in one_off[2]
+    monkeypatch.setattr(vm, "_SERVER", None)
+    server = vm.checker_server(mode, 1)
+    try:
+        assert vm.verify_saved_models(jobs, sandbox=mode, timeout=120, threads=1) == one_off
+        assert vm.verify_saved_models(jobs[:1], sandbox=mode, timeout=120, threads=1) == one_off[:1]
+        lines, why = server.ask([(tiny, key, None)], timeout=0.01)
+        assert "took more than" in why and lines == []
+        server.proc.wait(timeout=10)
+        again = vm.checker_server(mode, 1)          # the worker finds it dead and starts another
+        assert again is not server and again.alive()
+        assert vm.verify_saved_models(jobs, sandbox=mode, timeout=120, threads=1) == one_off
+    finally:
+        vm._SERVER.close()
+
+
 # -- 02_parameters and 03_handcrafted: their pure functions are attested too ---------------------
 # One more batch: the reference answers (no flag, full marks) and, per assignment, a student who
 # hides every failure in the kernel: the test helpers (and attest's own comparison) patched to do
