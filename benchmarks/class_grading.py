@@ -215,7 +215,7 @@ def render(r: dict, assignments) -> str:
     graded = ("every submission of the class" if r["full"] else
               f"a sample of {r['graded']} of them: {r['per_kind']} per assignment and kind of student")
     lines = [
-        "## Grading a class: 100 students, four assignments",
+        f"## Grading a class: {r['students']} students, four assignments",
         "",
         f"Measured by `make bench-class` (`.venv/bin/python benchmarks/class_grading.py`) on {r['date']}, "
         f"{r['machine']}.",

@@ -10,6 +10,11 @@ student's), loads it with Keras' safe mode, calls the instructor's check
 on it (the registry's model check of that key, :mod:`parcel_course.registry`)
 and prints its verdict as one JSON line after :data:`VERDICT`.
 
+A ``parcel-course grade`` worker that forks its graders starts one
+:class:`CheckerServer` instead (``--serve``): Keras imported once, then for
+each submission a child forked from that clean process checks its models and
+exits, which saves the import (about 5 s) per submission of 03 and 04.
+
 Run by hand::
 
     python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [MODEL2.keras KEY2 RECORD2 ...]
@@ -26,7 +31,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["unsafe_config", "verify_saved_models", "main", "VERDICT"]
+__all__ = ["unsafe_config", "verify_saved_models", "main", "serve", "CheckerServer", "checker_server", "VERDICT"]
 
 VERDICT = "parcel-model-verdict:"
 #: Module prefixes a saved model's configuration may name (Keras' classes, this package's layers).
@@ -174,7 +179,7 @@ class CheckerServer:
         self.proc = subprocess.Popen(cmd, cwd=self.work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self.pid, self.fd_in, self.fd_out = self.proc.pid, self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        self._buf = b""
+        self._buf, self._eof = b"", False
         if self._read_until(lambda line: line == READY, 120) is None:
             self.close()
             raise RuntimeError("the model checker server did not start")
@@ -202,6 +207,7 @@ class CheckerServer:
             if ready:
                 chunk = os.read(self.fd_out, 65536)
                 if not chunk:
+                    self._eof = True
                     return None           # the server is gone
                 self._buf += chunk
 
@@ -226,7 +232,7 @@ class CheckerServer:
             mine = [line for line in lines if line.startswith(VERDICT) and f'"request": "{rid}"' in line]
             if end is None:
                 self.kill()               # a check that hangs, or a server that died: the worker starts another
-                return mine, f"took more than {timeout:.0f} s"
+                return mine, ("stopped before it gave its verdicts" if self._eof else f"took more than {timeout:.0f} s")
             return mine, ""
         except OSError as exc:
             return [], f"could not reach the model checker ({exc})"
@@ -269,10 +275,12 @@ def checker_server(sandbox: str, threads: int) -> CheckerServer:
 
 
 def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0) -> list:
-    """Check each ``(model_file, key, record)`` with the registry's check ``key``, all in one fresh process.
+    """Check each ``(model_file, key, record)`` with the registry's check ``key``, all in one process.
 
     One process (sandboxed with bubblewrap where it can be) imports Keras
-    once and checks the models in turn.  Returns, per job, None when the
+    once and checks the models in turn: a fresh one, or, in a grader forked by
+    a ``parcel-course grade`` worker, a child of the worker's checker server
+    (:class:`CheckerServer`), forked for these models.  Returns, per job, None when the
     model passes, else one sentence that says why not (the model fails the
     check, it cannot be loaded safely, or the checks did not finish in
     ``timeout`` seconds per model).  The dataset cache is made complete here
