@@ -277,7 +277,8 @@ def write_section(path: Path, text: str, name: str = SECTION) -> None:
     block = f"{start}\n{text}{end}\n"
     if start in old and end in old:
         head, rest = old.split(start, 1)
-        new = head + block + rest.split(end, 1)[1].lstrip("\n")
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        new = head + block + ("\n" + tail if tail else "")
     else:
         new = old.rstrip("\n") + "\n\n" + block
     path.write_text(new)

@@ -129,9 +129,8 @@ def main(argv=None):
         date=time.strftime("%Y-%m-%d"),
     )
     (ROOT / "benchmarks" / "grading.json").write_text(json.dumps(result, indent=1) + "\n")
-    Path(a.out).write_text(f"""# Benchmarks
-
-## Grading: serial nbgrader against `parcel-course grade`
+    from class_grading import write_section
+    write_section(Path(a.out), f"""## Grading: serial nbgrader against `parcel-course grade`
 
 Measured by `make bench` (`.venv/bin/python benchmarks/grading.py`) on {result['date']},
 {result['machine']}. The class: the demo's six students (right, one mistake,
@@ -166,7 +165,7 @@ one kernel). Load average (1, 5, 15 min) at the end of the run:
 {', '.join(str(v) for v in result['load_average_at_end'])}.
 
 Raw figures: `benchmarks/grading.json`.
-""")
+""", name="serial-vs-parallel")
     print(json.dumps(result, indent=1))
 
 
