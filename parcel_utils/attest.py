@@ -156,8 +156,8 @@ def attest_model(key, model, record=None):
 
     While graded, saves ``model`` as ``.parcel-attest/<key>.keras`` beside the
     notebook and publishes that it did.  The grader checks the file in a
-    fresh, sandboxed process (no student code; Keras' safe mode; only Keras'
-    and this package's layers).
+    sandboxed process of its own, in which no student code has run (Keras'
+    safe mode; only Keras' and this package's layers).
 
     Parameters
     ----------
