@@ -39,19 +39,17 @@ import platform
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, fresh_course, write_section
 
-from parcel_course import grading  # noqa: E402
-from parcel_course.demo import fill_in  # noqa: E402
-from parcel_course.directory import Course  # noqa: E402
-from parcel_course.mistakes import MISTAKES  # noqa: E402
+from parcel_course import grading
+from parcel_course.demo import fill_in
+from parcel_course.directory import Course
+from parcel_course.mistakes import MISTAKES
 
 #: The kinds of students and their share of a class (they add up to 1).
 KINDS = {"right": 0.45, "mistake": 0.20, "half": 0.10, "blank": 0.05, "crash": 0.05, "late": 0.05, "missing": 0.10}
@@ -62,14 +60,18 @@ FRESH_PROCESS_IMPORT_S = 2.0
 
 
 def class_kinds(students: int, assignments, seed: int = 0) -> dict:
-    """``{(student, assignment): kind}``: per assignment, the kinds in their proportions, shuffled."""
+    """``{(student, assignment): kind}``: per assignment, the kinds in their proportions, shuffled.
+
+    >>> sorted(set(class_kinds(10, ["a"]).values())) == sorted(set(KINDS) - {"missing"})
+    True
+    """
     rng = random.Random(seed)
     names = [f"s{i:03d}" for i in range(students)]
     out = {}
     for a in assignments:
         pool = []
         for kind, share in KINDS.items():
-            pool += [kind] * round(share * students)
+            pool += [kind] * max(1, round(share * students))     # every kind, even in a small class
         pool = (pool + ["right"] * students)[:students]
         rng.shuffle(pool)
         out.update({(s, a): k for s, k in zip(names, pool)})
@@ -100,8 +102,10 @@ def makespan(durations, workers: int) -> float:
 
 
 def in_grading_order(jobs):
-    """``(assignment, seconds)`` jobs in ``grade_all``'s order for a first run: the last assignment first."""
-    return [s for _a, s in sorted(jobs, key=lambda j: j[0], reverse=True)]
+    """The seconds of ``(assignment, seconds)`` jobs in the order ``grade_all`` hands them out on a first run
+    (``grading.longest_first``)."""
+    tagged = [grading.GradeJob(str(i), a, {}, b"") for i, (a, _s) in enumerate(jobs)]
+    return [jobs[int(j.student)][1] for j in grading.longest_first(tagged)]
 
 
 def q90(v):
@@ -137,12 +141,8 @@ def main(argv=None):
     assignments = a.assignments or sorted(x.name for x in (ROOT / "source").glob("0*"))
     base = Path(tempfile.mkdtemp(prefix="parcel-class-"))
     try:
-        shutil.copy(ROOT / "nbgrader_config.py", base)
-        for x in assignments:
-            shutil.copytree(ROOT / "source" / x, base / "source" / x, ignore=shutil.ignore_patterns("*.src.py"))
-        course = Course(base)
         print(f"== {a.students} students, {', '.join(assignments)}: generating the release")
-        course.generate(assignments)
+        course = fresh_course(base, assignments)
         due = datetime.now(timezone.utc).replace(microsecond=0)
         for x in assignments:
             course.nbgrader("db", "assignment", "add", x, f"--duedate={due.isoformat()}")
@@ -202,7 +202,7 @@ def main(argv=None):
         projections_200={k: round(v, 1) for k, v in projections.items()}, dask_extra_s=dask_extra,
         by_assignment=by_assignment, submissions=rows)
     (ROOT / "benchmarks" / "class_grading.json").write_text(json.dumps(result, indent=1, default=list) + "\n")
-    write_section(Path(a.out), render(result, assignments))
+    write_section(Path(a.out), render(result, assignments), SECTION)
     print(render(result, assignments))
 
 
@@ -268,20 +268,6 @@ def render(r: dict, assignments) -> str:
         lines.append(f"| {k} | " + " | ".join(f"{A[x]['phases'][k]:.2f}" for x in assignments) + f" | {what} |")
     lines += ["", "Raw figures, every graded submission with its phases: `benchmarks/class_grading.json`."]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, text: str, name: str = SECTION) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (between its markers), or append it."""
-    start, end = f"<!-- {name}: start -->", f"<!-- {name}: end -->"
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text}{end}\n"
-    if start in old and end in old:
-        head, rest = old.split(start, 1)
-        tail = rest.split(end, 1)[1].lstrip("\n")
-        new = head + block + ("\n" + tail if tail else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    path.write_text(new)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, fresh_course, write_section
 
-from parcel_course.demo import NOT_HANDED_IN, STUDENTS, fill_in, persona  # noqa: E402
-from parcel_course.directory import Course, grading_env, nbgrader_executable  # noqa: E402
+from parcel_course.demo import NOT_HANDED_IN, STUDENTS, fill_in, persona
+from parcel_course.directory import Course, grading_env, nbgrader_executable
 
 
 def make_class(course: Course, assignments) -> list[tuple[str, str]]:
@@ -53,16 +52,6 @@ def make_class(course: Course, assignments) -> list[tuple[str, str]]:
                         **persona(student, a, rel.stem, assignments[0]))
             subs.append((student, a))
     return subs
-
-
-def fresh_course(tmp: Path, assignments) -> Course:
-    tmp.mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", tmp)
-    for a in assignments:
-        shutil.copytree(ROOT / "source" / a, tmp / "source" / a)
-    course = Course(tmp)
-    course.generate(assignments)
-    return course
 
 
 def main(argv=None):
@@ -129,7 +118,6 @@ def main(argv=None):
         date=time.strftime("%Y-%m-%d"),
     )
     (ROOT / "benchmarks" / "grading.json").write_text(json.dumps(result, indent=1) + "\n")
-    from class_grading import write_section
     write_section(Path(a.out), f"""## Grading: serial nbgrader against `parcel-course grade`
 
 Measured by `make bench` (`.venv/bin/python benchmarks/grading.py`) on {result['date']},

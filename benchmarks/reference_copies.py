@@ -16,27 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import copy_reference, fresh_course
+
+from parcel_course import grading
 
 
 def main(argv):
-    from parcel_course import grading
-    from parcel_course.directory import Course
     assignment = argv[0]
     n = int(argv[1]) if len(argv) > 1 else 4
     workers = int(argv[2]) if len(argv) > 2 else 2
     root = Path(tempfile.mkdtemp(prefix="parcel-copies-"))
     try:
-        shutil.copy(ROOT / "nbgrader_config.py", root)
-        shutil.copytree(ROOT / "source" / assignment, root / "source" / assignment,
-                        ignore=shutil.ignore_patterns("*.src.py"))
-        course = Course(root)
-        course.generate([assignment])
+        course = fresh_course(root, [assignment])
         for i in range(n):
-            d = course.submitted / f"copy{i:02d}" / assignment
-            d.mkdir(parents=True)
-            for nb in (root / "source" / assignment).glob("*.ipynb"):
-                shutil.copy(nb, d)
+            copy_reference(course, f"copy{i:02d}", assignment)
         t0 = time.perf_counter()
         res = grading.grade_all(course, [assignment], workers=workers, progress=False)
         wall = time.perf_counter() - t0

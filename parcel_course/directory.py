@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from parcel_utils.checks import BUDGET_ENV
+from parcel_utils.checks import BUDGET_ENV, FULL_BUDGET
 
 from . import authoring
 from .limits import GRADING_BUDGET
@@ -269,7 +269,7 @@ class Course:
             raise RuntimeError(f"{nb_path} at the {budget} budget: {errors[0]['ename']}: {errors[0]['evalue']}")
         return dt
 
-    def _record_metrics(self, assignment, name, nb, seconds, budget="full") -> None:
+    def _record_metrics(self, assignment, name, nb, seconds, budget=FULL_BUDGET) -> None:
         """Record the metrics an executed reference solution published (the bar students are graded against)."""
         import platform
         from .metrics import published_metrics, record_reference_metric
@@ -278,7 +278,7 @@ class Course:
         for key, value in published_metrics(nb).items():
             record_reference_metric(assignment, key, value, machine=machine,
                                     note=f"make solutions: {assignment}/{name} executed in {seconds:.0f} s"
-                                         + ("" if budget == "full" else f" at the {budget} budget"))
+                                         + ("" if budget == FULL_BUDGET else f" at the {budget} budget"))
 
     def clean_outputs(self) -> None:
         """Remove what grading wrote (exchange, submissions, gradebook, feedback, reports).

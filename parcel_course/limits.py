@@ -21,11 +21,11 @@ from pathlib import Path
 from traitlets import Bool, Dict, Enum, Float, Integer
 from traitlets.config import Configurable
 
-#: The training budget a graded kernel runs at ($PARCEL_BUDGET, read by
-#: ``parcel_utils.checks.training_budget``): heavy notebooks (04_cnn) train their graded networks
-#: for fewer epochs and skip what grades nothing; their accuracy bars are the reference's at
-#: this budget, recorded by ``make solutions`` (``Course.execute_solutions``).
-GRADING_BUDGET = "grading"
+# GRADING_BUDGET: the training budget a graded kernel runs at ($PARCEL_BUDGET, read by
+# ``parcel_utils.checks.training_budget``, which names it): heavy notebooks (04_cnn) train their
+# graded networks for fewer epochs and skip what grades nothing; their accuracy bars are the
+# reference's at this budget, recorded by ``make solutions`` (``Course.execute_solutions``).
+from parcel_utils.checks import GRADING_BUDGET
 
 __all__ = ["GradingLimits", "Limits", "limits_config", "thread_caps", "threads_per_worker", "THREAD_VARIABLES",
            "reference_timings", "assignment_limits"]

@@ -153,6 +153,22 @@ def serve() -> int:
         print(DONE + json.dumps({"id": rid}), flush=True)
 
 
+def _checker_command(args, work, readonly, sandbox: str, threads: int) -> tuple[list, dict]:
+    """The command and environment of a checker process (``python -m parcel_course.verify_model ARGS``) in
+    ``work``: ``readonly`` folders and the dataset cache (made complete first: the sandbox can only read it)
+    shown read-only, under bubblewrap when ``sandbox`` is ``"bwrap"``."""
+    from .directory import grading_env
+    from .limits import thread_caps
+    from .sandbox import bwrap_prefix, dataset_cache
+    cache = dataset_cache()
+    env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
+    env.pop("PARCEL_GRADING", None)
+    cmd = [sys.executable, "-m", "parcel_course.verify_model", *args]
+    if sandbox == "bwrap":
+        cmd = bwrap_prefix(work, readonly=[*readonly, cache], instructor=True) + cmd
+    return cmd, env
+
+
 class CheckerServer:
     """A grading worker's model checker, started once (Keras imported once) and forked for each request.
 
@@ -164,18 +180,10 @@ class CheckerServer:
     """
 
     def __init__(self, sandbox: str, threads: int):
-        from .directory import grading_env
-        from .limits import thread_caps
-        from .sandbox import bwrap_prefix, dataset_cache
         self.sandbox, self.threads = sandbox, threads
         self.spool = tempfile.mkdtemp(prefix="parcel-verify-spool-")
         self.work = tempfile.mkdtemp(prefix="parcel-verify-")
-        cache = dataset_cache()
-        env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
-        env.pop("PARCEL_GRADING", None)
-        cmd = [sys.executable, "-m", "parcel_course.verify_model", "--serve"]
-        if sandbox == "bwrap":
-            cmd = bwrap_prefix(self.work, readonly=[self.spool, cache], instructor=True) + cmd
+        cmd, env = _checker_command(["--serve"], self.work, [self.spool], sandbox, threads)
         self.proc = subprocess.Popen(cmd, cwd=self.work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self.pid, self.fd_in, self.fd_out = self.proc.pid, self.proc.stdin.fileno(), self.proc.stdout.fileno()
@@ -286,9 +294,7 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     ``timeout`` seconds per model).  The dataset cache is made complete here
     first, since the sandbox can only read it.
     """
-    from .directory import grading_env
-    from .limits import thread_caps
-    from .sandbox import bwrap_prefix, dataset_cache, sandbox_available
+    from .sandbox import sandbox_available
     whys = [None] * len(jobs)
     argv, index = [], []
     for i, (model_file, key, record) in enumerate(jobs):
@@ -306,14 +312,9 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     if server is not None and (server.sandbox, server.threads) == (mode, threads):
         lines, why_not = server.ask([jobs[i] for i in index], limit)
         return _verdicts(whys, index, lines, None if why_not else 0, why_not, "")
-    cache = dataset_cache()                   # the splits the checks read, cached before the sandbox
-    env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
-    env.pop("PARCEL_GRADING", None)
-    cmd = [sys.executable, "-m", "parcel_course.verify_model", *argv]
     folders = sorted({str(Path(argv[k]).parent) for k in range(0, len(argv), 3)})
     with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
-        if mode == "bwrap":
-            cmd = bwrap_prefix(work, readonly=[*folders, cache], instructor=True) + cmd
+        cmd, env = _checker_command(argv, work, folders, mode, threads)
         try:
             proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
             stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode

@@ -216,7 +216,8 @@ def check_no_leakage(model, X_test, X_train, X_val=None, name="the model"):
 #: The environment variable that sets the training budget of a heavy notebook (the grader sets it).
 BUDGET_ENV = "PARCEL_BUDGET"
 #: The budgets: ``"full"`` (the default, what a student runs) and ``"grading"`` (fewer epochs, what the grader runs).
-BUDGETS = ("full", "grading")
+FULL_BUDGET, GRADING_BUDGET = "full", "grading"
+BUDGETS = (FULL_BUDGET, GRADING_BUDGET)
 
 
 def training_budget():
@@ -233,7 +234,7 @@ def training_budget():
     True
     """
     import os
-    return "grading" if os.environ.get(BUDGET_ENV, "").strip().lower() == "grading" else "full"
+    return GRADING_BUDGET if os.environ.get(BUDGET_ENV, "").strip().lower() == GRADING_BUDGET else FULL_BUDGET
 
 
 def budget_key(key, budget=None):
@@ -247,7 +248,7 @@ def budget_key(key, budget=None):
     budget = training_budget() if budget is None else budget
     if budget not in BUDGETS:
         raise ValueError(f"`budget` should be one of {BUDGETS}, got {budget!r}.")
-    return key if budget == "full" else f"{key}@{budget}"
+    return key if budget == FULL_BUDGET else f"{key}@{budget}"
 
 
 def _load_reference_metrics(path=None):
