@@ -51,3 +51,15 @@ c.GradingLimits.sandbox = "auto"             # bubblewrap where it works
 from parcel_course.config import configure_grading  # noqa: E402
 
 configure_grading(c, flags_path=os.path.join(here, "autograded", "integrity-flags.jsonl"))
+
+# Late submissions (parcel_course.late.LatePenalty; `parcel-course extensions` lists lateness and penalties,
+# `parcel-course extend STUDENT ASSIGNMENT --days N` grants an extension). The penalty is a share of the points
+# each notebook earned, per started day (or hour) after the student's due date (the assignment's due date in the
+# gradebook plus the student's extension); feedback says how late, the rule and the points taken off.
+c.AssignLatePenalties.plugin_class = "parcel_course.late.LatePenalty"
+c.LatePenalty.percent = 10.0                 # per started day late
+c.LatePenalty.unit = "day"                   # or "hour"
+c.LatePenalty.grace_minutes = 15.0           # up to 15 minutes late counts as on time
+c.LatePenalty.max_percent = 50.0             # the cap
+c.LatePenalty.zero_after_days = 7.0          # more than a week late: zero
+c.GenerateFeedback.preprocessors = [*c.GenerateFeedback.preprocessors, "parcel_course.late.LatenessNote"]
