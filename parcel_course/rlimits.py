@@ -18,6 +18,7 @@ def main(argv=None):
     p.add_argument("--nofile", type=int, required=True)
     p.add_argument("--cpu", type=int, required=True)
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set in the command's environment")
+    p.add_argument("--clearenv", action="store_true", help="start the command's environment empty (then --env)")
     p.add_argument("--unset", action="append", default=[], metavar="NAME", help="removed from the command's environment")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
@@ -30,6 +31,8 @@ def main(argv=None):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if a.cpu > 0:
         resource.setrlimit(resource.RLIMIT_CPU, (a.cpu, a.cpu))
+    if a.clearenv:
+        os.environ.clear()
     for name in a.unset:
         os.environ.pop(name, None)
     for item in a.env:

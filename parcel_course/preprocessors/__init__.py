@@ -10,6 +10,8 @@
   grader's process (values) or in a sandboxed checker process (saved models).
 - :class:`.keep_warnings.WarningsKeepPoints`: then, in graded test cells, stderr kept as a stdout note, so that
   a cell is scored from its errors only (a warning costs no points).
+- :class:`.score_from_verdict.ScoreFromVerdict`: last, no ``execute_result`` of a test cell is read as a score:
+  a test cell scores full marks with no error output, zero with one.
 
 :func:`autograde_preprocessors` composes them into nbgrader's autograde list; the course's
 ``nbgrader_config.py`` and ``parcel-course grade``'s workers both use it.
@@ -52,9 +54,11 @@ def autograde_preprocessors() -> list:
     from nbgrader.preprocessors import Execute
     from .guarded_execute import GuardedExecute
     from .keep_warnings import WarningsKeepPoints
+    from .score_from_verdict import ScoreFromVerdict
     from .verify_attestations import VerifyAttestations
     from .write_attest_inputs import WriteAttestInputs
     out = []
     for p in Autograde.autograde_preprocessors.make_dynamic_default():
-        out += [WriteAttestInputs, GuardedExecute, VerifyAttestations, WarningsKeepPoints] if p is Execute else [p]
+        out += ([WriteAttestInputs, GuardedExecute, VerifyAttestations, WarningsKeepPoints, ScoreFromVerdict]
+                if p is Execute else [p])
     return out

@@ -9,18 +9,24 @@ from traitlets import Unicode
 
 from ..limits import GradingLimits
 from ..sandbox import SandboxedExecute
+from ..scratch import drop_scratch, ensure_scratch
 from . import append_flags, append_timing
 
 __all__ = ["GuardedExecute"]
 
 
+def _data_size(data) -> int:
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in (data or {}).values())
+
+
 def _output_size(msg) -> int:
+    """Characters an output message adds to a notebook, whatever message carried it."""
     c = msg.get("content", {})
     if msg.get("msg_type") == "stream":
         return len(c.get("text", ""))
     if msg.get("msg_type") == "error":
         return sum(len(t) for t in c.get("traceback", [])) + len(str(c.get("evalue", "")))
-    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in c.get("data", {}).values())
+    return _data_size(c.get("data")) + len(json.dumps(c.get("metadata") or {}))
 
 
 class GuardedExecute(SandboxedExecute):
@@ -31,6 +37,7 @@ class GuardedExecute(SandboxedExecute):
                                     "('' : none).").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
+        ensure_scratch(resources)         # the kernel's working directory: never the folder graded into
         self._sizes, self._total, self._noted, self._flags = {}, 0, set(), []
         self._cell_seconds = 0.0
         limits = GradingLimits(config=self.config)
@@ -38,6 +45,9 @@ class GuardedExecute(SandboxedExecute):
         t0 = time.perf_counter()
         try:
             return super().preprocess(nb, resources, km)
+        except BaseException:
+            drop_scratch(resources)       # no verification follows
+            raise
         finally:
             why = getattr(getattr(self, "_watched_km", None), "watch_reason", "")
             if why:     # the kernel manager's watcher killed the kernel (sandbox.SandboxedKernelManager._watch)
@@ -74,6 +84,57 @@ class GuardedExecute(SandboxedExecute):
             return False
         return bool(meta.get("grade")) and not meta.get("solution")
 
+    def _over_cap(self, cell_index, size) -> str:
+        """'cell' or 'notebook' when ``size`` more characters in ``cell_index`` pass a cap, else ''."""
+        if self._sizes.get(cell_index, 0) + size > self.max_cell_output_mb * 2**20:
+            return "cell"
+        return "notebook" if self._total + size > self.max_notebook_output_mb * 2**20 else ""
+
+    def _note_dropped(self, outs, cell_index, which) -> None:
+        if cell_index in self._noted:
+            return
+        self._noted.add(cell_index)
+        cap = self.max_cell_output_mb if which == "cell" else self.max_notebook_output_mb
+        outs.append(nbformat.v4.new_output(
+            "stream", name="stdout",
+            text=f"\n... output dropped: more than the {cap} MB a {which} may print while graded ...\n"))
+        self.log.warning("output of cell %s over the %s cap, dropped", cell_index, which)
+        self._flags.append(dict(cell=self._where(cell_index), reason=(
+            f"printed more than the {cap} MB of output a {which} may print while graded; the rest was dropped")))
+
+    def _update_display_id(self, display_id, msg):
+        """``update_display_data`` (and outputs with a display id) rewrite earlier outputs in place, outside
+        :meth:`output`: counted against the same caps, and dropped past them."""
+        targets = [(ci, oi) for ci, ois in self._display_id_map.get(display_id, {}).items() for oi in ois]
+        new = _data_size(msg.get("content", {}).get("data"))
+        growth = {}
+        for ci, oi in targets:
+            try:
+                old = _data_size(self.nb.cells[ci].outputs[oi].get("data"))
+            except (IndexError, AttributeError):
+                old = 0
+            growth[ci] = growth.get(ci, 0) + max(0, new - old)
+        for ci, extra in growth.items():
+            which = self._over_cap(ci, extra) or ("notebook" if self._total + sum(growth.values()) >
+                                                  self.max_notebook_output_mb * 2**20 else "")
+            if which:
+                self._note_dropped(self.nb.cells[ci].outputs, ci, which)
+                return None
+        for ci, extra in growth.items():
+            self._sizes[ci] = self._sizes.get(ci, 0) + extra
+            self._total += extra
+        return super()._update_display_id(display_id, msg)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        """A cell whose execution the kernel reported as failed keeps an error output, even where the
+        kernel sent none (an error is what scores a test cell zero)."""
+        content = (exec_reply or {}).get("content") or {}
+        if content.get("status") == "error" and not any(o.get("output_type") == "error" for o in cell.outputs):
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename=str(content.get("ename") or "Error")[:200], evalue=str(content.get("evalue", ""))[:2000],
+                traceback=["the kernel reported that this cell failed, and sent no error output"]))
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
     def output(self, outs, msg, display_id, cell_index):
         size = _output_size(msg)
         used = self._sizes.get(cell_index, 0)
@@ -91,17 +152,7 @@ class GuardedExecute(SandboxedExecute):
                 self._sizes[cell_index] = used + room
                 self._total += room
                 kept = super().output(outs, msg, display_id, cell_index)
-            if cell_index not in self._noted:
-                self._noted.add(cell_index)
-                which = "cell" if used + size > cap_cell else "notebook"
-                cap = self.max_cell_output_mb if which == "cell" else self.max_notebook_output_mb
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stdout",
-                    text=f"\n... output dropped: more than the {cap} MB a {which} may print while graded ...\n"))
-                self.log.warning("output of cell %s over the %s cap, dropped", cell_index, which)
-                self._flags.append(dict(cell=self._where(cell_index), reason=(
-                    f"printed more than the {cap} MB of output a {which} may print while graded; the rest was "
-                    "dropped")))
+            self._note_dropped(outs, cell_index, "cell" if used + size > cap_cell else "notebook")
             return kept
         self._sizes[cell_index] = used + size
         self._total += size

@@ -9,13 +9,15 @@ the cell's checks in the registry, reads what the kernel published
 (``parcel_utils.attest``) and decides in the grader's own process: values
 are compared with the reference computed here (or run through the
 instructor's verifier), saved models are loaded and checked in one fresh,
-sandboxed process (:mod:`parcel_course.verify_model`).  A missing, malformed
+sandboxed process (:mod:`parcel_course.verify_model`), from copies read back
+without following links (:mod:`parcel_course.scratch`).  A missing, malformed
 or wrong value appends an error to the cell (nbgrader then scores it zero);
 where the kernel's own output said the test passed, the submission is
 flagged as tampering.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from parcel_utils.attest import ATTEST_DIR, ATTEST_MIME, ATTEST_MODEL_MIME
 
 from .. import registry
 from ..sandbox import resolved_limits
+from ..scratch import ScratchError, copy_back, drop_scratch, scratch_of
 from . import append_flags, append_timing
 
 __all__ = ["VerifyAttestations", "ATTEST_ERROR", "records_problem", "verify_value", "verify_models"]
@@ -57,25 +60,40 @@ def verify_value(check, records: list) -> str | None:
         return f"the grader cannot run the check {check.key!r}: {type(exc).__name__}: {exc}"
 
 
-def verify_models(items, notebook_dir, sandbox="auto", timeout=600, threads=0) -> list:
-    """For each ``(model_check, records)``, why it fails (None if it passes), all in one checker process."""
+def verify_models(items, scratch, sandbox="auto", timeout=600, threads=0, max_mb=512) -> list:
+    """For each ``(model_check, records)``, why it fails (None if it passes), all in one checker process.
+
+    Each saved model is read back from the kernel's folder ``scratch`` without following links, as a
+    regular file of at most ``max_mb`` MB (:func:`parcel_course.scratch.copy_back`), into a folder of
+    the grader's; only that copy reaches the checker.
+    """
     from ..verify_model import verify_saved_models
     whys = [records_problem(records, "model") for _check, records in items]
     jobs, todo = [], []
-    for i, (check, records) in enumerate(items):
-        if whys[i] is None:
+    with tempfile.TemporaryDirectory(prefix="parcel-models-") as spool:
+        for i, (check, records) in enumerate(items):
+            if whys[i] is not None:
+                continue
             rec = records[0] if isinstance(records[0], dict) else {}
-            jobs.append((Path(notebook_dir) / ATTEST_DIR / f"{check.key}.keras", check.key, rec.get("record")))
+            try:
+                copy = copy_back(scratch, f"{ATTEST_DIR}/{check.key}.keras", Path(spool) / f"{i}.keras",
+                                 max_mb * 2**20)
+            except ScratchError as exc:
+                whys[i] = f"no saved model the grader can read: {exc}"
+                continue
+            except OSError:
+                whys[i] = "no saved model: the check did not run to its end in the kernel"
+                continue
+            jobs.append((copy, check.key, rec.get("record")))
             todo.append(i)
-    for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads)):
-        whys[i] = why
+        for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads)):
+            whys[i] = why
     return whys
 
 
 def _kernel_says_pass(cell) -> bool:
-    """nbgrader's reading of a test cell's outputs: no error and no stderr means full marks."""
-    return not any(o.get("output_type") == "error" or (o.get("output_type") == "stream" and o.get("name") == "stderr")
-                   for o in cell.get("outputs", []))
+    """The kernel's own account of a test cell: no error output (stderr is a warning: it costs no points)."""
+    return not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
 def _error_output(ename, evalue) -> NotebookNode:
@@ -95,11 +113,17 @@ class VerifyAttestations(NbGraderPreprocessor):
     timings_path = Unicode("", help="File to which the verification's time is appended ('' : none).").tag(config=True)
 
     def preprocess(self, nb, resources):
+        try:
+            return self._verify(nb, resources)
+        finally:
+            drop_scratch(resources)       # the kernel's folder has done its job; nothing else is read from it
+
+    def _verify(self, nb, resources):
         from nbgrader.api import Gradebook, MissingEntry
         t0 = time.perf_counter()
         info = resources["nbgrader"]
         notebook, assignment = info["notebook"], info["assignment"]
-        notebook_dir = (resources.get("metadata") or {}).get("path") or "."
+        scratch = scratch_of(resources) or Path((resources.get("metadata") or {}).get("path") or ".")
         limits = resolved_limits(self.config, resources)
         flags, pending = [], []
         with Gradebook(info["db_url"]) as gb:
@@ -130,7 +154,8 @@ class VerifyAttestations(NbGraderPreprocessor):
                  for _cell, _gid, checks, published, _kept in pending for c in checks if c.kind == "model"]
         t_models = time.perf_counter()
         model_whys = dict(zip((c.key for c, _ in items),
-                              verify_models(items, notebook_dir, limits.sandbox, limits.cell_timeout, limits.threads)))
+                              verify_models(items, scratch, limits.sandbox, limits.cell_timeout, limits.threads,
+                                            limits.max_file_mb)))
         t_models = time.perf_counter() - t_models
         for cell, gid, checks, published, kept in pending:
             kernel_pass = _kernel_says_pass(cell)

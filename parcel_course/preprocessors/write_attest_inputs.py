@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
-from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from parcel_utils.attest import ATTEST_DIR, INPUTS_DIR
 
 from .. import registry
+from ..scratch import ensure_scratch
 
 __all__ = ["WriteAttestInputs"]
 
@@ -18,21 +17,20 @@ __all__ = ["WriteAttestInputs"]
 class WriteAttestInputs(NbGraderPreprocessor):
     """Write ``.parcel-attest/inputs/<key>.pkl`` for each value check of this notebook (registry).
 
-    The directory is emptied first: nothing the submission brought along
-    under ``.parcel-attest`` (a model file, forged inputs) survives.  The
-    kernel reads the inputs (``parcel_utils.attest.load_cases``); the grader
-    never reads them back, it builds the cases again itself.
+    They go into the kernel's scratch folder (:func:`parcel_course.scratch.ensure_scratch`, made here), a
+    fresh folder that holds nothing the submission brought along under ``.parcel-attest`` (a model file,
+    forged inputs).  The kernel reads the inputs (``parcel_utils.attest.load_cases``); the grader never
+    reads them back, it builds the cases again itself.
     """
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        where = Path((resources.get("metadata") or {}).get("path") or ".")
-        shutil.rmtree(where / ATTEST_DIR, ignore_errors=True)
+        where = ensure_scratch(resources)
         checks = [c for c in registry.checks_of(info["assignment"])
                   if c.notebook == info["notebook"] and c.kind == "value"]
+        (where / ATTEST_DIR).mkdir(exist_ok=True)     # the kernel saves its attested models here
         if checks:
             (where / INPUTS_DIR).mkdir(parents=True, exist_ok=True)
-            os.chmod(where / ATTEST_DIR, 0o777)   # the kernel saves its attested models here, maybe as another user
         for check in checks:
             path = where / INPUTS_DIR / f"{check.key}.pkl"
             with open(path, "wb") as fh:
