@@ -63,3 +63,9 @@ c.LatePenalty.grace_minutes = 15.0           # up to 15 minutes late counts as o
 c.LatePenalty.max_percent = 50.0             # the cap
 c.LatePenalty.zero_after_days = 7.0          # more than a week late: zero
 c.GenerateFeedback.preprocessors = [*c.GenerateFeedback.preprocessors, "parcel_course.late.LatenessNote"]
+
+# What a student wrote or printed stays inert in formgrader and in the feedback pages: sanitised HTML,
+# and formgrader's submission view under a Content-Security-Policy with a nonce (parcel_course.webguard).
+from parcel_course.webguard import configure_webguard  # noqa: E402
+
+configure_webguard(c)
