@@ -11,9 +11,10 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 ASSIGNMENTS := $(notdir $(wildcard source/0*))
 
-.PHONY: help install demo test test-fast source release solutions bundle bench bench-class clean
+.PHONY: help install demo demo-lms test test-fast source release solutions bundle bench bench-class clean
 help:
 	@echo "make demo       release the course, grade a simulated class, write the reports"
+	@echo "make demo-lms   the simulated class hands in through an LMS download (LMS=moodle or canvas), 01_convolution"
 	@echo "make test       the whole test suite (what CI runs)"
 	@echo "make source     rebuild source/*/*.ipynb from the .src.py scripts"
 	@echo "make release    nbgrader generate_assignment for every assignment into release/"
@@ -41,14 +42,16 @@ $(STAMP): pyproject.toml student/pyproject.toml
 	@# `tensorflow-cpu`, another distribution of the same files: take it out first
 	@$(PY) -m pip show -q tensorflow-cpu >/dev/null 2>&1 && $(PY) -m pip uninstall -q -y tensorflow-cpu || true
 	$(PY) -m pip install -q -e ./student -e ".[test]"
-	@# enable the server extension parcel_course.webguard (formgrader's Content-Security-Policy), as a wheel's data file does
-	install -D -m 644 jupyter-config/jupyter_server_config.d/parcel_course.json $(VENV)/etc/jupyter/jupyter_server_config.d/parcel_course.json
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/parcel-course demo
+
+LMS ?= moodle
+demo-lms: $(STAMP)
+	$(VENV)/bin/parcel-course demo --lms $(LMS) 01_convolution
 
 # Heavy solution notebooks are executed once, by the grading checks (tests/test_pipeline.py).
 HEAVY := 04_cnn

@@ -39,6 +39,8 @@ def cmd_release(args):
 def cmd_collect(args):
     from parcel_course import exchange
     course = _course(args)
+    if args.source or args.lms:
+        return cmd_collect_lms(course, args)
     done = exchange.collect(course, args.assignments or None)
     n = sum(1 for a in done for _ in course.submitted.glob(f"*/{a}"))
     print(f"collected {n} submission(s) of {', '.join(done)} into {course.submitted}")
@@ -72,7 +74,27 @@ def cmd_feedback(args):
 
 def cmd_export(args):
     from parcel_course.report import export_grades
+    if args.lms:
+        from parcel_course.lms import export_lms
+        for p in export_lms(_course(args), args.lms, args.assignment, roster=args.roster, missing=args.missing,
+                            feedback=not args.no_feedback):
+            print(p)
+        return
     print(export_grades(_course(args), args.to))
+
+
+def cmd_collect_lms(course, args):
+    """``collect <assignment> --from <download> --lms moodle|canvas``: the LMS route (parcel_course.lms)."""
+    from parcel_course.directory import CourseError
+    from parcel_course.lms import collect_lms
+    if not (args.source and args.lms) or len(args.assignments) != 1:
+        raise CourseError("Collecting from an LMS takes one assignment, --from <download .zip or folder> and "
+                          "--lms moodle|canvas, e.g. `parcel-course collect 01_convolution --from dl.zip --lms moodle`.")
+    rep = collect_lms(course, args.assignments[0], args.source, args.lms, args.roster, args.id_column)
+    for status, entry, message in rep.lines:
+        if status != "folder":
+            print(f"  {status:8s} {entry}: {message}")
+    print(rep.summary())
 
 
 def cmd_report(args):
@@ -94,6 +116,11 @@ def cmd_bundle(args):
 
 def cmd_demo(args):
     from parcel_course.demo import run_demo
+    if args.lms:
+        from parcel_course.lms import run_lms_demo
+        run_lms_demo(_course(args), args.lms, workers=args.workers,
+                     **({"assignment": args.assignments[0]} if args.assignments else {}))
+        return
     run_demo(_course(args), workers=args.workers, assignments=args.assignments or None)
 
 
@@ -116,7 +143,14 @@ def build_parser():
     add("generate", cmd_generate, "generate the student versions into release/")
     add("solutions", cmd_solutions, "execute the source notebooks into solutions/")
     add("release", cmd_release, "generate and release assignments to the exchange")
-    add("collect", cmd_collect, "collect submissions from the exchange into submitted/")
+    c = add("collect", cmd_collect, "collect submissions from the exchange (or an LMS download) into submitted/")
+    c.add_argument("--from", dest="source", help="an LMS's download of one assignment's submissions (.zip or its "
+                   "folder) instead of the exchange; needs --lms")
+    c.add_argument("--lms", choices=["moodle", "canvas"], help="the LMS that made the download")
+    c.add_argument("--roster", help="LMS ids to student ids: Moodle's grading worksheet, Canvas' gradebook export "
+                   "(or a CSV with lms_id,student_id)")
+    c.add_argument("--id-column", help="the roster's column of student ids (default: Canvas SIS Login ID; "
+                   "Moodle ID number, else the email before @)")
     g = add("grade", cmd_grade, "autograde submissions in parallel, each in its own sandbox")
     g.add_argument("--student", action="append", help="only this student (repeatable)")
     g.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
@@ -139,6 +173,13 @@ def build_parser():
     f.add_argument("--show-hidden-tests", action="store_true", help="show hidden test code too")
     e = add("export", cmd_export, "export grades to CSV", assignments=False)
     e.add_argument("--to", default=None, help="CSV path (default reports/grades.csv)")
+    e.add_argument("--lms", choices=["moodle", "canvas"], help="write the LMS's grade-import CSV and bulk "
+                   "feedback zip (reports/lms/) for the assignments collected from it")
+    e.add_argument("--assignment", action="append", help="with --lms: only this assignment (repeatable)")
+    e.add_argument("--roster", help="with --lms: the roster to fill (default: the one given to collect)")
+    e.add_argument("--missing", choices=["blank", "zero"], default="blank",
+                   help="with --lms: a student on the roster without a submission (default blank: no change)")
+    e.add_argument("--no-feedback", action="store_true", help="with --lms: grades only, no feedback zip")
     r = add("report", cmd_report, "write the instructor report (HTML with figures)", assignments=False)
     r.add_argument("--out", default=None, help="output folder (default reports/)")
     b = add("bundle", cmd_bundle, "write what students get: the student wheel, the release notebooks "
@@ -148,6 +189,8 @@ def build_parser():
     b.add_argument("--no-zip", action="store_true", help="write the folder only, no <out>.zip")
     d = add("demo", cmd_demo, "release, simulate a class, grade it, write feedback and the report")
     d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--lms", choices=["moodle", "canvas"], help="the class hands in through this LMS instead: "
+                   "a simulated download of one assignment (default 01_convolution) collected, graded, exported")
     return p
 
 
