@@ -42,6 +42,8 @@ $(STAMP): pyproject.toml student/pyproject.toml
 	@# `tensorflow-cpu`, another distribution of the same files: take it out first
 	@$(PY) -m pip show -q tensorflow-cpu >/dev/null 2>&1 && $(PY) -m pip uninstall -q -y tensorflow-cpu || true
 	$(PY) -m pip install -q -e ./student -e ".[test]"
+	@# enable the server extension parcel_course.webguard (formgrader's Content-Security-Policy), as a wheel's data file does
+	install -D -m 644 jupyter-config/jupyter_server_config.d/parcel_course.json $(VENV)/etc/jupyter/jupyter_server_config.d/parcel_course.json
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
