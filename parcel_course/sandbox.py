@@ -49,7 +49,7 @@ from .limits import GRADING_BUDGET, GradingLimits, thread_caps
 
 __all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths", "bwrap_prefix",
            "instructor_paths", "dataset_cache", "KERNEL_ENV", "KERNEL_ENV_ALLOWED", "kernel_env", "kernel_uid_mode",
-           "give_to_sandbox", "watch_tree", "rlimits_launcher"]
+           "give_to_sandbox", "over_caps", "kill_tree", "watch_tree", "rlimits_launcher"]
 
 #: The environment of every graded kernel.  TensorFlow's C++ log is silenced, errors included
 #: (level 3: fatal only): nbgrader scores a test cell with any stderr output zero, and tf.data logs a
@@ -275,52 +275,73 @@ def give_to_sandbox(*paths) -> None:
         return
     for top in paths:
         os.chown(top, NOBODY, NOBODY, follow_symlinks=False)
+        os.chmod(top, 0o755)      # bubblewrap enters it as root without capabilities, before it becomes nobody
         for dirpath, dirnames, filenames in os.walk(top):
             for n in dirnames + filenames:
                 os.chown(os.path.join(dirpath, n), NOBODY, NOBODY, follow_symlinks=False)
 
 
+def over_caps(pid: int, limits, cwd=None) -> tuple[str, list]:
+    """Why the process tree of ``pid`` is past a cap of ``limits`` ('' when it is not), and the tree.
+
+    Memory is resident memory of the whole tree (not an rlimit: TensorFlow
+    reserves far more address space than it uses), processes are counted
+    because ``RLIMIT_NPROC`` is not enforced for root, files are those
+    written under ``cwd``.
+    """
+    import psutil
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return "", []
+    rss = 0
+    for q in tree:
+        try:
+            rss += q.memory_info().rss
+        except psutil.Error:
+            pass
+    if len(tree) - 1 > limits.max_kernel_processes:
+        return f"started {len(tree) - 1} processes, above the cap of {limits.max_kernel_processes}", tree
+    if rss / 2**20 > limits.memory_mb:
+        return f"used {rss / 2**20:.0f} MB, above the {limits.memory_mb} MB cap", tree
+    if cwd and disk_usage_mb(cwd) > limits.max_disk_mb:
+        return f"wrote {disk_usage_mb(cwd):.0f} MB of files, above the {limits.max_disk_mb} MB cap", tree
+    return "", tree
+
+
+def kill_tree(tree) -> None:
+    """Kill every process of ``tree`` (a list of ``psutil.Process``), the leaves first."""
+    import psutil
+    for q in reversed(tree):
+        try:
+            q.kill()
+        except psutil.Error:
+            pass
+
+
 def watch_tree(pid: int, limits, stop, cwd=None, on_kill=None, log=None) -> str:
-    """Every 0.25 s until ``stop`` is set: the memory, processes and (under ``cwd``) files of the process
-    tree of ``pid``; past a cap of ``limits``, kill the tree and return why ('' when it ended or was stopped).
+    """Every 0.25 s until ``stop`` is set or the process is gone: :func:`over_caps`; past a cap, kill the
+    tree and return why ('' when it ended or was stopped).
 
     Runs in the grader whatever started it (``parcel-course grade``, plain
-    ``nbgrader autograde``, formgrader), for kernels and the model checker
-    alike: memory is resident memory of the whole process tree (not an
-    rlimit: TensorFlow reserves far more address space than it uses),
-    processes are counted because ``RLIMIT_NPROC`` is not enforced for root,
-    files are those written under ``cwd``.
+    ``nbgrader autograde``, formgrader), for kernels and the one-off model
+    checker alike (the checker server watches its own children the same way).
     """
     import psutil
     while not stop.wait(0.25):
         try:
-            root = psutil.Process(pid)
-            tree = [root, *root.children(recursive=True)]
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return ""
         except psutil.Error:
             return ""
-        rss = 0
-        for q in tree:
-            try:
-                rss += q.memory_info().rss
-            except psutil.Error:
-                pass
-        why = ""
-        if len(tree) - 1 > limits.max_kernel_processes:
-            why = f"started {len(tree) - 1} processes, above the cap of {limits.max_kernel_processes}"
-        elif rss / 2**20 > limits.memory_mb:
-            why = f"used {rss / 2**20:.0f} MB, above the {limits.memory_mb} MB cap"
-        elif cwd and disk_usage_mb(cwd) > limits.max_disk_mb:
-            why = f"wrote {disk_usage_mb(cwd):.0f} MB of files, above the {limits.max_disk_mb} MB cap"
+        why, tree = over_caps(pid, limits, cwd)
         if why:
             if on_kill is not None:
                 on_kill(why)
             if log is not None:
                 log.warning("parcel-sandbox: killing %s: %s", pid, why)
-            for q in reversed(tree):
-                try:
-                    q.kill()
-                except psutil.Error:
-                    pass
+            kill_tree(tree)
             return why
     return ""
 

@@ -34,8 +34,18 @@ from pathlib import Path
 __all__ = ["unsafe_config", "verify_saved_models", "main", "serve", "CheckerServer", "checker_server", "VERDICT"]
 
 VERDICT = "parcel-model-verdict:"
-#: Module prefixes a saved model's configuration may name (Keras' classes, this package's layers).
+#: Modules a saved model's configuration may name, with their submodules (Keras' classes, this package's
+#: layers): whole names only, so that ``keras`` admits ``keras.layers`` but not ``keras_hub`` or ``kerasX``.
 ALLOWED_MODULES = ("keras", "parcel_utils.augment")
+
+
+def allowed_module(module) -> bool:
+    """Whether a saved model's configuration may name ``module``.
+
+    >>> [allowed_module(m) for m in ("keras", "keras.layers", "keras_hub", "kerasX", "parcel_utils.augment", "os")]
+    [True, True, False, False, True, False]
+    """
+    return isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in ALLOWED_MODULES)
 #: Classes that carry code of their own: never loaded.
 FORBIDDEN_CLASSES = {"Lambda", "__lambda__", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"}
 
@@ -60,7 +70,7 @@ def unsafe_config(path) -> str | None:
             todo.extend(node)
         elif isinstance(node, dict):
             module = node.get("module")
-            if module is not None and not (isinstance(module, str) and module.startswith(ALLOWED_MODULES)):
+            if module is not None and not allowed_module(module):
                 return f"the model names the module {str(module)[:80]!r}, not Keras' nor parcel_utils.augment"
             if node.get("class_name") in FORBIDDEN_CLASSES:
                 return f"the model holds a {node['class_name']} layer, which carries code of its own"
@@ -90,8 +100,8 @@ def main(argv=None, request: str = "") -> int:
     ``--serve``: the checker server of a grading worker (:func:`serve`).
     """
     argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--serve"]:
-        return serve()
+    if argv[:1] == ["--serve"]:
+        return serve(json.loads(argv[1]) if len(argv) > 1 else {})
     if not argv or len(argv) % 3:
         print("usage: python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [...]", file=sys.stderr)
         return 2
@@ -110,7 +120,7 @@ def main(argv=None, request: str = "") -> int:
 READY, DONE = "parcel-model-checker-ready", "parcel-model-request-done:"
 
 
-def serve() -> int:
+def serve(limits: dict | None = None) -> int:
     """The checker server: Keras and the checks imported once, then one forked child per request.
 
     Reads requests from stdin, one JSON line each: ``{"id": ..., "jobs":
@@ -119,8 +129,16 @@ def serve() -> int:
     closes stdin, checks the models as :func:`main` does and exits; this
     process waits for it and prints ``DONE`` with the request's id.  No state
     passes from one request to the next: each child starts from the same clean
-    parent and takes what it loaded with it when it exits.
+    parent, works in a temporary folder of its own, and takes what it loaded
+    with it when it exits.  While it runs, this process watches it under the
+    kernel's caps (``limits``: memory, processes; :func:`parcel_course.sandbox.over_caps`)
+    and kills it past one, with a verdict that says so.
     """
+    import shutil
+    import time
+    from .limits import Limits
+    from .sandbox import kill_tree, over_caps
+    caps = Limits(**(limits or {}))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras  # noqa: F401 - what each check would import: done once, here
     from parcel_utils.augment import RandomHeightScale  # noqa: F401
@@ -137,36 +155,53 @@ def serve() -> int:
         except (ValueError, KeyError, TypeError, IndexError):
             continue
         sys.stdout.flush()
+        private = tempfile.mkdtemp(prefix="request-")
         pid = os.fork()
         if pid == 0:                      # the child: never returns into the loop
             code = 1
             try:
                 null = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(null, 0)          # the next requests are not the child's to read
+                os.environ["TMPDIR"] = tempfile.tempdir = private
                 code = main(argv, request=rid)
             except BaseException:         # noqa: BLE001 - the grader says "no verdict"
                 pass
             finally:
                 sys.stdout.flush()
                 os._exit(code)
-        os.waitpid(pid, 0)
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            why, tree = over_caps(pid, caps, private)
+            if why:
+                kill_tree(tree)
+                os.waitpid(pid, 0)
+                for i in range(len(argv) // 3):
+                    print(VERDICT + json.dumps({"index": i, "ok": False, "request": rid,
+                                                "why": f"the model checker {why}; stopped"}), flush=True)
+                break
+            time.sleep(0.1)
+        shutil.rmtree(private, ignore_errors=True)
         print(DONE + json.dumps({"id": rid}), flush=True)
 
 
-def _checker_command(args, work, readonly, sandbox: str, threads: int) -> tuple[list, dict]:
+def _checker_command(args, work, readonly, sandbox: str, threads: int, limits=None) -> tuple[list, dict]:
     """The command and environment of a checker process (``python -m parcel_course.verify_model ARGS``) in
     ``work``: ``readonly`` folders and the dataset cache (made complete first: the sandbox can only read it)
-    shown read-only, under bubblewrap when ``sandbox`` is ``"bwrap"``."""
-    from .directory import grading_env
-    from .limits import thread_caps
-    from .sandbox import bwrap_prefix, dataset_cache
+    shown read-only, under bubblewrap when ``sandbox`` is ``"bwrap"``, as a kernel is: the same resource
+    limits (:mod:`parcel_course.rlimits`), the same allow-listed environment, ``nobody`` outside the
+    sandbox where the grader is root.  Its environment is set by the launcher: the one returned is empty
+    of anything but ``PATH``."""
+    from .limits import Limits, thread_caps
+    from .sandbox import bwrap_prefix, dataset_cache, give_to_sandbox, kernel_env, rlimits_launcher
+    limits = limits or Limits()
     cache = dataset_cache()
-    env = grading_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)})
+    bwrap = sandbox == "bwrap"
+    env = kernel_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)}, sandboxed=bwrap)
     env.pop("PARCEL_GRADING", None)
     cmd = [sys.executable, "-m", "parcel_course.verify_model", *args]
-    if sandbox == "bwrap":
+    if bwrap:
+        give_to_sandbox(work)
         cmd = bwrap_prefix(work, readonly=[*readonly, cache], instructor=True) + cmd
-    return cmd, env
+    return rlimits_launcher(limits, env) + cmd, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
 class CheckerServer:
@@ -179,11 +214,16 @@ class CheckerServer:
     submission, so that the grader it forks finds it in :data:`_SERVER`.
     """
 
-    def __init__(self, sandbox: str, threads: int):
+    def __init__(self, sandbox: str, threads: int, limits=None):
+        from dataclasses import asdict
+        from .limits import Limits
         self.sandbox, self.threads = sandbox, threads
+        limits = limits or Limits()
         self.spool = tempfile.mkdtemp(prefix="parcel-verify-spool-")
+        os.chmod(self.spool, 0o755)
         self.work = tempfile.mkdtemp(prefix="parcel-verify-")
-        cmd, env = _checker_command(["--serve"], self.work, [self.spool], sandbox, threads)
+        cmd, env = _checker_command(["--serve", json.dumps(asdict(limits))], self.work, [self.spool], sandbox,
+                                    threads, limits)
         self.proc = subprocess.Popen(cmd, cwd=self.work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self.pid, self.fd_in, self.fd_out = self.proc.pid, self.proc.stdin.fileno(), self.proc.stdout.fileno()
@@ -269,7 +309,7 @@ class CheckerServer:
 _SERVER: CheckerServer | None = None
 
 
-def checker_server(sandbox: str, threads: int) -> CheckerServer:
+def checker_server(sandbox: str, threads: int, limits=None) -> CheckerServer:
     """The worker's checker server for these settings, started (or started again) where needed."""
     global _SERVER
     if _SERVER is not None and (not _SERVER.alive() or (_SERVER.sandbox, _SERVER.threads) != (sandbox, threads)):
@@ -277,12 +317,12 @@ def checker_server(sandbox: str, threads: int) -> CheckerServer:
         _SERVER = None
     if _SERVER is None:
         import atexit
-        _SERVER = CheckerServer(sandbox, threads)
+        _SERVER = CheckerServer(sandbox, threads, limits)
         atexit.register(_SERVER.close)
     return _SERVER
 
 
-def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0) -> list:
+def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0, limits=None) -> list:
     """Check each ``(model_file, key, record)`` with the registry's check ``key``, all in one process.
 
     One process (sandboxed with bubblewrap where it can be) imports Keras
@@ -295,33 +335,69 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     first, since the sandbox can only read it.
     """
     from .sandbox import sandbox_available
+    from .scratch import ScratchError, read_back
     whys = [None] * len(jobs)
-    argv, index = [], []
-    for i, (model_file, key, record) in enumerate(jobs):
-        model_file = Path(model_file).resolve()
-        if not model_file.is_file():
-            whys[i] = "no saved model: the check did not run to its end in the kernel"
-            continue
-        argv += [str(model_file), key, json.dumps(record)]
-        index.append(i)
-    if not index:
-        return whys
     mode = "bwrap" if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()) else "none"
-    limit = timeout * len(index)
-    server = _SERVER
-    if server is not None and (server.sandbox, server.threads) == (mode, threads):
-        lines, why_not = server.ask([jobs[i] for i in index], limit)
-        return _verdicts(whys, index, lines, None if why_not else 0, why_not, "")
-    folders = sorted({str(Path(argv[k]).parent) for k in range(0, len(argv), 3)})
-    with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
-        cmd, env = _checker_command(argv, work, folders, mode, threads)
-        try:
-            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=limit)
-            stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            stderr, rc = f"took more than {limit} s", None
+    cap = (getattr(limits, "max_file_mb", 0) or 512) * 2**20
+    with tempfile.TemporaryDirectory(prefix="parcel-verify-spool-") as spool:
+        os.chmod(spool, 0o755)            # the checker may run as nobody: it reads these copies, read-only
+        argv, index, copies = [], [], []
+        for i, (model_file, key, record) in enumerate(jobs):
+            model_file = Path(model_file)
+            try:            # a copy of the grader's: a regular file, no link followed, size-capped
+                data = read_back(model_file.parent, model_file.name, cap)
+            except (ScratchError, OSError) as exc:
+                gone = isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
+                whys[i] = ("no saved model: the check did not run to its end in the kernel" if gone
+                           else f"no saved model the grader can read: {exc}")
+                continue
+            copy = Path(spool) / f"{i}.keras"
+            copy.write_bytes(data)
+            os.chmod(copy, 0o644)
+            argv += [str(copy), key, json.dumps(record)]
+            index.append(i)
+            copies.append((str(copy), key, record))
+        if not index:
+            return whys
+        limit = timeout * len(index)
+        server = _SERVER
+        if server is not None and (server.sandbox, server.threads) == (mode, threads):
+            lines, why_not = server.ask(copies, limit)
+            return _verdicts(whys, index, lines, None if why_not else 0, why_not, "")
+        with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
+            cmd, env = _checker_command(argv, work, [spool], mode, threads, limits)
+            stdout, stderr, rc = _run_watched(cmd, work, env, limit, limits)
     return _verdicts(whys, index, stdout.splitlines(), rc, stderr, stdout)
+
+
+def _run_watched(cmd, work, env, limit, limits=None) -> tuple[str, str, int | None]:
+    """Run the one-off checker, watched as a kernel is (:func:`parcel_course.sandbox.watch_tree`):
+    its stdout, what went wrong ('' or why it was stopped) and its exit status (None when stopped)."""
+    import threading
+    from .limits import Limits
+    from .sandbox import watch_tree
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    stop, killed = threading.Event(), []
+    watcher = threading.Thread(target=watch_tree, args=(proc.pid, limits or Limits(), stop),
+                               kwargs=dict(cwd=work, on_kill=killed.append), daemon=True)
+    watcher.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=limit)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        import signal
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        stdout, _ = proc.communicate()
+        stderr, rc = f"took more than {limit} s", None
+    finally:
+        stop.set()
+    if killed:
+        stderr, rc = f"was stopped: the model checker {killed[0]}", None
+    return stdout, stderr, rc
 
 
 def _verdicts(whys, index, lines, rc, stderr, stdout) -> list:

@@ -17,6 +17,7 @@ flagged as tampering.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def verify_value(check, records: list) -> str | None:
         return f"the grader cannot run the check {check.key!r}: {type(exc).__name__}: {exc}"
 
 
-def verify_models(items, scratch, sandbox="auto", timeout=600, threads=0, max_mb=512) -> list:
+def verify_models(items, scratch, sandbox="auto", timeout=600, threads=0, max_mb=512, limits=None) -> list:
     """For each ``(model_check, records)``, why it fails (None if it passes), all in one checker process.
 
     Each saved model is read back from the kernel's folder ``scratch`` without following links, as a
@@ -71,6 +72,7 @@ def verify_models(items, scratch, sandbox="auto", timeout=600, threads=0, max_mb
     whys = [records_problem(records, "model") for _check, records in items]
     jobs, todo = [], []
     with tempfile.TemporaryDirectory(prefix="parcel-models-") as spool:
+        os.chmod(spool, 0o755)            # the checker may run as nobody: it reads the copies, read-only
         for i, (check, records) in enumerate(items):
             if whys[i] is not None:
                 continue
@@ -86,7 +88,8 @@ def verify_models(items, scratch, sandbox="auto", timeout=600, threads=0, max_mb
                 continue
             jobs.append((copy, check.key, rec.get("record")))
             todo.append(i)
-        for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads)):
+        for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads,
+                                                           limits=limits)):
             whys[i] = why
     return whys
 
@@ -155,7 +158,7 @@ class VerifyAttestations(NbGraderPreprocessor):
         t_models = time.perf_counter()
         model_whys = dict(zip((c.key for c, _ in items),
                               verify_models(items, scratch, limits.sandbox, limits.cell_timeout, limits.threads,
-                                            limits.max_file_mb)))
+                                            limits.max_file_mb, limits)))
         t_models = time.perf_counter() - t_models
         for cell, gid, checks, published, kept in pending:
             kernel_pass = _kernel_says_pass(cell)
