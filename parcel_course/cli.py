@@ -41,9 +41,19 @@ def cmd_collect(args):
     course = _course(args)
     if args.source or args.lms:
         return cmd_collect_lms(course, args)
-    done = exchange.collect(course, args.assignments or None)
+    done = course.check_assignments(args.assignments or None)
+    entries = exchange.collect_submissions(course, done)
+    for e in entries:     # one line per entry refused, collected or flagged (issue 24)
+        if e.status == "refused" or e.flags:
+            print(f"  {e.line()}", file=sys.stderr)
+        elif e.status in ("collected", "updated"):
+            print(f"  {e.line()}")
+    count = {s: sum(e.status == s for e in entries) for s in ("collected", "updated", "unchanged", "refused")}
     n = sum(1 for a in done for _ in course.submitted.glob(f"*/{a}"))
-    print(f"collected {n} submission(s) of {', '.join(done)} into {course.submitted}")
+    print(f"collected {n} submission(s) of {', '.join(done)} into {course.submitted}: "
+          f"{count['collected']} new, {count['updated']} updated, {count['unchanged']} unchanged; "
+          f"{count['refused']} inbound entr{'y' if count['refused'] == 1 else 'ies'} refused"
+          + (f" (see above and {course.submitted / '.intake.jsonl'})" if count["refused"] else ""))
 
 
 def _limits(course, args):

@@ -7,11 +7,19 @@ explicitly (``--student``), as on a shared JupyterHub or in tests.
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .directory import Course
+from .directory import Course, CourseError
 
-__all__ = ["release", "collect", "student_fetch", "student_submit"]
+__all__ = ["release", "collect", "collect_submissions", "Entry", "student_fetch", "student_submit"]
 
 
 def release(course: Course, assignments=None) -> list[str]:
@@ -24,15 +32,336 @@ def release(course: Course, assignments=None) -> list[str]:
     return assignments
 
 
-def collect(course: Course, assignments=None, update: bool = True) -> list[str]:
-    """Collect every submission of each assignment from the exchange into submitted/."""
+def collect(course: Course, assignments=None, update: bool = True, echo=None) -> list[str]:
+    """Collect every submission of each assignment from the exchange into submitted/, entry by entry.
+
+    What :func:`collect_submissions` refused or flagged is told, one line each, to ``echo``
+    (default: printed on stderr); returns the assignment ids.
+    """
     assignments = course.check_assignments(assignments)
-    for a in assignments:
-        args = ["collect", a]
-        if update:
-            args.append("--update")
-        course.nbgrader(*args)
+    echo = echo or (lambda line: print(line, file=sys.stderr))
+    for entry in collect_submissions(course, assignments, update=update):
+        if entry.status == "refused" or entry.flags:
+            echo(entry.line())
     return assignments
+
+
+# -- collection, one inbound entry at a time (issue 24) ------------------------------------
+
+#: A student id names a folder of submitted/: word characters, ``.``, ``@``, ``-``; not starting with a dot.
+STUDENT_ID = re.compile(r"[\w@-][\w.@-]*")
+
+#: How nbgrader writes a submission time (``Exchange.timestamp_format``'s default), in UTC.
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+
+
+@dataclass
+class Entry:
+    """One entry of the exchange's inbound folder, and what collection did with it.
+
+    ``status`` is ``collected`` (new in submitted/), ``updated`` (replaced an older one),
+    ``unchanged`` (submitted/ already holds this or a newer one), ``superseded`` (the same
+    student has a newer valid entry) or ``refused`` (``reasons`` say why).  ``observed`` is
+    the submission time as the instructor's process saw it in the exchange (UTC);
+    ``claimed`` the times the student's side wrote (the entry's name, its ``timestamp.txt``).
+    """
+    name: str
+    assignment: str
+    student: str | None = None
+    owner: str = ""
+    status: str = "refused"
+    observed: datetime | None = None
+    claimed: dict = field(default_factory=dict)
+    reasons: list = field(default_factory=list)
+    flags: list = field(default_factory=list)     # {notebook, cell, reason}: as GradeResult.flags
+    files: dict = field(default_factory=dict, repr=False)
+
+    def line(self) -> str:
+        """One line for the instructor.
+
+        Example
+        -------
+        >>> Entry("x+01_convolution+not a date+abc", "01_convolution", owner="eve (uid 1001)",
+        ...       reasons=["its name's time 'not a date' cannot be read"]).line()
+        "refused inbound entry 'x+01_convolution+not a date+abc' (owner eve (uid 1001)): its name's time 'not a date' cannot be read"
+        """
+        if self.status == "refused":
+            return f"refused inbound entry {self.name!r} (owner {self.owner}): " + "; ".join(self.reasons)
+        head = (f"{self.status} {self.student}/{self.assignment} from {self.name!r} (owner {self.owner}), "
+                f"submitted {_fmt(self.observed)} as observed in the exchange")
+        return head + "".join(f"; flagged: {f['notebook']}: {f['reason']}" for f in self.flags)
+
+    def record(self) -> dict:
+        """The entry as a record of the intake log (``submitted/.intake.jsonl``)."""
+        return dict(kind="exchange", entry=self.name, assignment=self.assignment, student=self.student,
+                    owner=self.owner, status=self.status, observed=_fmt(self.observed),
+                    claimed={k: _fmt(v) for k, v in self.claimed.items()}, reasons=self.reasons, flags=self.flags)
+
+
+def _fmt(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _utc(seconds: float) -> datetime:
+    """A POSIX time as nbgrader keeps times: a naive datetime in UTC."""
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
+def _parse_time(text: str) -> datetime:
+    """A student-written time, as nbgrader reads it (naive UTC); ValueError for anything unreadable."""
+    from nbgrader.utils import parse_utc
+    try:
+        ts = parse_utc(text.strip())
+    except Exception as exc:      # dateutil's ParserError, OverflowError (year 1), TypeError...
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    if ts is None or not 1970 <= ts.year <= 9000:
+        raise ValueError(f"year {getattr(ts, 'year', '?')} is out of range")
+    return ts
+
+
+def _owner(uid: int) -> str:
+    import pwd
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid} (no such user)"
+
+
+def _student_uid(student: str) -> int | None:
+    """The uid of the system user named like ``student``, or None when there is none."""
+    import pwd
+    try:
+        return pwd.getpwnam(student).pw_uid
+    except KeyError:
+        return None
+
+
+def _inbound(course: Course) -> Path:
+    return Path(exchange_root(course)) / course.course_id / "inbound"   # path_includes_course
+
+
+def _release_time(course: Course, assignment: str) -> datetime | None:
+    """When the assignment was last released: the change time of its folder in the exchange's outbound."""
+    try:
+        return _utc(os.lstat(Path(exchange_root(course)) / course.course_id / "outbound" / assignment).st_ctime)
+    except OSError:
+        return None
+
+
+def _examine(course: Course, inbound: Path, name: str, assignment: str, settings, now: datetime,
+             released: datetime | None) -> Entry:
+    """Read one inbound entry (no link followed) and decide whether it may be collected."""
+    from .intake import read_submission, refused_flags
+    entry = Entry(name, assignment)
+    try:
+        st = os.lstat(inbound / name)
+    except OSError as exc:
+        entry.owner = "?"
+        entry.reasons.append(f"vanished ({exc.strerror})")
+        return entry
+    entry.owner = _owner(st.st_uid)
+    parts = name.split("+")
+    if len(parts) not in (3, 4) or parts[1] != assignment:
+        entry.reasons.append("its name is not <student>+<assignment>+<time>[+<random>]")
+        return entry
+    student = parts[0]
+    if not STUDENT_ID.fullmatch(student):
+        entry.reasons.append(f"{student!r} is not a valid student id (letters, digits, '_', '.', '@', '-'; "
+                             "not starting with '.')")
+        return entry
+    entry.student = student
+    if stat.S_ISLNK(st.st_mode):
+        entry.reasons.append(f"is a symbolic link (to {os.readlink(inbound / name)}): not followed")
+        return entry
+    if not stat.S_ISDIR(st.st_mode):
+        entry.reasons.append("is not a folder")
+        return entry
+    try:
+        entry.claimed["name"] = _parse_time(parts[2])
+    except ValueError as exc:
+        entry.reasons.append(f"the time in its name, {parts[2]!r}, cannot be read ({exc})")
+    expected = _student_uid(student) if settings.check_owner else None
+    if expected is not None and st.st_uid != expected:
+        entry.reasons.append(f"names {student} ({_owner(expected)}) but is owned by {entry.owner}: "
+                             "another user wrote it")
+    if entry.reasons:
+        return entry
+    got = read_submission(inbound / name, within=inbound, settings=settings)
+    if not got.ok:
+        entry.reasons.extend(r.line() for r in got.refused)
+        return entry
+    if settings.check_owner:
+        allowed = expected if expected is not None else st.st_uid
+        foreign = sorted((rel or ".", s.st_uid) for rel, s in got.stats.items() if s.st_uid != allowed)
+        if foreign:
+            rel, uid = foreign[0]
+            entry.reasons.append(f"{rel} in it was written by {_owner(uid)}, not by {_owner(allowed)}"
+                                 + (f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""))
+            return entry
+    # the time the instructor's side observed: the last change of the entry or anything in it (ctime, set
+    # by the kernel; a student can set a file's mtime, not its ctime)
+    entry.observed = _utc(max(s.st_ctime for s in got.stats.values()))
+    stamp = got.files.pop("timestamp.txt", None)
+    if stamp is not None:
+        try:
+            entry.claimed["timestamp.txt"] = _parse_time(stamp.decode("utf-8", "replace")[:200])
+        except ValueError as exc:
+            entry.reasons.append(f"its timestamp.txt cannot be read ({exc})")
+    tolerance = timedelta(seconds=settings.timestamp_tolerance)
+    if entry.observed > now + tolerance:
+        entry.reasons.append(f"it changed at {_fmt(entry.observed)}, in the future of this machine's clock "
+                             f"({_fmt(now)}): check the exchange's clock")
+    for where, claimed in entry.claimed.items():
+        if claimed > entry.observed + tolerance:
+            entry.reasons.append(f"{where} claims {_fmt(claimed)}, in the future of when it was written "
+                                 f"({_fmt(entry.observed)})")
+        elif released is not None and entry.observed >= released and claimed < released - tolerance:
+            entry.reasons.append(f"{where} claims {_fmt(claimed)}, before the assignment was released "
+                                 f"({_fmt(released)}), though it was written at {_fmt(entry.observed)}")
+        elif abs(claimed - entry.observed) > tolerance:
+            entry.flags.append(dict(notebook=where, cell="intake", reason=(
+                f"the student-written time {_fmt(claimed)} differs from the time observed in the exchange, "
+                f"{_fmt(entry.observed)}, by {abs(claimed - entry.observed).total_seconds():.0f} s "
+                f"(tolerance {settings.timestamp_tolerance:.0f} s, c.Intake.timestamp_tolerance); "
+                "lateness uses the observed time")))
+    if entry.reasons:
+        return entry
+    entry.flags.extend(refused_flags(got.refused))
+    entry.files = got.files
+    entry.status = "superseded"     # until chosen
+    return entry
+
+
+def _existing_time(course: Course, student: str, assignment: str, now: datetime, settings) -> datetime | None:
+    """The submission time recorded in submitted/<student>/<assignment>/timestamp.txt, when it is sane."""
+    from .intake import read_submission
+    dest = course.submitted / student / assignment
+    if not os.path.lexists(dest):
+        return None
+    got = read_submission(dest, within=course.submitted, settings=settings)
+    try:
+        ts = _parse_time(got.files["timestamp.txt"].decode("utf-8", "replace")[:200])
+    except (KeyError, ValueError):
+        return None
+    # a time in the future (a student's timestamp collected by an earlier version) must not block updates
+    return ts if ts <= now + timedelta(seconds=settings.timestamp_tolerance) else None
+
+
+def _install(course: Course, entry: Entry) -> None:
+    """Write the entry's files into submitted/<student>/<assignment>/, with the observed time in timestamp.txt.
+
+    The folder is built beside the old one and renamed into place, so that a failure leaves the old
+    submission whole; no link in submitted/ is followed.
+    """
+    sdir = course.submitted / entry.student
+    course.submitted.mkdir(parents=True, exist_ok=True)
+    if sdir.is_symlink() or (os.path.lexists(sdir) and not sdir.is_dir()):
+        raise OSError(f"{sdir} is a link or a file, not a folder: remove it and collect again")
+    sdir.mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.assignment}.incoming-", dir=sdir))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        for rel, data in entry.files.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (tmp / "timestamp.txt").write_text(entry.observed.replace(tzinfo=timezone.utc).strftime(TIMESTAMP_FORMAT))
+        dest = sdir / entry.assignment
+        old = None
+        if dest.is_symlink() or (os.path.lexists(dest) and not dest.is_dir()):
+            dest.unlink()
+        elif dest.exists():
+            old = sdir / f".{entry.assignment}.old-{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(dest, old)
+        os.rename(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def collect_submissions(course: Course, assignments=None, update: bool = True, now: datetime | None = None) -> list:
+    """Collect each inbound entry of the exchange on its own; returns every :class:`Entry` seen.
+
+    An entry that is malformed, a link, owned by another user than the student it names (when
+    a system user of that name exists), with an unreadable, future or pre-release student-written
+    time, is refused with its reasons and never stops the others.  Files are copied as
+    :mod:`.intake` reads them: regular files only, no link followed; the rest is refused and
+    flagged.  The newest valid entry of each student, by the time observed in the exchange (the
+    last change of the entry as the instructor's process sees it, not a time the student wrote),
+    is copied into ``submitted/<student>/<assignment>/``, with that time in its ``timestamp.txt``
+    (where nbgrader's autograde reads lateness).  Refused, collected and flagged entries are
+    appended to ``submitted/.intake.jsonl`` (refusals once).
+
+    Examples
+    --------
+    >>> for entry in collect_submissions(Course("."), ["01_convolution"]):   # doctest: +SKIP
+    ...     print(entry.line())
+    collected ann/01_convolution from 'ann+01_convolution+2024-...' (owner ann (uid 1001)), submitted ...
+    """
+    from .intake import Intake, append_log, load_log
+    assignments = course.check_assignments(assignments)
+    settings = Intake.of(course)
+    now = now or _utc(time.time())
+    inbound = _inbound(course)
+    if not inbound.is_dir():
+        raise CourseError(f"the exchange has no inbound folder {inbound}: release an assignment first "
+                          "(parcel-course release), or set PARCEL_EXCHANGE to the exchange's root")
+    names = sorted(os.listdir(inbound))
+    entries = []
+    for a in assignments:
+        released = _release_time(course, a)
+        due = _duedate(course, a)
+        mine = [_examine(course, inbound, n, a, settings, now, released) for n in names if f"+{a}+" in n]
+        by_student = {}
+        for e in mine:
+            if e.status != "refused":
+                by_student.setdefault(e.student, []).append(e)
+        for student, group in sorted(by_student.items()):
+            group.sort(key=lambda e: (e.observed, e.name), reverse=True)
+            chosen = group[0]
+            if due is not None:
+                chosen = next((e for e in group if e.observed <= due), group[0])
+            existing = _existing_time(course, student, a, now, settings)
+            if os.path.lexists(course.submitted / student / a) and existing is not None and (
+                    not update or (due is None and chosen.observed <= existing)
+                    or (due is not None and chosen.observed == existing)):
+                chosen.status = "unchanged"
+                continue
+            updating = os.path.lexists(course.submitted / student / a)
+            try:
+                _install(course, chosen)
+            except OSError as exc:
+                chosen.status = "refused"
+                chosen.reasons.append(f"could not be written into submitted/: {exc}")
+                continue
+            chosen.status = "updated" if updating else "collected"
+        entries.extend(mine)
+    logged = {(r.get("entry"), r.get("status"), tuple(r.get("reasons") or ())) for r in load_log(course.submitted)}
+    append_log(course.submitted, [e.record() for e in entries
+                                  if e.status in ("collected", "updated") or (
+                                      e.status == "refused" and (e.name, e.status, tuple(e.reasons)) not in logged)])
+    for e in entries:
+        e.files = {}
+    return entries
+
+
+def _duedate(course: Course, assignment: str) -> datetime | None:
+    """The due date, when the course collects the newest submission before it (``before_duedate``)."""
+    cfg = course.config()
+    before = any(cfg[k].get("before_duedate", False) for k in ("ExchangeCollect", "CollectApp") if k in cfg)
+    if not before or not course.has_gradebook():
+        return None
+    from nbgrader.api import MissingEntry
+    with course.gradebook() as gb:
+        try:
+            return gb.find_assignment(assignment).duedate
+        except MissingEntry:
+            return None
 
 
 def exchange_root(course: Course) -> str:

@@ -66,6 +66,7 @@ class GradeJob:
     limits: Limits = field(default_factory=Limits)
     digest: str = ""
     instructor_cells: dict = field(default_factory=dict)  # notebook -> digests of its non-answer code cells
+    intake_flags: list = field(default_factory=list)  # dicts: notebook, cell, reason; what intake refused or flagged
 
 
 @dataclass
@@ -103,11 +104,16 @@ def digest_files(files: dict) -> str:
 
 
 def read_tree(path: Path, ignore=(".ipynb_checkpoints", "__pycache__")) -> dict:
-    files = {}
-    for p in sorted(Path(path).rglob("*")):
-        if p.is_file() and not any(part in ignore for part in p.parts):
-            files[str(p.relative_to(path))] = p.read_bytes()
-    return files
+    """The regular files under ``path`` (an instructor's folder), never following a link (:mod:`.intake`).
+
+    Anything intake refuses there (a link, a FIFO, a file over the caps) is an error the instructor must fix.
+    """
+    from .intake import read_submission
+    got = read_submission(path, ignore=ignore, hard_links=True)
+    if got.refused:
+        raise CourseError(f"{path}: " + "; ".join(r.line() for r in got.refused)
+                          + ": replace links with copies of the files")
+    return got.files
 
 
 def _write_tree(base: Path, files: dict) -> None:
@@ -468,6 +474,9 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
     per_assignment = {a: assignment_limits(base, a, course.root) for a in assignments}
     course.ensure_in_gradebook(assignments)
     gradebook = gradebook_snapshot(course)
+    from . import intake
+    settings = intake.Intake.of(course)
+    collected = intake.collected_flags(course.submitted)   # what `parcel-course collect` flagged per submission
     jobs = []
     for a in assignments:
         extra = {k: v for k, v in read_tree(course.source / a).items()
@@ -478,9 +487,11 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
             student = sdir.parent.name
             if students and student not in students:
                 continue
-            files = read_tree(sdir)
-            jobs.append(GradeJob(student, a, files, gradebook, extra, per_assignment[a],
-                                 digest=digest_files(files), instructor_cells=known))
+            # regular files only, no link followed (issue 24); what was refused reaches the result's flags
+            got = intake.read_submission(sdir, within=course.submitted, settings=settings)
+            flags = collected.get((student, a), []) + intake.refused_flags(got.refused)
+            jobs.append(GradeJob(student, a, got.files, gradebook, extra, per_assignment[a],
+                                 digest=digest_files(got.files), instructor_cells=known, intake_flags=flags))
     return jobs
 
 
