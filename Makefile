@@ -84,5 +84,5 @@ bench-class: $(STAMP)
 	$(PY) benchmarks/class_grading.py
 
 clean:
-	rm -rf exchange submitted feedback gradebook.db reports
+	rm -rf exchange submitted feedback gradebook.db reports lms
 	find autograded -mindepth 1 ! -name README.md -exec rm -rf {} +
