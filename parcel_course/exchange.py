@@ -1,8 +1,18 @@
 """The nbgrader exchange, driven as instructors and students use it.
 
-The instructor releases and collects with the course's nbgrader_config.py;
-a student fetches and submits from a directory of their own, naming their id
-explicitly (``--student``), as on a shared JupyterHub or in tests.
+The instructor releases with the course's nbgrader_config.py; a student
+fetches and submits from a directory of their own, naming their id explicitly
+(``--student``), as on a shared JupyterHub or in tests.
+
+Collection (:func:`collect_submissions`) is ours, not ``nbgrader collect``:
+nbgrader's follows links when it copies, trusts the student-written times for
+lateness and for which entry is newest, only warns when an entry is owned by
+another user, and stops the whole class on one unparseable time.  Here each
+inbound entry is judged on its own and refused with its reasons and owner,
+files are read as :mod:`.intake` reads them (regular files only, no link
+followed), and the submission time is the one observed in the exchange.
+Running nbgrader once per entry instead would still copy through its
+``shutil.copytree`` and cost a process per entry.
 """
 from __future__ import annotations
 
