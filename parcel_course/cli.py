@@ -69,6 +69,8 @@ def cmd_grade(args):
     results = grading.grade_all(course, args.assignments or None, args.student or None,
                                 workers=args.workers, scheduler=args.scheduler,
                                 limits=_limits(course, args), force=args.force)
+    from parcel_course.late import apply_penalties   # the workers' gradebooks lack the course's extensions
+    apply_penalties(course, args.assignments or None)
     bad = [r for r in results if r.status != "graded"]
     for r in bad:
         print(f"  {r.student}/{r.assignment}: {r.status}: {r.reason}", file=sys.stderr)
@@ -132,6 +134,42 @@ def cmd_demo(args):
                      **({"assignment": args.assignments[0]} if args.assignments else {}))
         return
     run_demo(_course(args), workers=args.workers, assignments=args.assignments or None)
+
+
+def cmd_similarity(args):
+    from parcel_course.similarity import STATEMENT, similarity_all
+    course = _course(args)
+    for s in similarity_all(course, args.assignments or None, workers=args.workers):
+        marked = ", ".join(f"{e} ({why})" for e, why in sorted(s["marked"].items()))
+        print(f"{s['assignment']}: {s['students']} submissions, {s['pairs']} pairs, {s['flagged_pairs']} pair(s) "
+              f"flagged at {s['threshold']:g}" + (f"; marked, not flagged: {marked}" if marked else ""))
+        for f in s["flagged"]:
+            print(f"  {f['score']:.2f}  {f['a']} / {f['b']}  {f['exercise']}  "
+                  f"reports/similarity/{s['assignment']}/{f['page']}")
+    print(STATEMENT + " `parcel-course report` adds the section to reports/index.html.")
+
+
+def cmd_extend(args):
+    from parcel_course.late import grant_extension
+    r = grant_extension(_course(args), args.student, args.assignment, days=args.days, hours=args.hours)
+    print(f"{r['student']} / {r['assignment']}: " + (f"extension {r['extension']}, due {r['due']}" if r["extension"]
+          else f"no extension, due {r['due']}") + (f"; submitted {r['submitted']}, late by {r['late'] or 'nothing'}, "
+                                                   f"penalty {r['penalty']:g}" if r["submitted"] else
+                                                   "; not submitted yet"))
+
+
+def cmd_extensions(args):
+    from parcel_course.late import list_extensions
+    from parcel_course.report import _text_table
+    rows = list_extensions(_course(args), args.assignments or None, all_students=args.all)
+    if not rows:
+        print("No extension granted" + (" and no submission" if args.all else "") + ".")
+        return
+    print(_text_table(["student", "assignment", "due (assignment)", "extension", "due (student)", "submitted",
+                       "late by", "penalty"],
+                      [[r["student"], r["assignment"], r["assignment_due"], r["extension"], r["due"],
+                        r["submitted"] or "not yet", r["late"], f"{r['penalty']:g}"] for r in rows]))
+    print(f"rule: {rows[0]['rule']}")
 
 
 def build_parser():
@@ -201,6 +239,17 @@ def build_parser():
     d.add_argument("--workers", type=int, default=2)
     d.add_argument("--lms", choices=["moodle", "canvas"], help="the class hands in through this LMS instead: "
                    "a simulated download of one assignment (default 01_convolution) collected, graded, exported")
+    s = add("similarity", cmd_similarity, "compare what students wrote in the answer cells, pair by pair "
+            "(winnowing); writes reports/similarity/<assignment>/: a lead for a person, not a verdict")
+    s.add_argument("--workers", type=int, default=2, help="assignments compared in parallel (default 2)")
+    x = add("extend", cmd_extend, "grant a student an extension (nbgrader's gradebook); lateness and late "
+            "penalties follow it", assignments=False)
+    x.add_argument("student")
+    x.add_argument("assignment")
+    x.add_argument("--days", type=float, default=0, help="days added to the due date (0 and --hours 0: remove)")
+    x.add_argument("--hours", type=float, default=0, help="hours added to the due date")
+    xs = add("extensions", cmd_extensions, "list the extensions granted, with lateness and penalty")
+    xs.add_argument("--all", action="store_true", help="every submission, not only those with an extension")
     return p
 
 

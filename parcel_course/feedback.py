@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import FEEDBACK_PREPROCESSORS
 from .directory import Course, CourseError
 from .grading import LEDGER
+from .late import LATENESS_NOTE
 from .preprocessors.hide_hidden_tests import HideHiddenTests, hide_hidden_tests_in_source  # noqa: F401 - public here too
 
 __all__ = ["HideHiddenTests", "write_feedback", "hide_hidden_tests_in_source"]
@@ -75,7 +76,7 @@ def write_feedback(course: Course, assignments=None, students=None,
             raise CourseError(f"No graded submission of {unknown} for {assignments}: check the student ids "
                               f"(graded: {sorted(known)}) or run `parcel-course grade` first.")
     written = []
-    preprocessors = "[" + ",".join(repr(p) for p in FEEDBACK_PREPROCESSORS) + "]"
+    preprocessors = "[" + ",".join(repr(p) for p in [*FEEDBACK_PREPROCESSORS, LATENESS_NOTE]) + "]"
     for a in assignments:
         pairs = _graded_pairs(course, [a], students)
         if not pairs:

@@ -147,6 +147,10 @@ def _gradebook_records(course: Course) -> dict:
     with Gradebook(course.db_url, course.course_id) as gb:
         for assignment in gb.assignments:
             for sub in gb.assignment_submissions(assignment.name):
+                if sub.timestamp is None and sub.extension is not None and not any(
+                        g.auto_score is not None or g.manual_score is not None for nb in sub.notebooks
+                        for g in nb.grades):
+                    continue       # only holds an extension granted before the student handed in (late.py)
                 grades = []
                 for nb in sub.notebooks:
                     for g in nb.grades:
@@ -365,7 +369,8 @@ def summary_table(course: Course) -> str:
         if r["status"] != "graded":
             notes.append(r["reason"][:70] or r["status"])
         if r["late"]:
-            notes.append(f"late by {_duration(r['seconds_late'])}")
+            notes.append(f"late by {_duration(r['seconds_late'])}"
+                         + (f", penalty -{_fmt(r['late_penalty'])}" if r["late_penalty"] else ""))
         if r["flagged"]:
             notes.append("flagged: " + r["flags"][:60])
         if r["needs_manual_grade"] and r["status"] == "graded":
@@ -499,10 +504,15 @@ def _report_context(course: Course) -> dict:
         flag_table=[[r["student"], r["assignment"], f.get("notebook", ""), f.get("cell", ""), f.get("reason", "")]
                     for r, f in flagged],
         all_table=[[r["student"], r["assignment"], f"{r['score']:g}", f"{r['max_score']:g}", f"{r['percent']:.1f}",
-                    r["status"], _duration(r["seconds_late"]) if r["late"] else "", "yes" if r["flagged"] else "",
+                    r["status"], (_duration(r["seconds_late"]) + (f", -{r['late_penalty']:g}" if r["late_penalty"] else "")
+                                  if r["late"] else ""), "yes" if r["flagged"] else "",
                     "yes" if r["needs_manual_grade"] else "", r["grading_seconds"], r["execution_seconds"],
                     r["sandbox"], r["reason"]] for r in rows],
     )
+    from .late import _describe_plugin, course_plugin, late_rows
+    from .similarity import STATEMENT, report_sections
+    ctx.update(late_rule=_describe_plugin(course_plugin(course)), late_rows=late_rows(course),
+               similarity=report_sections(course), similarity_statement=STATEMENT)
     return ctx
 
 
