@@ -387,3 +387,19 @@ def collected_flags(submitted) -> dict:
         if rec.get("status") in ("collected", "updated") and rec.get("student") and rec.get("assignment"):
             out[(rec["student"], rec["assignment"])] = list(rec.get("flags") or [])
     return out
+
+
+def report_rows(submitted) -> list[list[str]]:
+    """The intake log as the report's table: entries refused at collection, and collected ones flagged.
+
+    One row per entry (its latest record): ``[assignment, student, entry, owner, status, what]``.
+    """
+    latest = {}
+    for rec in load_log(submitted):
+        if rec.get("status") == "refused" or rec.get("flags"):
+            latest[(rec.get("entry"), rec.get("assignment"))] = rec
+    return [[r.get("assignment") or "", r.get("student") or "", r.get("entry") or "", r.get("owner") or "",
+             r.get("status") or "", "; ".join(r.get("reasons") or [])
+             + "; ".join(f"{f.get('notebook', '')}: {f.get('reason', '')}" for f in r.get("flags") or [])]
+            for r in sorted(latest.values(), key=lambda r: (r.get("assignment") or "", r.get("student") or "",
+                                                            r.get("entry") or ""))]

@@ -513,6 +513,8 @@ def _report_context(course: Course) -> dict:
     from .similarity import STATEMENT, report_sections
     ctx.update(late_rule=_describe_plugin(course_plugin(course)), late_rows=late_rows(course),
                similarity=report_sections(course), similarity_statement=STATEMENT)
+    from .intake import report_rows
+    ctx.update(intake_table=report_rows(course.submitted))    # refused or flagged at collection (issue 24)
     return ctx
 
 

@@ -217,6 +217,11 @@ def test_hostile_inbound_entries_are_refused_one_by_one_and_honest_ones_collecte
     log = intake.load_log(course.submitted)
     assert {r["entry"].split("+")[0] for r in log if r["status"] == "refused"} == set(refused)
     assert {r["student"] for r in log if r["status"] == "collected"} == {"ann", "ben", "jon", "kim"}
+    table = intake.report_rows(course.submitted)      # what the report's "Refused or flagged" section lists
+    assert {row[2].split("+")[0] for row in table if row[4] == "refused"} == set(refused)
+    assert [(row[1], "peek.ipynb" in row[5]) for row in table if row[4] == "collected"] == [("jon", True)]
+    from parcel_course.report import _template_env, TEMPLATE
+    _template_env().get_template(TEMPLATE)           # the section's template compiles
     jobs = {j.student: j for j in grading.collect_jobs(course, [ASSIGNMENT])}
     assert ["peek.ipynb"] == [f["notebook"] for f in jobs["jon"].intake_flags]
     assert not any(HIDDEN in d for j in jobs.values() for d in j.files.values())
