@@ -173,7 +173,9 @@ def test_exchange_route_grade_extend_feedback_report(course, tmp_path, capsys):
     assert "Late submission penalty" in bob                 # nbgrader's own line, score after the penalty
     assert "Late by" not in (course.feedback / "ann" / "00_tiny" / "tiny.html").read_text()
     assert {r["student"] for r in submission_rows(course)} == {"ann", "bob", "cat"}
+    assert cli(["--root", root, "similarity"]) == 0
     html = write_report(course).read_text()
+    assert "Similarity of answers" in html and "not a verdict" in html and "00_tiny: 0 pairs flagged of 3" in html
     assert "Late submissions and extensions (4)" in html and "10% of the points earned per started day" in html
 
 
