@@ -463,9 +463,10 @@ class CollectReport:
         return "\n".join(f"{s:8s} {e}: {m}" for s, e, m in self.lines)
 
     def summary(self) -> str:
+        n = len(self.problems())
         return (f"collected {sum(len(r['files']) for r in self.placed.values())} notebook(s) of "
                 f"{len(self.placed)} student(s) from the {self.lms.title()} download of {self.assignment}; "
-                f"{len(self.problems())} entr{'y' if len(self.problems()) == 1 else 'ies'} not placed (listed above)")
+                f"{n} entr{'y' if n == 1 else 'ies'} not placed" + (" (listed above)" if n else ""))
 
 
 def _release_cells(course: Course, assignment: str) -> dict[str, set]:
@@ -490,11 +491,11 @@ def _match_notebook(filename: str, data: bytes, release: dict[str, set]) -> tupl
         return base, "", 3
     m = re.match(r"^(.*?)(?:-(\d+)| \((\d+)\))(\.ipynb)$", base)   # Canvas `-1`, a browser's ` (1)`
     if m and m.group(1) + m.group(4) in release:
-        return m.group(1) + m.group(4), f"renamed `{base}` (a resubmission's suffix)", 2
+        return m.group(1) + m.group(4), f"renamed `{base}`: a re-upload's suffix", 2
     ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
     overlap = sorted(((len(ids & cells), name) for name, cells in release.items()), reverse=True)
     if overlap and overlap[0][0] > 0 and (len(overlap) == 1 or overlap[1][0] < overlap[0][0]):
-        return overlap[0][1], f"renamed notebook `{base}` matched by content ({overlap[0][0]} graded cells)", 1
+        return overlap[0][1], f"renamed notebook `{base}` matched by content: {overlap[0][0]} graded cells", 1
     return None, f"not one of the assignment's notebooks ({', '.join(release)}) and no content match", 0
 
 
@@ -873,8 +874,9 @@ def simulate_download(path, lms: str, people: list[dict], folders: bool = True) 
 
     Example
     -------
-    >>> p = simulate_download("/tmp/dl.zip", "canvas", [dict(name="Ada Lovelace", sortable="Lovelace, Ada",
-    ...                       id=1001, files={"convolution.ipynb": b"{}"})])
+    >>> import tempfile
+    >>> p = simulate_download(Path(tempfile.mkdtemp()) / "dl.zip", "canvas", [dict(
+    ...     name="Ada Lovelace", sortable="Lovelace, Ada", id=1001, files={"convolution.ipynb": b"{}"})])
     >>> zipfile.ZipFile(p).namelist()
     ['lovelaceada_1001_70001_convolution.ipynb']
     """
@@ -967,6 +969,9 @@ def run_lms_demo(course: Course, lms: str, workers: int = 2, assignment: str = "
         paths = export_lms(course, lms, [assignment])
         for p in paths:
             out(f"   {p.relative_to(course.root)}")
+        from .report import summary_table
+        out("")
+        out(summary_table(course))
         return dict(report=rep, results=results, paths=paths)
     finally:
         shutil.rmtree(work, ignore_errors=True)

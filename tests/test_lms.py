@@ -242,7 +242,12 @@ def test_hostile_entries_are_refused_and_reported(tmp_path):
 
 
 def test_a_lying_header_does_not_get_past_the_streaming_cap(tmp_path):
-    """A zip bomb declares a small size: the bytes are counted while they are read."""
+    """A zip bomb declares a small size: refused all the same.
+
+    Python's reader stops at the declared size and the CRC check fails; the
+    bytes counted while reading are the guard against a reader that would not
+    stop, and against many honest entries that add up (the second case).
+    """
     path = _zip(tmp_path / "bomb.zip", [("Ada_1_assignsubmission_file/convolution.ipynb", b"\0" * 3_000_000)])
     raw = bytearray(path.read_bytes())
     for sig, off in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):           # uncompressed size, local + central
@@ -389,7 +394,7 @@ def test_canvas_route_end_to_end(tmp_path, capsys):
     every_entry_once(report, archive)
     nothing_outside(course, tmp_path)
     st = status_of(report)
-    assert "resubmission" in st["amesben_1002_70003_convolution-1.ipynb"][1]
+    assert "re-upload" in st["amesben_1002_70003_convolution-1.ipynb"][1]
     assert st["parkcleo_1003_70006_convolution_copy.ipynb"][0] == "twice"
     assert "matched by content" in st["ångströmzoë_1005_70008_Mein Notebook.ipynb"][1]
     assert "invalid notebook" in st["amesben_1002_70011_cnn_building_blocks.ipynb"][1]
