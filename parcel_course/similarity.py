@@ -330,6 +330,8 @@ def _pair_page(result: SimilarityResult, answers: dict, assignment: str, a: str,
         if fa is None or fb is None:
             continue
         score = result.scores.get((a, b), {}).get(e, 0.0)
+        if not score:
+            continue               # nothing of their own in common here (or both the reference: boilerplate)
         _, _, (sa, sb) = cd.detector.compare_files(fa, fb)
         exercises.append(dict(exercise=e, score=score, shared=result.shared.get((a, b), {}).get(e, 0),
                               marked=result.marked.get(e, ""),
