@@ -175,3 +175,11 @@ def build_source(source_dir: str | Path = "source", out_dir: str | Path | None =
         target.write_text(nbformat.writes(nb) + "\n")
         written.append(target)
     return written
+
+
+SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
+
+
+def solution_text(source: str) -> str:
+    """The source cell as a student who solved it would write it (markers removed)."""
+    return SOLUTION.sub(lambda m: m.group(1), source).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")

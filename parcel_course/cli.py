@@ -69,8 +69,6 @@ def cmd_grade(args):
     results = grading.grade_all(course, args.assignments or None, args.student or None,
                                 workers=args.workers, scheduler=args.scheduler,
                                 limits=_limits(course, args), force=args.force)
-    from parcel_course.late import apply_penalties   # the workers' gradebooks lack the course's extensions
-    apply_penalties(course, args.assignments or None)
     bad = [r for r in results if r.status != "graded"]
     for r in bad:
         print(f"  {r.student}/{r.assignment}: {r.status}: {r.reason}", file=sys.stderr)

@@ -37,6 +37,7 @@ from pathlib import Path
 import nbformat
 
 from . import exchange
+from .authoring import solution_text as _solution_text
 from .directory import Course
 from .mistakes import MISTAKES
 
@@ -82,12 +83,6 @@ OWN_ANSWERS["gil"] = {("convolution", "correlate2d"): '''def correlate2d(image, 
             result += w[i, j] * p[i:i + out_h, j:j + out_w]
     return result[::stride, ::stride]
 '''}
-SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
-
-
-def _solution_text(source: str) -> str:
-    """The source cell as a student who solved it would write it (markers removed)."""
-    return SOLUTION.sub(lambda m: m.group(1), source).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
 
 
 def fill_in(release_nb: Path, source_nb: Path, answer: str = "all", mistake: dict | None = None,
@@ -185,9 +180,7 @@ def run_demo(course: Course, workers: int = 2, assignments=None, out=print) -> d
         t1 = time.perf_counter()
         grading.grade_all(course, assignments, workers=workers)
         t["grade"] = time.perf_counter() - t1
-        from .late import apply_penalties
         from .similarity import similarity_all
-        apply_penalties(course, assignments)
         out("-- similarity (parcel-course similarity)")
         similarity_all(course, assignments, workers=workers)
         out("-- feedback, export, report")

@@ -139,6 +139,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 from parcel_course.config import configure_grading
 configure_grading(c, flags_path=os.path.join(here, {FLAGS_FILE!r}), timings_path=os.path.join(here, {TIMINGS_FILE!r}))
 c.ScanSubmission.digests_path = os.path.join(here, {DIGESTS_FILE!r})
+c.WriteAttestInputs.preflight = False     # parcel-course grade checked the sandbox once, before its batch
 """
 
 
@@ -226,7 +227,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         _read_results(tmp, job, res)
         if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
             res.status, res.reason = "killed", "the kernel died while the notebook ran"
-        res.flags += _read_flags(tmp / FLAGS_FILE)
+        res.flags = list(job.intake_flags) + res.flags + _read_flags(tmp / FLAGS_FILE)
         res.phases.update(_read_phases(tmp / TIMINGS_FILE, res.execution_seconds))
         killed = [f["reason"] for f in res.flags if f.get("kind") == "killed"]
         if killed and res.status != "timeout":   # the kernel manager's watcher killed it: say why
@@ -320,7 +321,7 @@ def warm_checker(assignment: str, limits: Limits) -> None:
     from .verify_model import checker_server
     if any(c.kind == "model" for c in registry.checks_of(assignment)):
         try:
-            checker_server(limits.sandbox, limits.threads)
+            checker_server(limits.sandbox, limits.threads, limits)
         except (OSError, RuntimeError):   # each grader then starts its own checker, as plain nbgrader does
             pass
 
@@ -685,6 +686,17 @@ def longest_first(jobs: list[GradeJob], ledgers=()) -> list[GradeJob]:
     return sorted(jobs, key=key)    # stable: students keep their order within an assignment
 
 
+def preflight_course(course: Course, assignment: str, limits: Limits) -> None:
+    """:func:`parcel_course.preflight.preflight` of ``assignment`` with the job's ``limits``, in this process."""
+    from dataclasses import asdict
+    from traitlets.config import Config
+    from .preflight import preflight
+    cfg = Config()
+    cfg.GradingLimits.update({k: v for k, v in asdict(limits).items()})
+    cfg.CourseDirectory.root = str(course.root)
+    preflight(cfg, assignment, course.root)
+
+
 def make_executor(workers: int = 2, scheduler: str | None = None) -> tuple[Executor, object]:
     """A concurrent.futures executor: local processes, or a Dask cluster at ``scheduler``."""
     if scheduler:
@@ -710,6 +722,8 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
     jobs = collect_jobs(course, assignments, students, limits)
     todo = longest_first([j for j in jobs if force or not already_graded(course, j)],
                          load_ledgers(course))
+    for a in sorted({j.assignment for j in todo}):   # refuse to start rather than grade everyone zero
+        preflight_course(course, a, todo[[j.assignment for j in todo].index(a)].limits)
     skipped = len(jobs) - len(todo)
     results = []
     if not todo:
@@ -745,4 +759,7 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
                 executor.shutdown(wait=True)
             if client is not None:
                 client.close()
+    if results:   # the workers' gradebooks lack the course's extensions: penalties are set here, once
+        from .late import apply_penalties
+        apply_penalties(course, sorted({r.assignment for r in results}))
     return results

@@ -255,7 +255,7 @@ def collect_answers(course, assignment: str) -> tuple[dict, dict, list, list]:
     submissions whose notebook could not be read (named in the report).
     """
     import nbformat
-    from .demo import _solution_text
+    from .authoring import solution_text as _solution_text
     reference, given = {}, []
     for src in course.notebooks(assignment):
         for gid, code in _answer_cells(src).items():

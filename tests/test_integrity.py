@@ -171,8 +171,14 @@ for p in [%r, %r, %r, "../../../gradebook.db", "../../../nbgrader_config.py", ".
         (open(p, "rb").read(1) if os.path.isfile(p) else os.listdir(p)) and seen.append(p)
     except OSError:
         pass
-here = os.path.basename(os.path.dirname(os.getcwd()))      # its own folder, autograded/<student>/<assignment>
-others = [p for p in glob.glob("../../*") + glob.glob("../../../*") if not p.endswith((here, "autograded"))]
+here = os.path.basename(os.getcwd())      # its own scratch folder, alone in the sandbox's /tmp
+others = [p for p in glob.glob("../*") if os.path.basename(p) != here]
+course = {"gradebook.db", "nbgrader_config.py", "submitted", "autograded", "feedback", "release", "source"}
+for top, dirs, files in os.walk("/"):     # nothing of the course, nor another student, anywhere it can see
+    if top.count("/") > 6 or top.startswith(("/proc", "/sys", "/dev", "/usr")):
+        dirs[:] = []
+        continue
+    others += [os.path.join(top, n) for n in dirs + files if n in course]
 print("SEEN", json.dumps(seen), "OTHERS", json.dumps(others))
 ''' % (str(course_root / "source" / A / f"{BB}.ipynb"), str(course_root / "gradebook.db"),
        str(course_root / "submitted"))
