@@ -427,9 +427,102 @@ def _first_error(log: str) -> str:
     return ""
 
 
+def _released_source(source: str, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS") -> str:
+    """An instructor cell's source as released (hidden tests cut, as nbgrader's ``ClearHiddenTests`` does),
+    normalised for comparison: no trailing spaces, no blank lines at either end."""
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif not inside:
+            lines.append(line.rstrip())
+    return "\n".join(lines).strip("\n")
+
+
+def _tampered_cells(gradebook_url: str, job: GradeJob) -> list:
+    """Flags for the nbgrader metadata or locked sources a submission changed, one per cell, naming it.
+
+    Compares each submitted notebook with the assignment's cells in the gradebook (what the instructor
+    released): a cell's type, its test/answer marks, a test cell's points, a locked cell's source
+    (hidden tests aside).  nbgrader's ``OverwriteCells`` restores type, points and locked sources
+    before the kernel runs (its log says only "Attribute ... has changed!", for every test cell with
+    hidden tests too); an answer cell re-marked as a test cell stops nbgrader on that notebook.
+
+    Example
+    -------
+    >>> _tampered_cells("sqlite:////tmp/g/gradebook.db", job)          # doctest: +SKIP
+    [{'notebook': 'cnn_building_blocks', 'cell': 'test_relu', 'kind': 'metadata', 'reason': "tampered ..."}]
+    """
+    from nbgrader.api import Gradebook
+    flags = []
+    with Gradebook(gradebook_url, "parcel-course") as gb:
+        for name in sorted(job.files):
+            if not name.endswith(".ipynb") or "/" in name:
+                continue
+            stem = name[: -len(".ipynb")]
+            try:
+                source_nb = gb.find_notebook(stem, job.assignment)
+                nb = nbformat.reads(job.files[name].decode("utf-8", "replace"), as_version=4)
+            except Exception:   # noqa: BLE001 - not an assignment notebook (MissingEntry), or unreadable: nbgrader says so
+                continue
+            cells = {c.name: c for c in source_nb.source_cells}
+            points = {c.name: float(c.max_score) for c in source_nb.grade_cells}
+            answers = {c.name for c in source_nb.solution_cells}
+            for cell in nb.cells:
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                gid = meta.get("grade_id")
+                if not gid or gid not in cells:
+                    continue
+                src, changed, restored = cells[gid], [], True
+                if cell.get("cell_type") != src.cell_type:
+                    changed.append(f"its type was changed from {src.cell_type} to {cell.get('cell_type')}")
+                if bool(meta.get("grade")) != (gid in points):
+                    changed.append(f"it was re-marked as a test cell worth {meta.get('points', 0)} point(s)"
+                                   if meta.get("grade") else "its test-cell mark was removed")
+                    restored = False
+                elif gid in points:
+                    try:
+                        got = float(meta.get("points", 0))
+                    except (TypeError, ValueError):
+                        got = float("nan")
+                    if got != points[gid]:
+                        changed.append(f"its points were changed from {points[gid]:g} to {meta.get('points')}")
+                if bool(meta.get("solution")) != (gid in answers):
+                    changed.append("it was re-marked as an answer cell" if meta.get("solution")
+                                   else "its answer-cell mark was removed")
+                    restored = False
+                if src.locked and _released_source(cell.get("source", "")) != _released_source(src.source or ""):
+                    changed.append("its locked source was edited")
+                if changed:
+                    what = ("nbgrader restored the released cell before grading" if restored else
+                            "nbgrader does not restore these marks")
+                    flags.append(dict(notebook=stem, cell=gid, kind="metadata", reason=(
+                        f"tampered: {name}, cell {gid}: " + "; ".join(changed) + f" ({what})")))
+    return flags
+
+
 def _read_results(tmp: Path, job: GradeJob, res: GradeResult) -> None:
-    """Read the grades nbgrader wrote into the private gradebook."""
+    """Read the grades nbgrader wrote into the private gradebook, and name the cells a submission tampered with.
+
+    A submission whose nbgrader metadata or locked cells were changed gets one flag per cell
+    (:func:`_tampered_cells`); where nbgrader then refused the notebook, the ledger's reason says so
+    instead of the first error of its log (the kernel never started, so the sandbox check misleads).
+    """
     from nbgrader.api import Gradebook, MissingEntry
+    try:
+        tampered = _tampered_cells("sqlite:///" + str(tmp / "gradebook.db"), job)
+    except Exception as exc:  # noqa: BLE001 - a check that fails must not lose the grades
+        tampered = [dict(notebook="", cell="", reason=f"could not compare the cells with the release: {exc}")]
+    res.flags.extend(tampered)
+    cells = ", ".join(f"{f['notebook']}.ipynb cell {f['cell']}" for f in tampered if f.get("cell"))
+    if cells and res.status == "error" and "There was an error processing assignment" in res.log:
+        res.reason = (f"nbgrader refused the submission: its notebook metadata was tampered with ({cells}; "
+                      "see the flags); nothing was graded. Give the student's answers a fresh release "
+                      "notebook, or restore those cells' nbgrader metadata, and grade again")
+    elif cells and res.status == "graded" and not res.reason:
+        res.reason = f"tampered cells restored by nbgrader ({cells}; see the flags); graded as released"
     outputs = {}
     adir = tmp / "autograded" / job.student / job.assignment
     for p in sorted(adir.glob("*.ipynb")):
