@@ -11,8 +11,10 @@ from __future__ import annotations
 
 __all__ = ["configure_grading", "FEEDBACK_PREPROCESSORS"]
 
-#: nbgrader's GenerateFeedback preprocessors, hidden tests removed first.
+#: nbgrader's GenerateFeedback preprocessors, hidden tests removed first: from the outputs (what the kernel
+#: printed of them), then from the test cells' sources.
 FEEDBACK_PREPROCESSORS = [
+    "parcel_course.preprocessors.redact_hidden_tests.RedactHiddenTests",
     "parcel_course.preprocessors.hide_hidden_tests.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
