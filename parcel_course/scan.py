@@ -7,6 +7,52 @@ rebinding names the tests use, builtins, ``gc``/``ctypes``/``inspect``,
 exiting or killing the kernel, dynamic code, ``sys.modules``, reading course
 files, importing the instructor's package.  Each hit is a flag (the
 instructor's report shows it); it changes no score by itself.
+
+IPython's magics and shell escapes
+----------------------------------
+IPython turns ``%magic`` and ``!command`` into calls of its shell object
+(``get_ipython().run_line_magic('time', ...)``, ``get_ipython().system(...)``),
+which the scan reads as such calls.  What a student writes while working,
+on Colab above all, is not flagged:
+
+- shell escapes (``!pip install ...``, ``!ls``, ``x = !ls``, ``%%bash``,
+  ``%sx``): the command runs in a child process, which cannot reach the
+  kernel's hooks, namespace or imported modules; what it could do to files
+  or processes is the sandbox's to stop.  Still flagged: a command that
+  reaches other processes (``kill``, ``gdb``, ``/proc/``: the kernel is one),
+  that names a course file (as any string does), and a ``pip`` (or ``%pip``,
+  ``%conda``) that uninstalls, upgrades, force-reinstalls or installs in
+  editable mode or elsewhere (``-U``, ``--force-reinstall``, ``-e``,
+  ``--target``, ``--user``): that changes the packages the tests import
+  where grading runs without the sandbox.
+- magics that only show, time or configure plotting (``%matplotlib``,
+  ``%pip``, ``%conda``, ``%time``, ``%timeit``, ``%%time``, ``%%timeit``,
+  ``%who``, ``obj?``, ``%pwd``, ``%cd``, ``%precision``, ``%xmode``,
+  ``%config InlineBackend...``, ``%load_ext``/``%tensorboard`` of
+  TensorBoard).  ``%time`` and ``%timeit`` run Python code given as a
+  string: that code is scanned as if it were the cell.
+- every other magic is flagged, by name: ``%load_ext`` of anything else (an
+  extension receives the shell object and may register hooks; autoreload
+  registers one that runs around every cell), ``%run``, ``%load`` and
+  ``%%writefile`` (code the scan does not see, or a module written beside
+  the notebook), ``%config`` of anything but ``InlineBackend`` (the shell's
+  own configuration), ``%env`` (the kernel's environment), ``%pdb``,
+  ``%debug``, ``%%capture``, ``%%javascript`` and the rest.
+- ``os.system``, ``os.popen`` and ``subprocess`` stay flagged: their command
+  is usually built when the code runs, where a shell escape's is text the
+  scan reads (a shell escape that starts with ``{...}`` or ``$`` is flagged
+  for the same reason).
+- anything else done with the shell object, ``get_ipython()`` bound to a
+  name, its events, input transformers, display hook, ``set_custom_exc``,
+  ``run_cell``, is what tampering is made of, and stays flagged.
+
+Example
+-------
+>>> scan_cell("%matplotlib inline\\n!pip install -q parcel_utils-0.1.0-py3-none-any.whl\\n%time x = 1", {}, {})
+[]
+>>> scan_cell("get_ipython().events.register('post_run_cell', print)", {}, {})   # doctest: +NORMALIZE_WHITESPACE
+['registers an IPython event callback (runs code around every cell)',
+ "uses IPython's shell object (get_ipython), through which its hooks are changed"]
 """
 from __future__ import annotations
 
@@ -86,6 +132,89 @@ COURSE_PATHS = re.compile(r"gradebook|\.src\.py|nbgrader_config|/submitted|/auto
                           r"parcel_course|\.parcel-attest|\.\./", re.I)
 
 
+# IPython's magics, by what a student's use of them is (see the module's docstring)
+SAFE_LINE_MAGICS = {"matplotlib", "who", "whos", "who_ls", "pwd", "cd", "ls", "precision", "xmode",
+                    "pinfo", "pinfo2", "pdoc", "pdef", "psearch", "lsmagic", "magic", "quickref", "history",
+                    "tensorboard"}
+PIP_MAGICS = {"pip", "conda", "mamba", "micromamba"}
+CODE_MAGICS = {"time", "timeit"}                  # their argument (and cell) is Python code: scanned as such
+SHELL_MAGICS = {"sx", "system", "bash", "sh"}
+SAFE_EXTENSIONS = {"tensorboard", "tensorboard.notebook"}
+MAGIC_WHY = {
+    "load_ext": "loads an IPython extension, which receives the shell object and may register hooks",
+    "reload_ext": "loads an IPython extension, which receives the shell object and may register hooks",
+    "autoreload": "autoreload (a hook that reloads modules around every cell)",
+    "run": "runs a file's code in the notebook's namespace, unseen by this scan",
+    "load": "loads code from a file or address, unseen by this scan",
+    "writefile": "writes a file beside the notebook (a module there is imported instead of the tests' own)",
+    "config": "changes IPython's configuration (the shell's own settings)",
+    "env": "changes the kernel's environment variables",
+    "capture": "captures a cell's outputs (what the grader reads)",
+    "pdb": "starts a debugger", "debug": "starts a debugger",
+    "javascript": "JavaScript for the reader's browser", "js": "JavaScript for the reader's browser",
+    "reset": "clears the notebook's namespace (the tests' helpers included)",
+}
+_TIMEIT_OPTIONS = re.compile(r"^(\s*-(?:[nrp]\s*\d+(?:\.\d+)?|[tcqo]))*\s*")
+_SHELL_REACH = re.compile(r"\b(kill|pkill|killall|gdb|strace|ptrace)\b|/proc/")
+_PIP_CHANGES = re.compile(r"\buninstall\b|(?:^|\s)(-U|--upgrade|--force-reinstall|-e|--editable|-t|--target|"
+                          r"--user|--prefix|--root)(?=\s|=|$)")
+
+
+def _magic_call(node):
+    """``(method, [string arguments])`` of ``get_ipython().run_line_magic(...)`` and its kin, else None.
+
+    This is the shape IPython gives a magic or a shell escape (``%time f()``,
+    ``!ls``); a student who writes the call out gets the same reading.
+    """
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("run_line_magic", "run_cell_magic", "system", "getoutput")):
+        return None
+    owner = node.func.value
+    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"
+            and not owner.args and not owner.keywords):
+        return None
+    if node.keywords or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
+        return None
+    return node.func.attr, [a.value for a in node.args]
+
+
+def _magic_reasons(method, args, depth):
+    """(reasons, code strings to scan as cells) of one magic call (see the module's docstring)."""
+    if method in ("system", "getoutput"):
+        name, line, body = "!", args[0] if args else "", ""
+    elif method == "run_line_magic" and len(args) == 2:
+        name, line, body = args[0], args[1], ""
+    elif method == "run_cell_magic" and len(args) == 3:
+        name, line, body = args
+    else:
+        return ["uses IPython's shell object (get_ipython), through which its hooks are changed"], []
+    if name == "!" or name in SHELL_MAGICS:
+        command = f"{line}\n{body}"
+        reasons = []
+        if re.match(r"\s*[{$]", command):
+            reasons.append(f"runs a shell command built when it runs, which this scan cannot read "
+                           f"({command.strip()[:60]!r})")
+        if _SHELL_REACH.search(command):
+            reasons.append(f"runs a shell command that reaches other processes, the kernel's included "
+                           f"({command.strip()[:60]!r})")
+        if re.search(r"\b(pip3?|conda|mamba|uv)\b", command) and _PIP_CHANGES.search(command):
+            reasons.append(f"changes the installed packages the tests import ({command.strip()[:60]!r})")
+        return reasons, []
+    if name in PIP_MAGICS:
+        if _PIP_CHANGES.search(line):
+            return [f"changes the installed packages the tests import (%{name} {line.strip()[:50]})"], []
+        return [], []
+    if name in CODE_MAGICS:
+        if depth >= 3:
+            return [f"nests %{name} too deep for this scan to read the code it runs"], []
+        return [], [_TIMEIT_OPTIONS.sub("", line, count=1), body]
+    if name in SAFE_LINE_MAGICS or (name == "config" and line.strip().startswith("InlineBackend.")) or \
+            (name == "load_ext" and line.strip() in SAFE_EXTENSIONS):
+        return [], []
+    why = MAGIC_WHY.get(name, "not one a notebook needs")
+    return [f"runs the IPython magic {'%%' if method == 'run_cell_magic' else '%'}{name}: {why}"], []
+
+
 def _module_of(node):
     """The root Name of an attribute chain (``np`` for ``np.testing.assert_allclose``)."""
     while isinstance(node, (ast.Attribute, ast.Subscript)):
@@ -120,7 +249,7 @@ def _python(source: str) -> str:
         return source
 
 
-def scan_cell(source: str, modules: dict, protected: dict, exercises=()) -> list[str]:
+def scan_cell(source: str, modules: dict, protected: dict, exercises=(), _depth: int = 0) -> list[str]:
     """Reasons this cell looks like tampering (empty if none).
 
     Parameters
@@ -151,10 +280,28 @@ def scan_cell(source: str, modules: dict, protected: dict, exercises=()) -> list
             if re.search(rf"\b{re.escape(word)}\b", source):
                 hit(f"uses {why}")
         return reasons
+    # magics and shell escapes: judged by what they are; the shell object they go through is not a hit
+    magic_parts = set()                 # ids of the get_ipython() calls, attributes and strings of magic calls
+    for node in ast.walk(tree):
+        magic = _magic_call(node)
+        if magic is None:
+            continue
+        magic_parts |= {id(node.func), id(node.func.value), id(node.func.value.func)}
+        found, code_parts = _magic_reasons(*magic, _depth)
+        for why in found:
+            hit(why)
+        if code_parts:
+            magic_parts |= {id(a) for a in node.args}          # scanned below as code, not as strings
+        for part in code_parts:
+            if part.strip():
+                for why in scan_cell(part, modules, protected, exercises, _depth + 1):
+                    hit(why)
     defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     declared_global = {n for g in ast.walk(tree) if isinstance(g, ast.Global) for n in g.names}
     top = _module_scope(tree)            # a local variable named like a builtin changes nothing for the tests
     for node in ast.walk(tree):
+        if id(node) in magic_parts:
+            continue
         if isinstance(node, ast.Name) and node.id in HOOKS:
             hit(f"uses {HOOKS[node.id]}")
         elif isinstance(node, ast.Attribute):
