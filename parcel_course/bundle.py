@@ -109,7 +109,10 @@ NVIDIA's CUDA libraries). VS Code works too: pick `.venv` as the kernel.
 1. Open the notebook: File > Upload notebook, and choose it from this folder.
 2. Upload the wheel: in the Files panel (the folder icon on the left), Upload, and
    choose `{wheel}`.
-3. Add a cell at the top of the notebook and run it:
+3. Run the notebook's first cell (Setup). On Colab it installs the wheel you
+   uploaded (it looks for it in `/content`, where the Files panel puts it);
+   anywhere else it does nothing. It does what this line would do, which you
+   may run instead:
 
    ```python
    !pip install -q /content/{wheel}
@@ -117,8 +120,11 @@ NVIDIA's CUDA libraries). VS Code works too: pick `.venv` as the kernel.
 
    Colab's own TensorFlow and Keras are kept as they are; pip adds only what
    is missing. Files uploaded to Colab are gone when its runtime is recycled:
-   then upload the wheel again and rerun that cell. For 04_cnn, Runtime >
+   then upload the wheel again and rerun the setup cell. For 04_cnn, Runtime >
    Change runtime type > GPU makes the training faster (optional).
+
+   Shell commands (`!pip ...`, `!ls`) and magics such as `%matplotlib inline`,
+   `%time` and `%%time` are fine in the notebook you hand in.
 
 ## Working and handing in
 

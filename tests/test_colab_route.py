@@ -195,3 +195,19 @@ def test_the_setup_cell_raises_no_flag_in_a_submission():
     assert scan_notebook(nb, "convolution", instructor_cell_digests(src), restored) == []
     nb.cells[0].metadata = {}
     assert scan_notebook(nb, "convolution", instructor_cell_digests(src), restored) == []
+
+
+def test_the_student_readme_points_colab_students_at_the_setup_cell():
+    from parcel_course.bundle import student_readme
+    import tomllib
+    version = tomllib.loads((ROOT / "student" / "pyproject.toml").read_text())["project"]["version"]
+    wheel = f"parcel_utils-{version}-py3-none-any.whl"
+    readme = student_readme(wheel, ["01_convolution/convolution.ipynb"])
+    colab = readme.split("## In Google Colab", 1)[1].split("\n## ", 1)[0]
+    assert "first cell" in colab and "Setup" in colab and "/content" in colab, colab
+    assert f"!pip install -q /content/{wheel}" in colab
+    assert "%matplotlib inline" in colab
+    # the wheel the bundle hands out is the one the setup cell looks for
+    import fnmatch
+    source = _setup_cell(_release_notebooks()[0]).source
+    assert '"/content/parcel_utils-*.whl"' in source and fnmatch.fnmatch(wheel, "parcel_utils-*.whl")
