@@ -211,3 +211,99 @@ def test_the_student_readme_points_colab_students_at_the_setup_cell():
     import fnmatch
     source = _setup_cell(_release_notebooks()[0]).source
     assert '"/content/parcel_utils-*.whl"' in source and fnmatch.fnmatch(wheel, "parcel_utils-*.whl")
+
+
+# -- end to end (slow): both grading paths --------------------------------------------------------
+
+SETUP_OUTPUT = nbformat.v4.new_output("stream", name="stdout", text=(
+    "parcel_utils is installed (from /content/parcel_utils-0.1.0-py3-none-any.whl).\n"))
+
+
+def _colab_student(course, student):
+    """A Colab student: reference answers, the setup cell run on Colab, magics and shell escapes in answer cells."""
+    from test_integrity import A, BB, CONV, _reference
+    d = _reference(course, student)
+    for name in (CONV, BB):
+        path = d / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        assert nb.cells[0].metadata["nbgrader"]["grade_id"] == "colab_setup"
+        nb.cells[0].outputs = [SETUP_OUTPUT]
+        nb.cells[0].execution_count = 1
+        for c in nb.cells:
+            gid = c.metadata.get("nbgrader", {}).get("grade_id")
+            if gid == "correlate2d":
+                c.source = ("%matplotlib inline\n" + c.source +
+                            "\n\n%time _ = correlate2d(np.ones((6, 6)), np.ones((3, 3)))")
+            elif gid == "output_size":
+                c.source += "\n\n!ls\n%timeit -n 2 -r 1 output_size(28, 3)"
+            elif gid == "conv_parameters":
+                c.source = "%%time\n" + c.source
+        # a cell of the student's own, as the README's old instruction had them add
+        nb.cells.insert(1, nbformat.v4.new_code_cell(f"!pip install -q /content/parcel_utils-0.1.0-py3-none-any.whl"))
+        nbformat.write(nb, path)
+    return d
+
+
+def _control_student(course, student):
+    """A magic that changes the shell's configuration: flagged (so that 'no flag' above means something)."""
+    from test_integrity import BB, _answer, _reference
+    d = _reference(course, student, notebooks=(BB,))
+    nb = nbformat.read(d / f"{BB}.ipynb", as_version=4)
+    src = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "conv_parameters")
+    _answer(d / f"{BB}.ipynb", {"conv_parameters": "%config InteractiveShell.ast_node_interactivity = 'all'\n" + src})
+    return d
+
+
+def _wall_time_printed(course, student, notebook, grade_id):
+    nb = nbformat.read(course.autograded / student / "01_convolution" / f"{notebook}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return "Wall time" in "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+
+
+@pytest.mark.slow
+def test_a_colab_submission_gets_full_marks_and_no_flag_through_parcel_course_grade(tmp_path_factory):
+    from parcel_course import grading
+    from parcel_course.directory import grading_env
+    from test_integrity import A, BB, _temp_course
+    base, root, course = _temp_course(tmp_path_factory, "colab-grade", [A])
+    _colab_student(course, "colab")
+    _control_student(course, "control")
+    env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
+    proc = subprocess.run([sys.executable, "-m", "parcel_course.cli", "--root", str(root), "grade", "--workers", "2",
+                           "--timeout", "120", "--total-timeout", "600"],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ledgers = {led["student"]: led for led in grading.load_ledgers(course)}
+    led = ledgers["colab"]
+    assert led["status"] == "graded", led["reason"]
+    assert led["score"] == led["max_score"] > 0, [g for g in led["grades"] if g["failed"]]
+    assert led["flags"] == [], led["flags"]
+    assert _wall_time_printed(course, "colab", "convolution", "correlate2d")       # %time ran in the grader
+    assert _wall_time_printed(course, "colab", BB, "conv_parameters")             # and %%time
+    control = [f["reason"] for f in ledgers["control"]["flags"]]
+    assert len(control) == 1 and "%config" in control[0], control
+
+
+@pytest.mark.slow
+def test_a_colab_submission_gets_full_marks_and_no_flag_through_plain_nbgrader_autograde(tmp_path_factory):
+    from nbgrader.api import Gradebook
+    from parcel_course.directory import grading_env, nbgrader_executable
+    from test_integrity import A, _temp_course
+    base, root, course = _temp_course(tmp_path_factory, "colab-plain", [A])
+    _colab_student(course, "colab")
+    _control_student(course, "control")
+    env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange")})
+    env.pop("PARCEL_GRADING", None)           # nothing of the caller's: the course's nbgrader_config.py alone
+    proc = subprocess.run([*nbgrader_executable(), "autograde", A, "--force", "--log-level=INFO"],
+                          cwd=root, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with Gradebook(course.db_url) as gb:
+        submission = gb.find_submission(A, "colab")
+        score, max_score = submission.score, submission.max_score
+    assert score == max_score > 0, (score, max_score)
+    assert _wall_time_printed(course, "colab", "convolution", "correlate2d")
+    flags_file = root / "autograded" / "integrity-flags.jsonl"
+    flags = [json.loads(line) for line in flags_file.read_text().splitlines()] if flags_file.exists() else []
+    # the file has no student field: the one flag is the control's (its %config, in cnn_building_blocks)
+    assert [(f["notebook"], f["cell"]) for f in flags] == [("cnn_building_blocks", "conv_parameters")], flags
+    assert "%config" in flags[0]["reason"], flags
