@@ -96,7 +96,6 @@ HOST_SECRET = f"host-file-of-the-grader-{TOKEN}"
 PATHS = ("cli", "plain", "formgrader")
 UIDS = ("root", "user")
 RUNS = [f"{p}-{u}" for p in PATHS for u in UIDS]
-RUNS = ["cli-root"]                       # verified so far; the others are being checked
 BLANK_BB_TESTS = ["test_conv_parameters", "test_receptive_field", "test_vgg_comparison", "test_relu", "test_sigmoid",
                   "test_tanh_identity", "test_max_pool2d"]
 
@@ -438,8 +437,11 @@ def _as_user(job) -> list[str]:
 
 
 def _run(job, cmd, timeout=900, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*_as_user(job), *map(str, cmd)], cwd=job["root"], env=job["env"], capture_output=True,
-                          text=True, timeout=timeout, **kw)
+    out = subprocess.run([*_as_user(job), *map(str, cmd)], cwd=job["root"], env=job["env"], capture_output=True,
+                         text=True, timeout=timeout, **kw)
+    with open(job["base"] / "commands.log", "a") as log:       # kept with PARCEL_KEEP_REDTEAM=1
+        log.write(f"$ {' '.join(map(str, cmd))}\n-> {out.returncode}\n{out.stdout}\n{out.stderr}\n\n")
+    return out
 
 
 def _cli(job, *args, timeout=900):
@@ -612,6 +614,9 @@ def _prepare(template: Path, run: str, ids, needs) -> dict:
         d = _release_copy(course, student, [BB])
         _answer(d / f"{BB}.ipynb", cells)
     job["students"] = ["ada", "blank", *HOSTILE]
+    # as after a course's first grading: in a course never graded, plain autograde fails every flagged
+    # notebook graded before autograded/ exists (test_flags_file_of_a_course_never_graded_before)
+    (root / "autograded").mkdir(exist_ok=True)
     env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange"), "PARCEL_DB_URL": f"sqlite:///{db}",
                        "PARCEL_DATA_DIR": _data_dir(), **SECRETS})
     env.pop("PARCEL_GRADING", None)           # nothing of the caller's: the config alone makes it safe
@@ -683,7 +688,7 @@ def runs(request, tmp_path_factory):
             out[job["run"]] = job
             RESULTS[job["run"]] = {s: (v or {}).get("score") for s, v in (job.get("scores") or {}).items()}
     yield out
-    if not os.environ.get("PARCEL_KEEP_REDTEAM"):
+    if not os.environ.get("PARCEL_KEEP_REDTEAM"):      # =1 keeps every run's folder (and commands.log)
         for job in jobs:
             shutil.rmtree(job["base"], ignore_errors=True)
 
@@ -734,7 +739,7 @@ def test_run_went_through_and_the_reference_keeps_full_marks(runs, run):
 def test_hostile_student_scores_no_more_than_blank(runs, run, student):
     job = _job(runs, run)
     got, blank = job["scores"][student], job["scores"]["blank"]
-    assert got is not None, f"{student} was not graded on {run}"
+    assert got is not None and _graded_nb(job, student) is not None, f"{student} was not graded on {run}"
     assert got["score"] <= blank["score"], (student, run, {k: v for k, v in got["cells"].items() if v})
 
 
@@ -864,6 +869,17 @@ def test_saved_model_links_are_never_followed(tmp_path):
     assert through == verify_models([(check, record)], scratch, sandbox="none")[0]
 
 
+@pytest.mark.xfail(reason="found by the red team, left to the lead (parcel_course/preprocessors/__init__.py): "
+                          "append_flags does not create the flags file's folder, so in a course never graded (no "
+                          "autograded/ yet) plain `nbgrader autograde` fails every flagged notebook graded before "
+                          "the first unflagged one creates autograded/", raises=FileNotFoundError, strict=False)
+def test_flags_file_of_a_course_never_graded_before(tmp_path):
+    from parcel_course.preprocessors import append_flags
+    path = tmp_path / "course" / "autograded" / "integrity-flags.jsonl"      # the course config's flags file
+    append_flags(str(path), [dict(notebook="nb", cell="c", reason="flagged")])
+    assert json.loads(path.read_text())["reason"] == "flagged"
+
+
 # -- c) secrets -------------------------------------------------------------------------------------------
 
 @needs_sandbox
@@ -957,8 +973,9 @@ def refusals(request, tmp_path_factory):
         for job in pool.map(go, jobs):
             out[job["run"]] = job
     yield out
-    for job in jobs:
-        shutil.rmtree(job["base"], ignore_errors=True)
+    if not os.environ.get("PARCEL_KEEP_REDTEAM"):
+        for job in jobs:
+            shutil.rmtree(job["base"], ignore_errors=True)
 
 
 def _prepare_small(template, run, ids, needs):
@@ -969,7 +986,7 @@ def _prepare_small(template, run, ids, needs):
     shutil.copytree(template, root, symlinks=True)
     (base / "home").mkdir()
     course = Course(root)
-    _reference(course, "ada", [BB])
+    _reference(course, "ada")
     job = dict(run=run, path=path, uid=uid, base=base, root=root, db=root / "gradebook.db", ids=ids, needs=needs,
                students=["ada"])
     env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange"), "PARCEL_DATA_DIR": _data_dir()})
@@ -1003,8 +1020,9 @@ def test_a_sandbox_without_the_student_package_refuses_to_grade(refusals, run):
         last = said.strip().splitlines()[-1]
         assert last.startswith("parcel-course: refusing to grade") and last.count(". ") == 0, last
     assert not list((job["root"] / "autograded").glob(f"*/{A}/*.ipynb")), "graded anyway"
-    assert job["scores"]["ada"] is None or job["scores"]["ada"]["cells"] == {} or \
-        all(v is None for v in job["scores"]["ada"]["cells"].values()), job["scores"]["ada"]
+    # nothing scored: no submission in the gradebook, or one whose cells were never graded
+    ada = job["scores"]["ada"]
+    assert ada is None or all(v is None for v in ada["cells"].values()), ada
 
 
 # -- the table --------------------------------------------------------------------------------------------
