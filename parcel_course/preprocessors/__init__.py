@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 __all__ = ["autograde_preprocessors", "sanitize_preprocessors", "append_flags", "append_timing"]
 
@@ -26,6 +27,7 @@ __all__ = ["autograde_preprocessors", "sanitize_preprocessors", "append_flags", 
 def append_flags(path: str, flags: list) -> None:
     """Append flags (dicts: notebook, cell, reason) to ``path`` as JSON lines ('' : nowhere)."""
     if path and flags:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)   # a course never graded: no autograded/ yet
         with open(path, "a") as fh:
             for f in flags:
                 fh.write(json.dumps(f) + "\n")
