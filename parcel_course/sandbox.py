@@ -244,8 +244,10 @@ def bwrap_prefix(cwd, binds=(), readonly=(), tmp_mb=512, as_nobody=True, instruc
                          "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl", "/sys/devices/system/cpu",
                          *python_paths(), *readonly] if os.path.exists(p)]
     writable = [*binds, str(cwd)]
-    for a in _ancestors([*shown, *writable], ["/tmp", *shown]):
-        wrap += ["--perms", "0755", "--dir", a]
+    # folders above what is shown, under /tmp too (a checkout in /tmp/x: nobody must walk through /tmp/x)
+    for a in _ancestors([*shown, *writable], shown):
+        if a != "/tmp":
+            wrap += ["--perms", "0755", "--dir", a]
     for p in shown:
         wrap += ["--ro-bind", p, p]
     for p in instructor_paths():
