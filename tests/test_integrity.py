@@ -163,7 +163,7 @@ for _ in range(150):
 
 def _reader(course_root):
     return '''
-import glob, json, os
+import glob, json, os, sys
 seen = []
 for p in [%r, %r, %r, "../../../gradebook.db", "../../../nbgrader_config.py", "../../../source", "../../../submitted",
           "/etc/shadow", os.path.expanduser("~/.ssh")]:
@@ -173,7 +173,8 @@ for p in [%r, %r, %r, "../../../gradebook.db", "../../../nbgrader_config.py", ".
         pass
 here = os.path.basename(os.getcwd())      # its own scratch folder, alone in the sandbox's /tmp
 others = [p for p in glob.glob("../*") if os.path.basename(p) != here      # beside it: the kernel's own
-          and not os.path.basename(p).startswith(("parcel-kernel-", "mpl", "keras"))]   # sockets and caches
+          and not os.path.basename(p).startswith(("parcel-kernel-", "mpl", "keras"))    # sockets and caches
+          and not (sys.prefix + "/").startswith(os.path.abspath(p) + "/")]      # a checkout in /tmp: its venv
 course = {"gradebook.db", "nbgrader_config.py", "submitted", "autograded"}
 system = ("/proc", "/sys", "/dev", "/usr", "/lib", "/bin", "/sbin", "/etc")
 for top, dirs, files in os.walk("/"):     # nothing of the course, nor another student, anywhere it can see
