@@ -26,7 +26,9 @@ Cell headers
 
 Any header may also carry ``tags=a,b``: ``nbval-check-output`` marks a code
 cell whose output nbval compares (the output must be deterministic), and
-``nbval-skip`` a cell nbval does not run.
+``nbval-skip`` a cell nbval does not run.  ``include=NAME`` fills an empty code
+cell with ``parcel_course/templates/NAME.py``, a cell every notebook shares
+(``# %% readonly id=colab_setup include=colab_setup``: the Colab setup cell).
 
 Example
 -------
@@ -81,9 +83,9 @@ def _parse_header(rest: str, where: str) -> tuple[str, str, dict]:
             raise AuthoringError(f"{where}: expected key=value in the cell header, got {w!r}.")
         k, v = w.split("=", 1)
         opts[k] = v
-    unknown = set(opts) - {"id", "points", "tags"}
+    unknown = set(opts) - {"id", "points", "tags", "include"}
     if unknown:
-        raise AuthoringError(f"{where}: unknown header keys {sorted(unknown)}; allowed: id, points, tags.")
+        raise AuthoringError(f"{where}: unknown header keys {sorted(unknown)}; allowed: id, points, tags, include.")
     if kind != "code" and "id" not in opts:
         raise AuthoringError(f"{where}: a {kind!r} cell needs id=NAME (its nbgrader grade id).")
     if kind in {"tests", "manual"} and "points" not in opts:
@@ -109,6 +111,18 @@ def _nbgrader_meta(kind: str, opts: dict) -> dict | None:
         p = float(opts["points"])
         meta["points"] = int(p) if p.is_integer() else p
     return meta
+
+
+def _included(snippet: str, lines: list, where: str) -> str:
+    """The code of ``parcel_course/templates/<snippet>.py``, for a cell whose script body is empty."""
+    from importlib.resources import files
+    if lines:
+        raise AuthoringError(f"{where}: a cell with include={snippet} takes its code from the snippet; "
+                             "leave its body empty.")
+    path = files("parcel_course") / "templates" / f"{snippet}.py"
+    if not path.is_file():
+        raise AuthoringError(f"{where}: no snippet {snippet!r} (parcel_course/templates/{snippet}.py).")
+    return path.read_text(encoding="utf-8").rstrip("\n")
 
 
 def script_to_notebook(text: str, name: str = "<script>") -> nbformat.NotebookNode:
@@ -143,6 +157,8 @@ def script_to_notebook(text: str, name: str = "<script>") -> nbformat.NotebookNo
         if cell_type == "markdown":
             body = "\n".join(re.sub(r"^# ?", "", l) if l.startswith("#") else l for l in lines)
             cell = nbformat.v4.new_markdown_cell(body)
+        elif "include" in opts:
+            cell = nbformat.v4.new_code_cell(_included(opts["include"], lines, f"{name}:{lineno}"))
         else:
             cell = nbformat.v4.new_code_cell("\n".join(lines))
         meta = _nbgrader_meta(kind, opts)
