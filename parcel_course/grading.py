@@ -815,8 +815,11 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
     jobs = collect_jobs(course, assignments, students, limits)
     todo = longest_first([j for j in jobs if force or not already_graded(course, j)],
                          load_ledgers(course))
-    for a in sorted({j.assignment for j in todo}):   # refuse to start rather than grade everyone zero
-        preflight_course(course, a, todo[[j.assignment for j in todo].index(a)].limits)
+    first = {}
+    for j in todo:
+        first.setdefault(j.assignment, j)
+    for a, j in sorted(first.items()):   # refuse to start rather than grade everyone zero
+        preflight_course(course, a, j.limits)
     skipped = len(jobs) - len(todo)
     results = []
     if not todo:
