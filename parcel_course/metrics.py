@@ -7,7 +7,7 @@ package ships: the bars the notebooks state and the checks compare with.
 """
 from __future__ import annotations
 
-from parcel_utils.checks import METRIC_MIME, REFERENCE_METRICS, _load_reference_metrics
+from parcel_utils.checks import METRIC_MIME, REFERENCE_METRICS, load_reference_metrics
 
 __all__ = ["record_reference_metric", "published_metrics"]
 
@@ -44,7 +44,7 @@ def record_reference_metric(assignment, key, value, machine=None, note=None, pat
         raise ValueError("assignment and key should be strings, e.g. '03_handcrafted', 'test_accuracy'.")
     value = float(value)
     p = REFERENCE_METRICS if path is None else Path(path)
-    metrics = _load_reference_metrics(p)
+    metrics = load_reference_metrics(p)
     if machine is None:
         machine = f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
     entry = {"value": value, "machine": machine,

@@ -447,7 +447,7 @@ def _report_context(course: Course) -> dict:
                generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     if not rows:
         return ctx
-    from parcel_utils import viz
+    from . import report_plots as viz   # matplotlib: imported only when a report has figures to draw
     qrows = question_rows(course)
     stats = _question_stats(qrows)
     problems = [r for r in rows if r["status"] in PROBLEM_STATUSES]

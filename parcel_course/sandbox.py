@@ -109,10 +109,10 @@ def dataset_cache() -> str:
     generating them again in every kernel. Generated here once, on the first
     grading, where it is missing (``parcel_utils.data.load_parcels``).
     """
-    from parcel_utils.data import SPLITS, _cache_file, default_cache_dir, load_parcels
+    from parcel_utils.data import SPLITS, cache_file, default_cache_dir, load_parcels
     cache = default_cache_dir()
     for split in SPLITS:
-        if not _cache_file(cache, split, 0).exists():
+        if not cache_file(cache, split, 0).exists():
             load_parcels(split, progress=False)
     return str(cache.resolve())
 

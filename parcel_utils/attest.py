@@ -52,13 +52,27 @@ def _check_key(key):
         raise ValueError(f"key should be letters, digits and underscores, got {key!r}.")
 
 
+#: The entry-point group under which the instructor's distribution registers its checks.
+REGISTRY_ENTRY_POINT = "parcel_utils.registry"
+
+
 def _instructor():
-    """The instructor's registry, where it is installed (never inside a grading sandbox)."""
-    try:
-        from parcel_course import registry
-    except ImportError:
-        return None
-    return registry
+    """The instructor's registry, where it is installed (never inside a grading sandbox).
+
+    Found as a plugin (the entry point :data:`REGISTRY_ENTRY_POINT` that the
+    instructor's distribution registers), so that this package imports
+    nothing of the instructor's by name: it is a leaf, and a student's
+    install, which has no such entry point, gets ``None``.
+    """
+    from importlib.metadata import entry_points
+    for ep in entry_points(group=REGISTRY_ENTRY_POINT):
+        try:
+            registry = ep.load()
+        except Exception:   # noqa: BLE001 - metadata without its package (a sandbox hides it): not installed
+            continue
+        if callable(getattr(registry, "find", None)):
+            return registry
+    return None
 
 
 def encode_value(value):
@@ -270,8 +284,8 @@ def fitted_attribute_count(model):
     >>> fitted_attribute_count(StandardScaler()), fitted_attribute_count(StandardScaler().fit([[0.0], [1.0]])) > 0
     (0, True)
     """
-    from .checks import _fitted_steps
-    return sum(1 for est in _fitted_steps(model) for k in vars(est) if k.endswith("_") and not k.startswith("_"))
+    from .checks import fitted_steps
+    return sum(1 for est in fitted_steps(model) for k in vars(est) if k.endswith("_") and not k.startswith("_"))
 
 
 def knn_model(n_neighbors):
@@ -322,8 +336,8 @@ def fit_fingerprint(model):
     >>> fit_fingerprint(m).tolist()
     [2.0, 1.0, 1.0, 1.0, 2.0, -1.0, 1.0]
     """
-    from .checks import _fitted_steps
-    steps = _fitted_steps(model)
+    from .checks import fitted_steps
+    steps = fitted_steps(model)
     scaler = next((e for e in steps[:-1] if hasattr(e, "n_samples_seen_") and getattr(e, "mean_", None) is not None
                    and getattr(e, "scale_", None) is not None), None)
     if scaler is not None and steps.index(scaler) != len(steps) - 2:

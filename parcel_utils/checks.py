@@ -75,8 +75,17 @@ def check_in_range(value, low, high, name=None):
 REFERENCE_METRICS = __import__("pathlib").Path(__file__).with_name("reference_metrics.json")
 
 
-def _fitted_steps(model):
-    """The fitted estimators of a model, in order (Pipeline steps, GridSearchCV's best estimator)."""
+def fitted_steps(model):
+    """The fitted estimators of a model, in order (Pipeline steps, GridSearchCV's best estimator).
+
+    Example
+    -------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> [type(e).__name__ for e in fitted_steps(make_pipeline(StandardScaler(), KNeighborsClassifier()))]
+    ['StandardScaler', 'KNeighborsClassifier']
+    """
     if hasattr(model, "best_estimator_"):
         model = model.best_estimator_
     steps = getattr(model, "steps", None)
@@ -85,7 +94,7 @@ def _fitted_steps(model):
         for _, est in steps:
             if est is None or est == "passthrough":
                 continue
-            out.extend(_fitted_steps(est))
+            out.extend(fitted_steps(est))
         return out
     return [model]
 
@@ -152,7 +161,7 @@ def check_no_leakage(model, X_test, X_train, X_val=None, name="the model"):
             raise ValueError(f"X_{k if k != 'training' else 'train'} should be a 2-D feature matrix (rows, features), got shape {A.shape}.")
     if len({A.shape[1] for A in parts.values()}) != 1:
         raise ValueError("X_test, X_train and X_val should have the same number of feature columns.")
-    steps = _fitted_steps(model)
+    steps = fitted_steps(model)
     checked = False
     # 1. The scaler's statistics.
     for i, est in enumerate(steps):
@@ -251,7 +260,18 @@ def budget_key(key, budget=None):
     return key if budget == FULL_BUDGET else f"{key}@{budget}"
 
 
-def _load_reference_metrics(path=None):
+def load_reference_metrics(path=None):
+    """The reference metrics recorded by ``make solutions`` (``{}`` when the file does not exist).
+
+    Parameters
+    ----------
+    path : path, default :data:`REFERENCE_METRICS` (shipped with this package)
+
+    Example
+    -------
+    >>> sorted(load_reference_metrics())[:2]
+    ['03_handcrafted', '04_cnn']
+    """
     import json
     p = REFERENCE_METRICS if path is None else __import__("pathlib").Path(path)
     if not p.exists():
@@ -291,7 +311,7 @@ def check_accuracy_against_reference(acc, assignment, key="test_accuracy", toler
     if not 0.0 <= acc <= 1.0:
         hint = " (divide a percentage by 100)" if 1.0 < acc <= 100.0 else ""
         raise AssertionError(f"the accuracy should be a fraction in [0, 1]{hint}, got {acc}.")
-    metrics = _load_reference_metrics(path)
+    metrics = load_reference_metrics(path)
     at_budget = budget_key(key, budget)
     if at_budget in (metrics.get(assignment) or {}):
         key = at_budget
@@ -344,13 +364,25 @@ def check_selected_on_validation(model, history, X_val, y_val, X_test, y_test, m
         raise ValueError(f"monitor should be a loss such as 'val_loss', got {monitor!r}.")
     loss_val = float(np.ravel(model.evaluate(X_val, y_val, verbose=0))[0])
     loss_test = float(np.ravel(model.evaluate(X_test, y_test, verbose=0))[0])
-    why = _selection_verdict(best, loss_val, loss_test, monitor, rtol, name)
+    why = selection_verdict(best, loss_val, loss_test, monitor, rtol, name)
     if why:
         raise AssertionError(why)
 
 
-def _selection_verdict(best, loss_val, loss_test, monitor, rtol, name):
-    """Why the best recorded ``monitor`` is not the validation loss (None when it is)."""
+def selection_verdict(best, loss_val, loss_test, monitor, rtol, name):
+    """Why the best recorded ``monitor`` is not the validation loss (None when it is).
+
+    ``best`` is the best value a training history recorded; ``loss_val`` and
+    ``loss_test`` the model's loss recomputed on the validation and on the
+    test split; they agree with ``best`` within ``rtol`` (relative).
+
+    Example
+    -------
+    >>> selection_verdict(0.31, 0.31, 0.52, "val_loss", 0.05, "the model") is None
+    True
+    >>> selection_verdict(0.52, 0.31, 0.52, "val_loss", 0.05, "the model")[:40]
+    'the best val_loss of the model (0.5200) '
+    """
     close_val = abs(best - loss_val) <= rtol * max(abs(loss_val), 1e-3)
     close_test = abs(best - loss_test) <= rtol * max(abs(loss_test), 1e-3)
     if close_test and not close_val:
@@ -380,7 +412,8 @@ def check_disjoint_rows(A, B, name_a="the training data", name_b="the test split
                              "training split only.")
 
 
-__all__ += ["check_selected_on_validation", "check_disjoint_rows"]
+__all__ += ["check_selected_on_validation", "check_disjoint_rows", "fitted_steps", "load_reference_metrics",
+            "selection_verdict"]
 
 
 # -- reference metrics from executed solutions --------------------------------------------

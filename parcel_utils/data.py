@@ -93,7 +93,7 @@ __all__ = [
     "PNG_MM_PER_UNIT", "BELT_THRESHOLD_MM", "GENERATOR_VERSION",
     "generate_parcels", "render_parcel", "parcel_sample", "load_parcels", "default_cache_dir",
     "export_image_folders", "read_png_depth",
-    "HEIGHT_BINS_MM", "FEATURE_NAMES", "FEATURES_FILE", "load_features",
+    "HEIGHT_BINS_MM", "FEATURE_NAMES", "FEATURES_FILE", "load_features", "cache_file",
 ]
 
 CLASS_NAMES = ("box", "envelope", "polybag", "tube", "multiple")
@@ -634,7 +634,14 @@ def default_cache_dir():
     return Path(env).expanduser() if env else Path("~/.cache/parcel-course").expanduser()
 
 
-def _cache_file(cache_dir, split, seed):
+def cache_file(cache_dir, split, seed):
+    """Where :func:`load_parcels` caches ``split`` of seed ``seed`` under ``cache_dir``.
+
+    Example
+    -------
+    >>> cache_file("/cache", "train", 0).name
+    'train.npz'
+    """
     return Path(cache_dir) / f"parcels-v{GENERATOR_VERSION}-{IMAGE_SIZE}px-seed{seed}" / f"{split}.npz"
 
 
@@ -684,7 +691,7 @@ def load_parcels(split, seed=0, cache_dir=None, progress=True):
     """
     _check_split(split)
     _check_seed(seed)
-    path = _cache_file(cache_dir if cache_dir is not None else default_cache_dir(), split, int(seed))
+    path = cache_file(cache_dir if cache_dir is not None else default_cache_dir(), split, int(seed))
     if path.exists():
         try:
             with np.load(path) as z:

@@ -30,13 +30,22 @@ import numpy as np
 
 __all__ = ["flat_layers", "layer_output_shape", "layer_table", "build_stack", "build_simple_cnn",
            "case_model", "SIGNATURE_LAYERS", "SIGNATURE_ACTIVATIONS", "SIGNATURE_PADDINGS", "signature_row",
-           "model_signature", "LECTURE_APPLICATIONS_TABLE", "applications_table"]
+           "model_signature", "LECTURE_APPLICATIONS_TABLE", "applications_table", "require_keras_model"]
 
 _SPEC_HELP = ("a layer spec is ('conv', n_filters, kernel[, stride[, padding]]), "
               "('pool', size[, stride[, padding]]), ('flatten',) or ('dense', units)")
 
 
-def _check_model(model):
+def require_keras_model(model):
+    """Raise ``TypeError`` unless ``model`` is a built Keras model (has ``layers`` and ``count_params``).
+
+    Example
+    -------
+    >>> require_keras_model([1, 2])
+    Traceback (most recent call last):
+    ...
+    TypeError: `model` must be a built Keras model, got a list.
+    """
     if not hasattr(model, "layers") or not hasattr(model, "count_params"):
         raise TypeError(f"`model` must be a built Keras model, got a {type(model).__name__}.")
 
@@ -85,7 +94,7 @@ def layer_table(model):
     >>> [row[1:] for row in layer_table(build_simple_cnn())]  # doctest: +SKIP
     [('Conv2D', (26, 26, 64), 640), ('Flatten', (43264,), 0), ('Dense', (10,), 432650)]
     """
-    _check_model(model)
+    require_keras_model(model)
     return [(layer.name, type(layer).__name__, layer_output_shape(layer), int(layer.count_params()))
             for layer in flat_layers(model)]
 
@@ -240,7 +249,7 @@ def model_signature(model):
     >>> model_signature(build_simple_cnn())[0].tolist()  # doctest: +SKIP
     [0, 2, 1, 3, 3, 1, 1, 3, 26, 26, 64, 640]
     """
-    _check_model(model)
+    require_keras_model(model)
     rows = []
     for layer in flat_layers(model):
         activation = getattr(getattr(layer, "activation", None), "__name__", "")

@@ -40,9 +40,9 @@ def test_the_bar_at_a_budget_is_the_reference_at_that_budget(tmp_path, monkeypat
 
 
 def test_graded_kernels_run_at_the_grading_budget_and_its_bars_are_recorded():
-    from parcel_utils.checks import _load_reference_metrics
+    from parcel_utils.checks import load_reference_metrics
     assert KERNEL_ENV["PARCEL_BUDGET"] == GRADING_BUDGET == "grading"
-    m = _load_reference_metrics()["04_cnn"]
+    m = load_reference_metrics()["04_cnn"]
     for key in ("scratch_test_accuracy", "transfer_small_test_accuracy"):
         assert key in m and budget_key(key, GRADING_BUDGET) in m
         assert "grading budget" in m[budget_key(key, GRADING_BUDGET)]["note"]

@@ -168,6 +168,6 @@ def test_reference_metric_round_trip(tmp_path):
 
 
 def test_shipped_reference_metric():
-    from parcel_utils.checks import _load_reference_metrics
-    ref = _load_reference_metrics()["03_handcrafted"]["test_accuracy"]
+    from parcel_utils.checks import load_reference_metrics
+    ref = load_reference_metrics()["03_handcrafted"]["test_accuracy"]
     assert 0.80 <= ref["value"] <= 0.92 and ref["machine"]

@@ -1,10 +1,20 @@
-"""The two packages' layout: no import cycle in the instructor's package, the student's never imports it."""
+"""The two packages' layout (issue #28): the student package is a leaf, and no import cycle.
+
+* the student package (``parcel_utils``) never imports the instructor's (``parcel_course``): no
+  ``import`` of it anywhere in a file (lazy imports included), and no module name of it handed to
+  ``importlib``/``__import__`` as a string; the instructor's own runs reach the registry through the
+  entry point ``parcel_utils.registry`` that ``pyproject.toml`` registers;
+* no import cycle in the graph of both packages' modules (an ``__init__`` importing its own
+  submodules excepted), lazy imports included.
+"""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("parcel_course", "parcel_utils")
 
 
 def _module_name(path: Path) -> str:
@@ -16,7 +26,7 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> set:
-    """Modules of the package that ``path`` imports, anywhere in the file (lazy imports included)."""
+    """Modules that ``path`` imports, anywhere in the file (lazy imports included), as dotted names."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out = set()
@@ -32,17 +42,24 @@ def _imports(path: Path) -> set:
             out.update(f"{mod}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) \
+                and (getattr(node.func, "attr", None) == "import_module" or getattr(node.func, "id", None)
+                     in ("__import__", "import_module")):
+            out.add(node.args[0].value)
     return out
 
 
-def _graph(package: str) -> dict:
-    files = {_module_name(p): p for p in (ROOT / package).rglob("*.py")}
+def _files() -> dict:
+    return {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+
+
+def _graph() -> dict:
+    files = _files()
     return {m: {i for i in _imports(p) if i in files and i != m} for m, p in files.items()}
 
 
-def test_no_import_cycle_in_the_instructor_package():
-    graph = _graph("parcel_course")
-    assert len(graph) > 20
+def _cycles(graph: dict) -> list:
     state, cycles = {}, []
 
     def visit(m, stack):
@@ -60,13 +77,45 @@ def test_no_import_cycle_in_the_instructor_package():
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
-    assert cycles == [], cycles
+    return cycles
 
 
-def test_the_student_package_imports_nothing_of_the_instructors_at_module_level():
+def test_no_import_cycle_across_both_packages():
+    graph = _graph()
+    assert len(graph) > 30 and any(m.startswith("parcel_utils") for m in graph)
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    # the cycle this issue removed: attest -> registry -> attest
+    assert _cycles({"parcel_utils.attest": {"parcel_course.registry"},
+                    "parcel_course.registry": {"parcel_utils.attest"}}) != []
+
+
+def test_the_student_package_is_a_leaf():
+    hits = {}
     for path in (ROOT / "parcel_utils").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
-        names |= {n.module or "" for n in top if isinstance(n, ast.ImportFrom)}
-        assert not any(n.startswith("parcel_course") for n in names), path
+        bad = sorted(i for i in _imports(path) if re.match(r"parcel_course(\.|$)", i))
+        if bad:
+            hits[str(path.relative_to(ROOT))] = bad
+    assert hits == {}, f"the student package imports the instructor's: {hits}"
+
+
+def test_the_leaf_check_sees_lazy_and_string_imports(tmp_path, monkeypatch):
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    pkg = tmp_path / "parcel_utils"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("def f():\n    from parcel_course import registry\n")
+    (pkg / "b.py").write_text("import importlib\nM = importlib.import_module('parcel_course.registry')\n")
+    assert "parcel_course" in _imports(pkg / "a.py")
+    assert "parcel_course.registry" in _imports(pkg / "b.py")
+
+
+def test_the_instructor_registers_its_registry_as_the_students_plugin():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert '[project.entry-points."parcel_utils.registry"]' in text
+    assert 'parcel_course = "parcel_course.registry"' in text
+    from parcel_utils.attest import REGISTRY_ENTRY_POINT, _instructor
+    assert REGISTRY_ENTRY_POINT == "parcel_utils.registry"
+    registry = _instructor()          # installed here (make install): found through the entry point
+    assert registry is not None and registry.find("correlate2d_valid").cell == "test_correlate2d_valid"

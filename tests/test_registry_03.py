@@ -353,8 +353,8 @@ def test_the_mlp_check_is_declared_for_its_cell():
     assert isinstance(check, ModelCheck) and check.record and not check.needs_compile
     assert (check.notebook, check.cell, check.verify_fn) == ("handcrafted", "test_mlp", H.check_mlp_model)
     assert check.params == {"assignment": "03_handcrafted", "key": "mlp_test_accuracy", "tolerance": 0.05}
-    from parcel_utils.checks import _load_reference_metrics
-    assert 0.5 < _load_reference_metrics()["03_handcrafted"]["mlp_test_accuracy"]["value"] <= 1.0
+    from parcel_utils.checks import load_reference_metrics
+    assert 0.5 < load_reference_metrics()["03_handcrafted"]["mlp_test_accuracy"]["value"] <= 1.0
 
 
 def test_the_solution_s_mlp_passes_its_test_cell_in_the_instructor_s_kernel(mlp, monkeypatch):

@@ -19,7 +19,7 @@ from datetime import datetime
 import nbformat
 import pytest
 
-from parcel_utils import viz
+from parcel_course import report_plots as viz
 from parcel_course import grading, report
 from parcel_course.authoring import build_source
 from parcel_course.directory import Course, CourseError

@@ -202,11 +202,11 @@ def test_sandboxed_kernel_reads_the_dataset_cache_and_cannot_write_it(course):
     generate them again, and cannot change what the grader's own checks read."""
     probe = """
 import os
-from parcel_utils.data import SPLITS, _cache_file, load_parcels
+from parcel_utils.data import SPLITS, cache_file, load_parcels
 cache = os.environ["PARCEL_DATA_DIR"]
-assert all(os.path.isfile(_cache_file(cache, s, 0)) for s in SPLITS), os.listdir(cache)
+assert all(os.path.isfile(cache_file(cache, s, 0)) for s in SPLITS), os.listdir(cache)
 assert load_parcels("val", progress=False)[0].shape == (1000, 64, 64)
-for target in (os.path.join(cache, "forged"), str(_cache_file(cache, "test", 0))):
+for target in (os.path.join(cache, "forged"), str(cache_file(cache, "test", 0))):
     try:
         open(target, "ab").close()
     except OSError:

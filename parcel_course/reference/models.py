@@ -39,7 +39,7 @@ import numbers
 
 from parcel_utils.keras_tools import (LECTURE_APPLICATIONS_TABLE, applications_table, build_simple_cnn,  # noqa: F401
                                      build_stack, layer_table)
-from parcel_utils.keras_tools import _check_model
+from parcel_utils.keras_tools import require_keras_model
 from parcel_utils.keras_tools import flat_layers as _flat_layers, layer_output_shape as _output_shape
 
 __all__ = [
@@ -458,7 +458,7 @@ def params_by_layer_type(model):
 
     Layer classes with no parameters are left out.
     """
-    _check_model(model)
+    require_keras_model(model)
     totals = {}
     for layer in _flat_layers(model):
         n = int(layer.count_params())
@@ -475,7 +475,7 @@ def dense_share(model):
     >>> round(dense_share(vgg16_topology()), 4)  # doctest: +SKIP
     0.8936
     """
-    _check_model(model)
+    require_keras_model(model)
     total = int(model.count_params())
     if total == 0:
         raise ValueError("`model` has no parameters, so no share can be computed.")
@@ -498,7 +498,7 @@ def activation_count(model, include_input=True):
     >>> activation_count(vgg16_topology())  # doctest: +SKIP
     15237608
     """
-    _check_model(model)
+    require_keras_model(model)
     total = 0
     tensors = [(layer.name, _output_shape(layer)) for layer in _flat_layers(model)
                if type(layer).__name__ not in _VIEWS]

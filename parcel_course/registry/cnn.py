@@ -24,7 +24,7 @@ import numpy as np
 
 from parcel_utils.attest import ToyPosteriors
 from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
-from parcel_utils.checks import (_selection_verdict, check_accuracy_against_reference, check_close, check_equal,
+from parcel_utils.checks import (selection_verdict, check_accuracy_against_reference, check_close, check_equal,
                                  check_in_range)
 
 from ..limits import GRADING_BUDGET
@@ -265,7 +265,7 @@ def check_saved_selection(model, record, val_subset=None, monitor="val_loss", rt
     if val_subset:
         idx = stratified_subset(y_val, *val_subset)
         X_val, y_val = X_val[idx], y_val[idx]
-    why = _selection_verdict(float(h.min()), _crossentropy(model, X_val[..., None], y_val),
+    why = selection_verdict(float(h.min()), _crossentropy(model, X_val[..., None], y_val),
                              _crossentropy(model, X_test[..., None], y_test), monitor, rtol, name)
     if why:
         raise AssertionError(why)

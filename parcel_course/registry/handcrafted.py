@@ -324,7 +324,7 @@ def check_mlp_model(model, record, assignment=ASSIGNMENT, key="mlp_test_accuracy
     >>> check_mlp_model(mlp_model, [0.87, 0.41, 0.33, 0.30])  # doctest: +SKIP
     """
     import keras
-    from parcel_utils.checks import _selection_verdict, check_accuracy_against_reference, check_equal
+    from parcel_utils.checks import selection_verdict, check_accuracy_against_reference, check_equal
     v = np.asarray(record, dtype=np.float64).ravel()
     if v.size < 2 or not np.all(np.isfinite(v)):
         raise AssertionError(f"the record of {name} should be [mlp_test_accuracy, *mlp_history.history['val_loss']] "
@@ -361,7 +361,7 @@ def check_mlp_model(model, record, assignment=ASSIGNMENT, key="mlp_test_accuracy
     def crossentropy(P, y):
         return float(np.mean(-np.log(np.clip(P[np.arange(len(y)), y], 1e-7, 1 - 1e-7))))
 
-    why = _selection_verdict(float(val_loss.min()), crossentropy(P_val, y_val), crossentropy(P_test, y_test),
+    why = selection_verdict(float(val_loss.min()), crossentropy(P_val, y_val), crossentropy(P_test, y_test),
                              "val_loss", 0.02, name)
     if why:
         raise AssertionError(why + " (EarlyStopping(monitor='val_loss', restore_best_weights=True))")
