@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 
-from parcel_course.reference.cnn import (aggregate_posteriors, augmentation_layers, mix_samples, mixup,
-                                         tta_predict)
+from parcel_course.assignments import load
 from parcel_utils import augment
 from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
+
+_ref = load("04_cnn", "reference")
+aggregate_posteriors, augmentation_layers, mix_samples, mixup, tta_predict = (
+    _ref.aggregate_posteriors, _ref.augmentation_layers, _ref.mix_samples, _ref.mixup, _ref.tta_predict)
 
 
 def _maps(n=4, size=32, seed=0):

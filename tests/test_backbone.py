@@ -1,12 +1,14 @@
 """Unit tests of parcel_utils.backbone (source task, loading by name / path, offline ImageNet) and of
-04's reference 1-NN search (parcel_course.reference.cnn)."""
+04's reference 1-NN search (parcel_course/assignments/04_cnn/reference.py)."""
 import socket
 
 import numpy as np
 import pytest
 
 from parcel_utils import backbone
-from parcel_course.reference.cnn import nearest_neighbours_l1
+from parcel_course.assignments import load
+
+nearest_neighbours_l1 = load("04_cnn", "reference").nearest_neighbours_l1
 from parcel_utils.backbone import BUNDLED, DEFAULT_WEIGHTS, OfflineWeightsError, build_backbone, load_backbone
 from parcel_utils.objects import MAX_OBJECTS, OBJECT_KINDS, THICKNESS_BINS_MM, make_object_scenes
 from parcel_utils.data import BELT_THRESHOLD_MM, IMAGE_SIZE

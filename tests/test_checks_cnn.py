@@ -1,8 +1,9 @@
 """Unit tests of 04_cnn's checks: the visible helpers (validation-split selection, disjoint rows) of
-parcel_utils.checks, and the model verifiers of the registry (parcel_course.registry.cnn)."""
+parcel_utils.checks, and the model verifiers of the registry (parcel_course/assignments/04_cnn/checks.py)."""
 import numpy as np
 import pytest
 
+from parcel_course.assignments import load
 from parcel_utils.checks import check_disjoint_rows, check_selected_on_validation
 
 
@@ -62,7 +63,7 @@ def models_04():
     ns = _solutions_of_04()
     keras = ns["keras"]
     layers = keras.layers
-    from parcel_course.reference.cnn import augmentation_layers
+    augmentation_layers = load("04_cnn", "reference").augmentation_layers
     from parcel_utils import augment
     from parcel_utils.backbone import load_backbone
     keras.utils.set_random_seed(1)
@@ -103,7 +104,8 @@ def test_the_student_package_holds_no_model_verifier():
 
 
 def test_the_model_checks_of_04_are_declared_with_their_params():
-    from parcel_course.registry import cnn, find
+    from parcel_course.registry import find
+    cnn = load("04_cnn")
     want = {"augmentation": (cnn.check_augmentation_model, {}, False, False),
             "scratch_cnn": (cnn.check_scratch_cnn, {"num_classes": 5}, False, False),
             "scratch_selection": (cnn.check_saved_selection, {"name": "scratch_model"}, True, False),
@@ -165,7 +167,7 @@ def test_saved_selection_reads_the_history_published_with_the_model(tmp_path):
     """check_saved_selection: the best val_loss of the record must be the model's loss on the validation split."""
     keras = pytest.importorskip("keras")
     from parcel_course.registry import find
-    from parcel_course.registry.cnn import check_saved_selection
+    check_saved_selection = load("04_cnn").check_saved_selection
     from parcel_utils.attest import encode_value
     from parcel_utils.data import load_parcels, stratified_subset
     X_test, y_test, _ = load_parcels("test", progress=False)

@@ -1,4 +1,4 @@
-"""Unit tests of the reference answers of 01_convolution (parcel_course.reference.convolution).
+"""Unit tests of the reference answers of 01_convolution (parcel_course/assignments/01_convolution/reference.py).
 
 Against SciPy, TensorFlow/Keras and hand-checked cases.
 """
@@ -7,7 +7,9 @@ import pytest
 import scipy.signal
 import scipy.special
 
-from parcel_course.reference import convolution as cv
+from parcel_course.assignments import load
+
+cv = load("01_convolution", "reference")
 
 
 def rng(seed):

@@ -5,13 +5,20 @@
   ``importlib``/``__import__`` as a string; the instructor's own runs reach the registry through the
   entry point ``parcel_utils.registry`` that ``pyproject.toml`` registers;
 * no import cycle in the graph of both packages' modules (an ``__init__`` importing its own
-  submodules excepted), lazy imports included.
+  submodules excepted), lazy imports included;
+* one folder per assignment, named after it, holding its checks and its reference answers.
 """
 from __future__ import annotations
 
 import ast
+import doctest
 import re
 from pathlib import Path
+
+import pytest
+
+from parcel_course import registry
+from parcel_course.assignments import NAMES, PARTS, load
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("parcel_course", "parcel_utils")
@@ -119,3 +126,21 @@ def test_the_instructor_registers_its_registry_as_the_students_plugin():
     assert REGISTRY_ENTRY_POINT == "parcel_utils.registry"
     registry = _instructor()          # installed here (make install): found through the entry point
     assert registry is not None and registry.find("correlate2d_valid").cell == "test_correlate2d_valid"
+
+
+@pytest.mark.parametrize("assignment", NAMES)
+def test_each_assignment_folder_holds_its_parts_and_its_examples_hold(assignment):
+    """``checks.py`` and ``reference.py`` in ``parcel_course/assignments/<assignment>/``, its notebooks in
+    ``source/<assignment>/``, every check of its ``CHECKS`` declared there, and the examples of both modules true
+    (pytest's ``--doctest-modules`` cannot import a package whose name starts with a digit)."""
+    folder = ROOT / "parcel_course" / "assignments" / assignment
+    assert sorted(p.name for p in folder.glob("*.py")) == ["__init__.py", "checks.py", "reference.py"]
+    assert list((ROOT / "source" / assignment).glob("*.src.py"))
+    checks = load(assignment)
+    assert checks.ASSIGNMENT == assignment and checks.CHECKS
+    assert {c.key for c in checks.CHECKS} == {c.key for c in registry.checks_of(assignment)}
+    for part in PARTS:
+        module = load(assignment, part)
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, f"{module.__name__}: {result.failed} failing example(s)"
+        assert result.attempted > 0, f"{module.__name__} shows no example"

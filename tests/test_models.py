@@ -1,11 +1,13 @@
-"""Unit tests of the reference answers of 02_parameters (parcel_course.reference.models) and of
+"""Unit tests of the reference answers of 02_parameters (parcel_course/assignments/02_parameters/reference.py) and of
 parcel_utils.keras_tools: the lecture's numbers, by hand and by Keras."""
 import math
 
 import numpy as np
 import pytest
 
-from parcel_course.reference import models as M
+from parcel_course.assignments import load
+
+M = load("02_parameters", "reference")
 from parcel_utils import keras_tools as K
 
 LENET_SPEC = [("conv", 6, 5), ("pool", 2), ("conv", 16, 5), ("pool", 2),
@@ -194,7 +196,7 @@ def test_applications_table_reuses_a_built_model(vgg16):
 def test_importing_models_does_not_import_tensorflow():
     import subprocess
     import sys
-    code = ("import sys, parcel_course.reference.models, parcel_utils.keras_tools; "
+    code = ("import sys, importlib, parcel_utils.keras_tools; importlib.import_module('parcel_course.assignments.02_parameters.reference'); "
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

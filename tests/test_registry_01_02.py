@@ -1,8 +1,8 @@
 """The registry of graded checks of 01_convolution and 02_parameters.
 
 The grader rebuilds each check's cases in its own process from the
-generator and seed the registry declares (:mod:`parcel_course.registry.convolution`,
-:mod:`parcel_course.registry.parameters`), so the generators must be
+generator and seed the registry declares (``parcel_course/assignments/01_convolution/checks.py``,
+``parcel_course/assignments/02_parameters/checks.py``), so the generators must be
 deterministic and reproduce the cases the hidden loops drew before they were
 attested.  Every check accepts the reference's own values and rejects
 perturbed ones; every ``attest(key, fn)`` of the notebooks' test cells names
@@ -19,11 +19,13 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from parcel_course import registry
-from parcel_course.reference import models
-from parcel_course.registry import convolution as C, parameters as P
+from parcel_course.assignments import load
 from parcel_utils import keras_tools
 from parcel_utils.attest import attest, encode_value, swapped_global
 from registry_helpers import labels_and_bytes, same_cases
+
+models = load("02_parameters", "reference")
+C, P = load("01_convolution"), load("02_parameters")
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = {"01_convolution": C, "02_parameters": P}

@@ -1,4 +1,4 @@
-"""The registry of 04_cnn (parcel_course.registry.cnn): every graded key of the notebook, declared once.
+"""The registry of 04_cnn (parcel_course/assignments/04_cnn/checks.py): every graded key of the notebook, declared once.
 
 The input generators are deterministic and draw the cases the hidden tests
 drew before they were attested; the cases travel to the kernel pickled, as
@@ -16,11 +16,13 @@ import nbformat
 import numpy as np
 import pytest
 
-from parcel_course.reference import cnn as ref
-from parcel_course.registry import Check, ModelCheck, all_checks, cell_checks, checks_of, cnn, find
+from parcel_course.assignments import load
+from parcel_course.registry import Check, ModelCheck, all_checks, cell_checks, checks_of, find
 from parcel_utils.attest import ToyPosteriors, encode_value
 from parcel_utils.augment import D4_TRANSFORMS
 from registry_helpers import check_graded_names_in_text, graded_names, labels_and_bytes, same_cases
+
+ref, cnn = load("04_cnn", "reference"), load("04_cnn")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "source" / "04_cnn" / "cnn.ipynb"

@@ -10,9 +10,8 @@ answer), and how values are compared.  The grader
 runs, :mod:`parcel_course.preprocessors.verify_attestations` after) looks
 the key up here; it parses no call arguments.
 
-Modules: :mod:`.convolution` (01_convolution), :mod:`.parameters`
-(02_parameters), :mod:`.handcrafted` (03_handcrafted), :mod:`.cnn` (04_cnn).
-Each defines ``ASSIGNMENT`` and ``CHECKS``, a list of :class:`Check` and
+Each assignment's checks are in its folder, ``parcel_course/assignments/<assignment>/checks.py``
+(:mod:`parcel_course.assignments`; :data:`MODULES`).  Each defines ``ASSIGNMENT`` and ``CHECKS``, a list of :class:`Check` and
 :class:`ModelCheck`.
 
 Example
@@ -34,9 +33,9 @@ from parcel_utils.checks import check_close
 __all__ = ["Check", "ModelCheck", "MODULES", "all_checks", "checks_of", "find", "cell_checks", "compare_values",
            "warm"]
 
-#: Assignment -> the registry module that declares its checks.
-MODULES = {"01_convolution": "convolution", "02_parameters": "parameters", "03_handcrafted": "handcrafted",
-           "04_cnn": "cnn"}
+#: Assignment -> the module that declares its checks (``parcel_course/assignments/<assignment>/checks.py``).
+MODULES = {name: f"parcel_course.assignments.{name}.checks" for name in ("01_convolution", "02_parameters", "04_cnn")}
+MODULES["03_handcrafted"] = "parcel_course.registry.handcrafted"
 
 
 def _name(name):
@@ -203,7 +202,7 @@ def warm(assignment: str) -> None:
     for check in checks_of(assignment):
         if check.kind == "value" and check.compare != "verify":
             check.expected()
-    module = importlib.import_module(f"{__name__}.{MODULES[assignment]}") if assignment in MODULES else None
+    module = importlib.import_module(MODULES[assignment]) if assignment in MODULES else None
     if hasattr(module, "warm"):
         module.warm()
 
@@ -212,7 +211,7 @@ def checks_of(assignment: str) -> list:
     """The checks of one assignment, in declaration order."""
     if assignment not in MODULES:
         return []
-    return list(importlib.import_module(f"{__name__}.{MODULES[assignment]}").CHECKS)
+    return list(importlib.import_module(MODULES[assignment]).CHECKS)
 
 
 _ALL: dict = {}

@@ -3,7 +3,7 @@
 Each check calls the student's function on the cases of an input generator
 below (deterministic: NumPy's ``default_rng(seed)`` only, cheap) and compares
 what it returned with the reference answers of
-:mod:`parcel_course.reference.convolution`.  The cases are those the hidden
+``reference.py`` beside this file.  The cases are those the hidden
 tests drew before they were attested, with the same seeds.
 
 Example
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from parcel_course.reference import convolution as ref
 
-from . import Check
+from parcel_course.registry import Check
+
+from . import reference as ref
 
 ASSIGNMENT = "01_convolution"
 

@@ -4,7 +4,7 @@ Values (:class:`~parcel_course.registry.Check`): the pure functions of the
 notebook, on inputs the grader draws here: ``tta_predict`` on a NumPy toy
 classifier (:class:`parcel_utils.attest.ToyPosteriors`), ``mix_samples``'
 virtual samples and labels, ``nearest_neighbours_l1``'s indices.  The
-references are :mod:`parcel_course.reference.cnn`'s.
+references are those of ``reference.py`` beside this file.
 
 Models (:class:`~parcel_course.registry.ModelCheck`): the kernel saves each
 Keras model a test cell names, and the grader runs one of the verifiers
@@ -27,9 +27,10 @@ from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
 from parcel_utils.checks import (selection_verdict, check_accuracy_against_reference, check_close, check_equal,
                                  check_in_range)
 
-from ..limits import GRADING_BUDGET
-from ..reference import cnn as ref
-from . import Check, ModelCheck
+from parcel_course.limits import GRADING_BUDGET
+from parcel_course.registry import Check, ModelCheck
+
+from . import reference as ref
 
 ASSIGNMENT = "04_cnn"
 NOTEBOOK = "cnn"

@@ -59,7 +59,9 @@ or a batch ``(N, H, W, C)``; the weights of a convolutional layer are
 Example
 -------
 >>> import numpy as np
->>> from parcel_course.reference.convolution import correlate2d, convolve2d, output_size
+>>> from parcel_course.assignments import load
+>>> correlate2d, convolve2d, output_size = (getattr(load('01_convolution', 'reference'), f)
+...                                        for f in ('correlate2d', 'convolve2d', 'output_size'))
 >>> image = np.arange(16.0).reshape(4, 4)
 >>> shift = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])   # picks I(r, c + 1)
 >>> correlate2d(image, shift)

@@ -1,7 +1,7 @@
 """The graded checks of 02_parameters (``parameters.ipynb``).
 
 The counting exercises are checked against the reference answers of
-:mod:`parcel_course.reference.models`.  A test of a function that builds or
+``reference.py`` beside this file.  A test of a function that builds or
 reads a Keras model attests numbers the grader recomputes without Keras: a
 model's *signature* (:func:`parcel_utils.keras_tools.model_signature`, one
 row of ints per layer), the Dense share or the activation count of the model
@@ -22,10 +22,11 @@ import math
 
 import numpy as np
 
-from parcel_course.reference import models as ref
 from parcel_utils.keras_tools import signature_row
 
-from . import Check
+from parcel_course.registry import Check
+
+from . import reference as ref
 
 ASSIGNMENT = "02_parameters"
 

@@ -5,7 +5,7 @@ Instructor side only: the student package keeps what the notebook *gives*
 :data:`parcel_utils.augment.D4_TRANSFORMS`,
 :data:`parcel_utils.augment.AUGMENTATION_LAYER_TYPES`, the backbone and
 :func:`parcel_utils.backbone.extract_features`); what an exercise asks the
-student to write lives here, for the registry (:mod:`parcel_course.registry.cnn`)
+student to write lives here, for the registry (``checks.py`` beside this file)
 and the tests.
 
 * :func:`augmentation_layers` -- exercise 1's label-preserving pipeline (a

@@ -7,7 +7,7 @@ Two kinds of things live here:
   multiply-adds of a standard and of a depthwise separable convolution, and
   the output shapes of a stack of conv / pool / flatten / dense layers.
   They are what the hidden tests of assignment ``02_parameters`` compare the
-  students' functions against (:mod:`parcel_course.registry.parameters`).
+  students' functions against (``checks.py`` beside this file).
 * **Keras references**: LeNet-5 and the MLP alternative to LeNet-5 as the
   lecture writes them, the VGG16 topology, and what the exercises read of a
   built model (parameters by layer type, the Dense share, the activation
