@@ -29,9 +29,9 @@ from pathlib import Path
 
 import nbformat
 
-from .directory import Course, CourseError, grading_env, nbgrader_executable
-from .limits import Limits, assignment_limits, limits_config, thread_caps, threads_per_worker
-from .sandbox import disk_usage_mb
+from ..directory import Course, CourseError, grading_env, nbgrader_executable
+from ..limits import Limits, assignment_limits, limits_config, thread_caps, threads_per_worker
+from ..sandbox import disk_usage_mb
 
 __all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
 
@@ -108,7 +108,7 @@ def read_tree(path: Path, ignore=(".ipynb_checkpoints", "__pycache__")) -> dict:
 
     Anything intake refuses there (a link, a FIFO, a file over the caps) is an error the instructor must fix.
     """
-    from .intake import read_submission
+    from ..intake import read_submission
     got = read_submission(path, ignore=ignore, hard_links=True)
     if got.refused:
         raise CourseError(f"{path}: " + "; ".join(r.line() for r in got.refused)
@@ -162,7 +162,7 @@ def _kernel_usage(proc) -> tuple[float, int]:
 
 def grade_submission(job: GradeJob) -> GradeResult:
     """Grade one submission in a private temporary course directory (runs in a worker)."""
-    from .sandbox import sandbox_available
+    from ..sandbox import sandbox_available
     t0 = time.perf_counter()
     res = GradeResult(job.student, job.assignment, status="error", digest=job.digest)
     limits = job.limits
@@ -308,7 +308,7 @@ def warm_reference(assignment: str) -> None:
     """Compute once per worker what the grader needs from the reference for ``assignment``
     (:func:`parcel_course.registry.warm`); a failure only means each grader computes it itself."""
     try:
-        from . import registry
+        from .. import registry
         registry.warm(assignment)
     except Exception:   # noqa: BLE001 - the grader's own check will say what is wrong, in the notebook
         pass
@@ -317,8 +317,8 @@ def warm_reference(assignment: str) -> None:
 def warm_checker(assignment: str, limits: Limits) -> None:
     """Where ``assignment`` has saved models to check: the worker's model checker server, started once
     (:func:`parcel_course.verify_model.checker_server`; Keras imported once, not per submission)."""
-    from . import registry
-    from .verify_model import checker_server
+    from .. import registry
+    from ..verify_model import checker_server
     if any(c.kind == "model" for c in registry.checks_of(assignment)):
         try:
             checker_server(limits.sandbox, limits.threads, limits)
@@ -568,14 +568,14 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
     per_assignment = {a: assignment_limits(base, a, course.root) for a in assignments}
     course.ensure_in_gradebook(assignments)
     gradebook = gradebook_snapshot(course)
-    from . import intake
+    from .. import intake
     settings = intake.Intake.of(course)
     collected = intake.collected_flags(course.submitted)   # what `parcel-course collect` flagged per submission
     jobs = []
     for a in assignments:
         extra = {k: v for k, v in read_tree(course.source / a).items()
                  if not k.endswith((".ipynb", ".src.py"))}
-        from .scan import instructor_cell_digests
+        from ..scan import instructor_cell_digests
         known = {p.stem: instructor_cell_digests(p) for p in course.notebooks(a)}
         for sdir in sorted(course.submitted.glob(f"*/{a}")):
             student = sdir.parent.name
@@ -783,7 +783,7 @@ def preflight_course(course: Course, assignment: str, limits: Limits) -> None:
     """:func:`parcel_course.preflight.preflight` of ``assignment`` with the job's ``limits``, in this process."""
     from dataclasses import asdict
     from traitlets.config import Config
-    from .preflight import preflight
+    from ..preflight import preflight
     cfg = Config()
     cfg.GradingLimits.update({k: v for k, v in asdict(limits).items()})
     cfg.CourseDirectory.root = str(course.root)
@@ -856,6 +856,6 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
             if client is not None:
                 client.close()
     if results:   # the workers' gradebooks lack the course's extensions: penalties are set here, once
-        from .late import apply_penalties
+        from ..late import apply_penalties
         apply_penalties(course, sorted({r.assignment for r in results}))
     return results
