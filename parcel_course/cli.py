@@ -64,11 +64,11 @@ def _limits(course, args):
 
 
 def cmd_grade(args):
-    from parcel_course import grading
+    from parcel_course.grading.schedule import grade_all
     course = _course(args)
-    results = grading.grade_all(course, args.assignments or None, args.student or None,
-                                workers=args.workers, scheduler=args.scheduler,
-                                limits=_limits(course, args), force=args.force)
+    results = grade_all(course, args.assignments or None, args.student or None,
+                        workers=args.workers, scheduler=args.scheduler,
+                        limits=_limits(course, args), force=args.force)
     bad = [r for r in results if r.status != "graded"]
     for r in bad:
         print(f"  {r.student}/{r.assignment}: {r.status}: {r.reason}", file=sys.stderr)

@@ -132,8 +132,8 @@ def _date_later(course: Course, student: str, assignments, days: int, hours: int
 
 def run_demo(course: Course, workers: int = 2, assignments=None, out=print) -> dict:
     """Run the whole demo; returns timings of each stage."""
-    from . import grading
     from .feedback import write_feedback
+    from .grading.schedule import grade_all
     from .report import export_grades, summary_table, write_report
     t = {}
     t0 = time.perf_counter()
@@ -178,7 +178,7 @@ def run_demo(course: Course, workers: int = 2, assignments=None, out=print) -> d
         _date_later(course, "fay", assignments, *FAY_LATE)
         out(f"-- grade in parallel ({workers} workers, sandbox)")
         t1 = time.perf_counter()
-        grading.grade_all(course, assignments, workers=workers)
+        grade_all(course, assignments, workers=workers)
         t["grade"] = time.perf_counter() - t1
         from .similarity import similarity_all
         out("-- similarity (parcel-course similarity)")

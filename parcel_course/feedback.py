@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import FEEDBACK_PREPROCESSORS
 from .directory import Course, CourseError
-from .grading import LEDGER
+from .grading.gradebook import LEDGER
 from .late import LATENESS_NOTE
 from .preprocessors.hide_hidden_tests import HideHiddenTests, hide_hidden_tests_in_source  # noqa: F401 - public here too
 

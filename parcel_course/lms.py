@@ -907,8 +907,8 @@ def run_lms_demo(course: Course, lms: str, workers: int = 2, assignment: str = "
     """
     import nbformat
     import tempfile
-    from . import grading
     from .demo import STUDENTS, fill_in, persona
+    from .grading.schedule import grade_all
     [assignment] = course.check_assignments([assignment])
     out(f"== parcel-course LMS demo: {lms.title()}, {assignment}, {len(STUDENTS)} students")
     course.build_source()
@@ -963,7 +963,7 @@ def run_lms_demo(course: Course, lms: str, workers: int = 2, assignment: str = "
                 out(f"   {s:8s} {e}: {m}")
         out("   " + rep.summary())
         out(f"-- parcel-course grade {assignment} --workers {workers}")
-        results = grading.grade_all(course, [assignment], list(rep.placed), workers=workers, force=True)
+        results = grade_all(course, [assignment], list(rep.placed), workers=workers, force=True)
         out(f"   graded {len(results)} submission(s), {sum(r.status != 'graded' for r in results)} with problems")
         out(f"-- parcel-course export --lms {lms}")
         paths = export_lms(course, lms, [assignment])

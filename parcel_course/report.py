@@ -4,7 +4,7 @@ Two sources are combined:
 
 - the nbgrader gradebook (``course.db_url``): scores, including any manual
   grading done afterwards in formgrader, due dates and lateness;
-- the grading ledgers (:func:`.grading.load_ledgers`): how each submission's
+- the grading ledgers (:func:`.grading.gradebook.load_ledgers`): how each submission's
   grading went (status, reason, run time, flags of suspicious code, errors of
   the test cells).
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from .directory import Course
-from .grading import load_ledgers
+from .grading.gradebook import load_ledgers
 
 __all__ = ["submission_rows", "question_rows", "pending_manual_grades", "cell_failure_reason", "export_grades",
            "write_report", "summary_table"]

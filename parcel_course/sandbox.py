@@ -1,8 +1,9 @@
 """Run a student's kernel in a sandbox while nbgrader grades it.
 
 nbgrader executes a submission with its ``Execute`` preprocessor, which starts
-a Jupyter kernel.  We replace that preprocessor by :class:`SandboxedExecute`,
-whose kernel manager wraps the kernel command:
+a Jupyter kernel.  We replace that preprocessor by
+:class:`parcel_course.preprocessors.sandboxed_execute.SandboxedExecute`, whose
+kernel manager (:class:`SandboxedKernelManager`) wraps the kernel command:
 
 ``bwrap`` (bubblewrap) when it is available (Linux):
     new user, PID, network, IPC and UTS namespaces: no network at all, no view
@@ -40,14 +41,13 @@ import threading
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from nbgrader.preprocessors import Execute
 from traitlets import Bool, List, Unicode
 
 from parcel_utils.checks import BUDGET_ENV
 
 from .limits import GRADING_BUDGET, GradingLimits, thread_caps
 
-__all__ = ["SandboxedKernelManager", "SandboxedExecute", "sandbox_available", "python_paths", "bwrap_prefix",
+__all__ = ["SandboxedKernelManager", "sandbox_available", "python_paths", "bwrap_prefix",
            "instructor_paths", "dataset_cache", "KERNEL_ENV", "KERNEL_ENV_ALLOWED", "kernel_env", "kernel_uid_mode",
            "give_to_sandbox", "over_caps", "kill_tree", "watch_tree", "rlimits_launcher"]
 
@@ -421,16 +421,3 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_cleanup_resources(restart=restart)
         if not restart and getattr(self, "_sockdir", None):
             shutil.rmtree(self._sockdir, ignore_errors=True)
-
-
-class SandboxedExecute(Execute):
-    """nbgrader's Execute preprocessor with the kernel in the sandbox."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs["kernel_manager_class"] = SandboxedKernelManager
-        super().__init__(*args, **kwargs)
-
-    def preprocess(self, nb, resources=None, km=None):
-        # the per-cell timeout of this assignment (c.GradingLimits, derived from its reference run when 0)
-        self.timeout = resolved_limits(self.config, resources).cell_timeout
-        return super().preprocess(nb, resources, km)

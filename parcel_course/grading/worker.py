@@ -1,20 +1,24 @@
-"""Parallel, isolated autograding (nbgrader issue #174).
+"""The grading worker: one submission graded in a private course directory (nbgrader issue #174).
 
-Each submission is graded by its own worker in a private temporary course
-directory: a copy of the gradebook, the assignment's non-notebook files and
-the submission, nothing else.  The worker runs the real ``nbgrader autograde``
-there, with the kernel in the sandbox (:mod:`.sandbox`), and sends back the
-grades and the autograded notebooks; the instructor's process merges them
-into the course gradebook as each one arrives, so an interrupted run loses
-nothing and a rerun skips what is already graded.
+:func:`grade_submission` runs in a worker process (a local process or a Dask
+worker).  It writes a private temporary course directory, readable by no one
+else: its nbgrader config (:func:`parcel_course.config.configure_course`),
+a copy of the gradebook without students, the assignment's non-notebook files
+and the submission, nothing else.  It runs the real ``nbgrader autograde``
+there (forked from the worker where that is safe, see :func:`_start_nbgrader`),
+with the kernel in the sandbox (:mod:`parcel_course.sandbox`), watches its
+memory, processes and disk from outside, and reads back the grades, the
+autograded notebooks, the flags and the timings into a :class:`GradeResult`.
+A worker never raises: the batch goes on.
 
-Jobs carry their files by value, so a worker needs no shared file system:
-the pool is any ``concurrent.futures`` executor, local processes by default
-or a Dask cluster (``distributed.Client(address).get_executor()``).
+Jobs carry their files by value, so a worker needs no shared file system.
+The instructor's side is :mod:`.schedule` (jobs, executors) and
+:mod:`.gradebook` (the snapshot each job carries, the merge of each result).
 """
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -23,19 +27,20 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
+import psutil
+from nbgrader.api import Gradebook, MissingEntry
 
-from ..directory import Course, CourseError, grading_env, nbgrader_executable
-from ..limits import Limits, assignment_limits, limits_config, thread_caps, threads_per_worker
-from ..sandbox import disk_usage_mb
+from ..directory import CourseError, grading_env, nbgrader_executable
+from ..limits import Limits, limits_config, thread_caps
+from ..sandbox import disk_usage_mb, sandbox_available
 
-__all__ = ["Limits", "GradeJob", "GradeResult", "grade_submission", "grade_all", "collect_jobs"]
+__all__ = ["GradeJob", "GradeResult", "grade_submission", "digest_files", "PHASES"]
 
-LEDGER = "parcel-grade.json"
 FLAGS_FILE = "integrity-flags.jsonl"
 DIGESTS_FILE = "instructor-cells.json"
 TIMINGS_FILE = "timings.jsonl"
@@ -103,19 +108,6 @@ def digest_files(files: dict) -> str:
     return h.hexdigest()
 
 
-def read_tree(path: Path, ignore=(".ipynb_checkpoints", "__pycache__")) -> dict:
-    """The regular files under ``path`` (an instructor's folder), never following a link (:mod:`.intake`).
-
-    Anything intake refuses there (a link, a FIFO, a file over the caps) is an error the instructor must fix.
-    """
-    from ..intake import read_submission
-    got = read_submission(path, ignore=ignore, hard_links=True)
-    if got.refused:
-        raise CourseError(f"{path}: " + "; ".join(r.line() for r in got.refused)
-                          + ": replace links with copies of the files")
-    return got.files
-
-
 def _write_tree(base: Path, files: dict) -> None:
     for rel, data in files.items():
         target = (base / rel).resolve()
@@ -145,7 +137,6 @@ c.WriteAttestInputs.preflight = False     # parcel-course grade checked the sand
 
 def _kernel_usage(proc) -> tuple[float, int]:
     """Resident memory (MB) of nbgrader and everything it started, and the number of processes it started."""
-    import psutil
     try:
         me = psutil.Process(proc.pid)
         kids = me.children(recursive=True)
@@ -161,8 +152,19 @@ def _kernel_usage(proc) -> tuple[float, int]:
 
 
 def grade_submission(job: GradeJob) -> GradeResult:
-    """Grade one submission in a private temporary course directory (runs in a worker)."""
-    from ..sandbox import sandbox_available
+    """Grade one submission in a private temporary course directory (runs in a worker; never raises).
+
+    Its steps: the private course directory written (:func:`_write_private_course`); what the reference
+    gives computed once per worker (:func:`warm_reference`, :func:`warm_checker`); ``nbgrader autograde``
+    run there and watched from outside (:func:`_run_nbgrader`); the run's verdict (:func:`_verdict`); the
+    grades, flags and timings read back (:func:`_read_back`).  The directory is removed whatever happens.
+
+    Example
+    -------
+    >>> res = grade_submission(job)                  # doctest: +SKIP
+    >>> res.status, res.score, res.max_score         # doctest: +SKIP
+    ('graded', 7.0, 7.0)
+    """
     t0 = time.perf_counter()
     res = GradeResult(job.student, job.assignment, status="error", digest=job.digest)
     limits = job.limits
@@ -171,17 +173,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
     res.sandbox = limits.sandbox
     tmp = Path(tempfile.mkdtemp(prefix="parcel-grade-"))
     try:
-        os.chmod(tmp, 0o700)
-        (tmp / "nbgrader_config.py").write_text(_worker_config(limits))
-        (tmp / "gradebook.db").write_bytes(job.gradebook)
-        os.chmod(tmp / "gradebook.db", 0o600)
-        _write_tree(tmp / "source" / job.assignment, job.extra_files)
-        (tmp / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
-        _write_tree(tmp / "submitted" / job.student / job.assignment, job.files)
-        # the static scan runs in nbgrader (preprocessors.scan_submission), with the instructor cells' digests
-        (tmp / DIGESTS_FILE).write_text(json.dumps(job.instructor_cells))
-        args = ["autograde", job.assignment, f"--student={job.student}", "--create", "--force",
-                "--log-level=INFO"]
+        _write_private_course(tmp, job, limits)
         env = grading_env(thread_caps(limits.threads))
         env.pop("PARCEL_DB_URL", None)   # the worker's gradebook is its private file; no kernel sees the server's
         if _forks(limits.preload):       # once per worker and assignment; the forked graders inherit it
@@ -189,53 +181,9 @@ def grade_submission(job: GradeJob) -> GradeResult:
             warm_reference(job.assignment)
             warm_checker(job.assignment, limits)
             res.phases["reference"] = round(time.perf_counter() - t_warm, 3)
-        t_exec = time.perf_counter()
-        with open(tmp / "autograde.log", "w") as log:
-            proc = _start_nbgrader(args, tmp, env, log, preload=limits.preload)
-            res.launcher = "fork" if isinstance(proc, _Forked) else "process"
-            status, reason = "graded", ""
-            deadline = time.monotonic() + limits.total_timeout
-            while proc.poll() is None:
-                if time.monotonic() > deadline:
-                    status, reason = "timeout", f"grading took more than {limits.total_timeout} s"
-                    break
-                rss, nproc = _kernel_usage(proc)
-                if nproc > limits.max_kernel_processes:
-                    status, reason = "killed", (f"the kernel started {nproc} processes, above the cap of "
-                                                f"{limits.max_kernel_processes}")
-                    break
-                if rss > limits.memory_mb:
-                    status, reason = "killed", f"the kernel used {rss:.0f} MB, above the {limits.memory_mb} MB cap"
-                    break
-                disk = disk_usage_mb(tmp / "autograded")
-                if disk > limits.max_disk_mb:
-                    status, reason = "killed", (f"the kernel wrote {disk:.0f} MB of files, above the "
-                                                f"{limits.max_disk_mb} MB cap")
-                    break
-                time.sleep(0.25)
-            if proc.poll() is None:
-                _kill_tree(proc)
-        res.execution_seconds = time.perf_counter() - t_exec
-        res.log = (tmp / "autograde.log").read_text(errors="replace")[-20000:]
-        if "Exception while loading config file" in res.log:
-            status, reason = "error", "the grading configuration failed to load (see the log); nothing was graded"
-        elif limits.sandbox == "bwrap" and SANDBOX_MARK not in res.log:
-            status, reason = "error", "the kernel did not start in the sandbox; refusing to grade without it"
-        if status == "graded" and proc.returncode != 0:
-            status, reason = _classify_failure(res.log, proc.returncode)
-        res.status, res.reason = status, reason
-        _read_results(tmp, job, res)
-        if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
-            res.status, res.reason = "killed", "the kernel died while the notebook ran"
-        res.flags = list(job.intake_flags) + res.flags + _read_flags(tmp / FLAGS_FILE)
-        res.phases.update(_read_phases(tmp / TIMINGS_FILE, res.execution_seconds))
-        killed = [f["reason"] for f in res.flags if f.get("kind") == "killed"]
-        if killed and res.status != "timeout":   # the kernel manager's watcher killed it: say why
-            res.status, res.reason = "killed", killed[0].removeprefix("killed: ")
-        if res.status in ("killed", "timeout"):
-            res.flags.append(dict(notebook="", cell="", reason=(
-                f"the kernel did not reach the last cell ({res.status}: {res.reason}); no test cell of the "
-                "notebook it was running got credit, those after that point did not run")))
+        status, reason, returncode = _run_nbgrader(tmp, job, limits, env, res)
+        res.status, res.reason = _verdict(res.log, limits.sandbox, status, reason, returncode)
+        _read_back(tmp, job, res)
     except Exception as exc:  # a worker never raises: the batch goes on
         res.status, res.reason = "error", f"{type(exc).__name__}: {exc}"
     finally:
@@ -243,6 +191,88 @@ def grade_submission(job: GradeJob) -> GradeResult:
     res.seconds = time.perf_counter() - t0
     res.phases["worker"] = round(res.seconds - res.execution_seconds - res.phases.get("reference", 0.0), 3)
     return res
+
+
+def _write_private_course(tmp: Path, job: GradeJob, limits: Limits) -> None:
+    """The worker's course directory ``tmp`` (mode 0700): its config, the gradebook snapshot (0600), the
+    assignment's non-notebook files, the submission, the instructor cells' digests for the static scan."""
+    os.chmod(tmp, 0o700)
+    (tmp / "nbgrader_config.py").write_text(_worker_config(limits))
+    (tmp / "gradebook.db").write_bytes(job.gradebook)
+    os.chmod(tmp / "gradebook.db", 0o600)
+    _write_tree(tmp / "source" / job.assignment, job.extra_files)
+    (tmp / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
+    _write_tree(tmp / "submitted" / job.student / job.assignment, job.files)
+    # the static scan runs in nbgrader (preprocessors.scan_submission), with the instructor cells' digests
+    (tmp / DIGESTS_FILE).write_text(json.dumps(job.instructor_cells))
+
+
+def _run_nbgrader(tmp: Path, job: GradeJob, limits: Limits, env: dict, res: GradeResult) -> tuple[str, str, int]:
+    """``nbgrader autograde`` of the job in ``tmp``, watched until it ends or breaks a cap (then killed).
+
+    Sets ``res``'s launcher, execution seconds and log; returns the watcher's status and reason and
+    nbgrader's exit code.
+    """
+    args = ["autograde", job.assignment, f"--student={job.student}", "--create", "--force", "--log-level=INFO"]
+    t_exec = time.perf_counter()
+    with open(tmp / "autograde.log", "w") as log:
+        proc = _start_nbgrader(args, tmp, env, log, preload=limits.preload)
+        res.launcher = "fork" if isinstance(proc, _Forked) else "process"
+        status, reason = _watch(proc, tmp / "autograded", limits)
+        if proc.poll() is None:
+            _kill_tree(proc)
+    res.execution_seconds = time.perf_counter() - t_exec
+    res.log = (tmp / "autograde.log").read_text(errors="replace")[-20000:]
+    return status, reason, proc.returncode
+
+
+def _watch(proc, autograded: Path, limits: Limits) -> tuple[str, str]:
+    """Wait for ``proc``, every 0.25 s checking the total timeout, the processes, the memory and the disk
+    written under ``autograded``; ``("graded", "")`` when it ends, else the broken cap (``proc`` still runs)."""
+    deadline = time.monotonic() + limits.total_timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            return "timeout", f"grading took more than {limits.total_timeout} s"
+        rss, nproc = _kernel_usage(proc)
+        if nproc > limits.max_kernel_processes:
+            return "killed", (f"the kernel started {nproc} processes, above the cap of "
+                              f"{limits.max_kernel_processes}")
+        if rss > limits.memory_mb:
+            return "killed", f"the kernel used {rss:.0f} MB, above the {limits.memory_mb} MB cap"
+        disk = disk_usage_mb(autograded)
+        if disk > limits.max_disk_mb:
+            return "killed", f"the kernel wrote {disk:.0f} MB of files, above the {limits.max_disk_mb} MB cap"
+        time.sleep(0.25)
+    return "graded", ""
+
+
+def _verdict(log: str, sandbox: str, status: str, reason: str, returncode: int) -> tuple[str, str]:
+    """The run's status and reason: the watcher's, unless the log shows the config failed to load or the
+    kernel outside the sandbox it should have started in, or nbgrader failed (:func:`_classify_failure`)."""
+    if "Exception while loading config file" in log:
+        status, reason = "error", "the grading configuration failed to load (see the log); nothing was graded"
+    elif sandbox == "bwrap" and SANDBOX_MARK not in log:
+        status, reason = "error", "the kernel did not start in the sandbox; refusing to grade without it"
+    if status == "graded" and returncode != 0:
+        status, reason = _classify_failure(log, returncode)
+    return status, reason
+
+
+def _read_back(tmp: Path, job: GradeJob, res: GradeResult) -> None:
+    """The grades (:func:`_read_results`), flags and timings of the run in ``tmp`` into ``res``; a kernel
+    that died or was killed is named, with a flag saying which test cells got no credit."""
+    _read_results(tmp, job, res)
+    if res.status == "graded" and any(g.get("kernel_died") for g in res.grades):
+        res.status, res.reason = "killed", "the kernel died while the notebook ran"
+    res.flags = list(job.intake_flags) + res.flags + _read_flags(tmp / FLAGS_FILE)
+    res.phases.update(_read_phases(tmp / TIMINGS_FILE, res.execution_seconds))
+    killed = [f["reason"] for f in res.flags if f.get("kind") == "killed"]
+    if killed and res.status != "timeout":   # the kernel manager's watcher killed it: say why
+        res.status, res.reason = "killed", killed[0].removeprefix("killed: ")
+    if res.status in ("killed", "timeout"):
+        res.flags.append(dict(notebook="", cell="", reason=(
+            f"the kernel did not reach the last cell ({res.status}: {res.reason}); no test cell of the "
+            "notebook it was running got credit, those after that point did not run")))
 
 
 def _read_phases(path: Path, execution_seconds: float) -> dict:
@@ -269,7 +299,6 @@ PRELOAD_MODULES = ("nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "n
 
 def preload_nbgrader() -> bool:
     """Import what nbgrader needs to grade, once per worker; True if it could (see :func:`_start_nbgrader`)."""
-    import importlib
     try:
         for name in PRELOAD_MODULES:
             importlib.import_module(name)
@@ -308,7 +337,7 @@ def warm_reference(assignment: str) -> None:
     """Compute once per worker what the grader needs from the reference for ``assignment``
     (:func:`parcel_course.registry.warm`); a failure only means each grader computes it itself."""
     try:
-        from .. import registry
+        from .. import registry   # each assignment's checks and reference: only a forking worker warms them
         registry.warm(assignment)
     except Exception:   # noqa: BLE001 - the grader's own check will say what is wrong, in the notebook
         pass
@@ -317,7 +346,7 @@ def warm_reference(assignment: str) -> None:
 def warm_checker(assignment: str, limits: Limits) -> None:
     """Where ``assignment`` has saved models to check: the worker's model checker server, started once
     (:func:`parcel_course.verify_model.checker_server`; Keras imported once, not per submission)."""
-    from .. import registry
+    from .. import registry   # each assignment's checks: only a forking worker warms them
     from ..verify_model import checker_server
     if any(c.kind == "model" for c in registry.checks_of(assignment)):
         try:
@@ -365,14 +394,13 @@ def _start_nbgrader(args: list, cwd: Path, env: dict, log, preload: bool = True)
         os.environ.clear()
         os.environ.update(env)
         sys.argv = ["nbgrader", *args]
-        from nbgrader.apps.nbgraderapp import NbGraderApp
+        from nbgrader.apps.nbgraderapp import NbGraderApp   # imported once by the worker (PRELOAD_MODULES)
         try:
             NbGraderApp.launch_instance(argv=list(args))
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:                 # noqa: BLE001 - say why in the log, as a fresh process would
-        import traceback
         traceback.print_exc()
     finally:
         try:
@@ -396,7 +424,6 @@ def _read_flags(path: Path) -> list:
 
 
 def _kill_tree(proc) -> None:
-    import psutil
     try:
         parent = psutil.Process(proc.pid)
         kids = parent.children(recursive=True)
@@ -455,7 +482,6 @@ def _tampered_cells(gradebook_url: str, job: GradeJob) -> list:
     >>> _tampered_cells("sqlite:////tmp/g/gradebook.db", job)          # doctest: +SKIP
     [{'notebook': 'cnn_building_blocks', 'cell': 'test_relu', 'kind': 'metadata', 'reason': "tampered ..."}]
     """
-    from nbgrader.api import Gradebook
     flags = []
     with Gradebook(gradebook_url, "parcel-course") as gb:
         for name in sorted(job.files):
@@ -510,7 +536,6 @@ def _read_results(tmp: Path, job: GradeJob, res: GradeResult) -> None:
     (:func:`_tampered_cells`); where nbgrader then refused the notebook, the ledger's reason says so
     instead of the first error of its log (the kernel never started, so the sandbox check misleads).
     """
-    from nbgrader.api import Gradebook, MissingEntry
     try:
         tampered = _tampered_cells("sqlite:///" + str(tmp / "gradebook.db"), job)
     except Exception as exc:  # noqa: BLE001 - a check that fails must not lose the grades
@@ -557,305 +582,3 @@ def _read_results(tmp: Path, job: GradeJob, res: GradeResult) -> None:
                 res.comments.append(dict(notebook=nb.name, grade_id=c.name, auto_comment=c.auto_comment))
         res.score = float(sub.score or 0)
         res.max_score = float(sub.max_score or 0)
-
-
-# -- the instructor's side ---------------------------------------------------------------
-
-def collect_jobs(course: Course, assignments=None, students=None, limits: Limits | None = None) -> list[GradeJob]:
-    """One job per submitted/<student>/<assignment>/ of the course."""
-    assignments = course.check_assignments(assignments)
-    base = limits or course.limits()      # timeouts of 0 derived per assignment from its reference run
-    per_assignment = {a: assignment_limits(base, a, course.root) for a in assignments}
-    course.ensure_in_gradebook(assignments)
-    gradebook = gradebook_snapshot(course)
-    from .. import intake
-    settings = intake.Intake.of(course)
-    collected = intake.collected_flags(course.submitted)   # what `parcel-course collect` flagged per submission
-    jobs = []
-    for a in assignments:
-        extra = {k: v for k, v in read_tree(course.source / a).items()
-                 if not k.endswith((".ipynb", ".src.py"))}
-        from ..scan import instructor_cell_digests
-        known = {p.stem: instructor_cell_digests(p) for p in course.notebooks(a)}
-        for sdir in sorted(course.submitted.glob(f"*/{a}")):
-            student = sdir.parent.name
-            if students and student not in students:
-                continue
-            # regular files only, no link followed (issue 24); what was refused reaches the result's flags
-            got = intake.read_submission(sdir, within=course.submitted, settings=settings)
-            flags = collected.get((student, a), []) + intake.refused_flags(got.refused)
-            jobs.append(GradeJob(student, a, got.files, gradebook, extra, per_assignment[a],
-                                 digest=digest_files(got.files), instructor_cells=known, intake_flags=flags))
-    return jobs
-
-
-def gradebook_snapshot(course: Course) -> bytes:
-    """The course gradebook without any student, as the bytes of an SQLite file.
-
-    Assignments, notebooks and cells only: each worker starts from it, so
-    that it sees no other student's data and no grade of an earlier run of
-    the same student.  A worker always grades into a private SQLite
-    gradebook; with the course's gradebook on a server (``PARCEL_DB_URL``)
-    the file is built from the server's rows (:func:`_structure_to_sqlite`).
-    """
-    from nbgrader.api import Gradebook
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "gradebook.db"
-        if course.server_db:
-            _structure_to_sqlite(course.db_url, db)
-            return db.read_bytes()
-        shutil.copy(course.db_path, db)
-        with Gradebook("sqlite:///" + str(db), course.course_id) as gb:
-            for student in list(gb.students):
-                gb.remove_student(student.id)
-        return db.read_bytes()
-
-
-#: nbgrader's tables that hold students and what they submitted: never in a worker's gradebook.
-STUDENT_TABLES = ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")
-
-
-def _structure_to_sqlite(db_url: str, target: Path) -> None:
-    """Copy the course structure of the gradebook at ``db_url`` into a new SQLite gradebook ``target``.
-
-    nbgrader's own SQLAlchemy metadata creates the tables; every row of the
-    tables that are not about students (:data:`STUDENT_TABLES`) is copied in
-    dependency order, in one consistent read of the server, and the schema
-    version (``alembic_version``) with them.
-    """
-    from nbgrader.api import Base
-    from sqlalchemy import create_engine, inspect, select, text
-    source = create_engine(db_url)
-    sink = create_engine("sqlite:///" + str(target))
-    try:
-        Base.metadata.create_all(sink)
-        present = set(inspect(source).get_table_names())
-        with source.connect().execution_options(isolation_level="REPEATABLE READ") as src, sink.begin() as dst:
-            for table in Base.metadata.sorted_tables:
-                if table.name in STUDENT_TABLES or table.name not in present:
-                    continue
-                rows = [dict(r._mapping) for r in src.execute(select(table))]
-                if rows:
-                    dst.execute(table.insert(), rows)
-            if "alembic_version" in present:
-                dst.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-                for (version,) in src.execute(text("SELECT version_num FROM alembic_version")):
-                    dst.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
-    finally:
-        source.dispose()
-        sink.dispose()
-
-
-def _ledger_path(course: Course, student: str, assignment: str) -> Path:
-    return course.autograded / student / assignment / LEDGER
-
-
-def already_graded(course: Course, job: GradeJob) -> bool:
-    p = _ledger_path(course, job.student, job.assignment)
-    if not p.exists():
-        return False
-    try:
-        return json.loads(p.read_text()).get("digest") == job.digest
-    except (OSError, ValueError):
-        return False
-
-
-def merge_result(course: Course, res: GradeResult) -> None:
-    """Write one worker's result into the course: gradebook, autograded/, ledger.
-
-    Only what the autograder owns is written: each grade's ``auto_score`` and
-    ``needs_manual_grade``, each comment's ``auto_comment``, the notebooks'
-    ``flagged`` and the submission's timestamp, by row id in one short
-    transaction.  What a person saves in formgrader (``manual_score``,
-    ``extra_credit``, ``manual_comment``) is never written, so a manual grade
-    saved while the workers ran, or before, stays.  ``needs_manual_grade`` of
-    a cell a person has scored stays as they left it, unless this is another
-    version of the submission (a new timestamp) or the automatic score of
-    that cell changed: then the cell asks for a look again, as nbgrader's own
-    autograde does.  The same code serves SQLite and a server
-    (``Course.db_url``); on a server each statement sees what other
-    graders committed last.
-    """
-    from datetime import datetime
-    import warnings
-    from nbgrader.api import Comment, Grade, MissingEntry, SubmittedAssignment, SubmittedNotebook
-    from sqlalchemy import Boolean, Float, bindparam, case, update
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
-    t0 = time.perf_counter()
-    out = course.autograded / res.student / res.assignment
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    for name, text in res.notebooks.items():
-        (out / f"{name}.ipynb").write_text(text)
-    ts = datetime.fromisoformat(res.timestamp) if res.timestamp else None
-    with course.gradebook() as gb:
-        gb.update_or_create_student(res.student)
-        try:
-            sub = gb.find_submission(res.assignment, res.student)
-            resubmitted = ts is not None and sub.timestamp != ts.replace(tzinfo=None)
-        except MissingEntry:     # nbgrader creates its grade and comment rows, empty
-            sub = gb.add_submission(res.assignment, res.student, **({"timestamp": ts} if ts else {}))
-            resubmitted = False
-        recorded = {(g["notebook"], g["grade_id"]): g for g in res.grades}
-        auto_comments = {(c["notebook"], c["grade_id"]): c["auto_comment"] for c in res.comments}
-        grades, comments = [], []
-        for nb in sub.notebooks:
-            for g in nb.grades:
-                r = recorded.get((nb.name, g.name))
-                if r is not None:
-                    grades.append(dict(gid=g.id, auto=r["auto_score"], needs=bool(r["needs_manual_grade"])))
-                elif g.cell_type == "code":
-                    # the notebook never ran (error, timeout, killed): no credit, flagged for a person
-                    grades.append(dict(gid=g.id, auto=0.0, needs=False))
-            comments += [dict(cid=c.id, text=auto_comments[(nb.name, c.name)]) for c in nb.comments
-                         if (nb.name, c.name) in auto_comments]
-        sub_id = sub.id
-        gb.db.commit()                       # end the reads; the writes below are one short transaction
-        G, C, N, S = (Grade.__table__, Comment.__table__, SubmittedNotebook.__table__,
-                      SubmittedAssignment.__table__)
-        auto = bindparam("auto", type_=Float())
-        needs = case((G.c.manual_score.is_(None), bindparam("needs", type_=Boolean())),
-                     (bindparam("again", type_=Boolean()) | G.c.auto_score.is_distinct_from(auto), True),
-                     else_=G.c.needs_manual_grade)
-        try:
-            if grades:
-                gb.db.execute(update(G).where(G.c.id == bindparam("gid")).values(auto_score=auto,
-                              needs_manual_grade=needs), [dict(g, again=resubmitted) for g in grades])
-            if comments:
-                gb.db.execute(update(C).where(C.c.id == bindparam("cid")).values(auto_comment=bindparam("text")),
-                              comments)
-            gb.db.execute(update(N).where(N.c.assignment_id == sub_id).values(
-                flagged=bool(res.flags) or res.status != "graded"))
-            if resubmitted:
-                gb.db.execute(update(S).where(S.c.id == sub_id).values(timestamp=ts.replace(tzinfo=None)))
-            gb.db.commit()
-        except BaseException:
-            gb.db.rollback()
-            raise
-        gb.db.expire_all()
-        res.score = float(gb.find_submission(res.assignment, res.student).score or 0)
-    res.phases["merge"] = round(time.perf_counter() - t0, 3)
-    (out / LEDGER).write_text(json.dumps(res.summary(), indent=1, default=str))
-
-
-def load_ledgers(course: Course) -> list[dict]:
-    """Every grading result recorded in autograded/ (for reports and exports)."""
-    return [json.loads(p.read_text()) for p in sorted(course.autograded.glob(f"*/*/{LEDGER}"))]
-
-
-def longest_first(jobs: list[GradeJob], ledgers=()) -> list[GradeJob]:
-    """The jobs in the order to hand them to the pool: the longest expected first.
-
-    With a few workers, a long notebook started last keeps one worker busy
-    while the others sit idle; starting the long ones first evens the end of
-    the run out (longest-processing-time scheduling). A job's expected length
-    is the median execution time recorded for its assignment in earlier
-    ledgers; an assignment never graded before counts by its position in the
-    course (the later assignments train networks, the first ones do not), and
-    ahead of the timed ones, since it may be the longest of all.
-
-    >>> a = GradeJob("s", "01_convolution", {}, b"")
-    >>> b = GradeJob("s", "04_cnn", {}, b"")
-    >>> [j.assignment for j in longest_first([a, b])]
-    ['04_cnn', '01_convolution']
-    >>> past = [dict(assignment="01_convolution", execution_seconds=9.0),
-    ...         dict(assignment="04_cnn", execution_seconds=250.0)]
-    >>> [j.assignment for j in longest_first([b, a, b], past)]
-    ['04_cnn', '04_cnn', '01_convolution']
-    """
-    import statistics
-    seen: dict[str, list] = {}
-    for led in ledgers:
-        if led.get("execution_seconds"):
-            seen.setdefault(led["assignment"], []).append(float(led["execution_seconds"]))
-    timed = {a: statistics.median(v) for a, v in seen.items()}
-    order = sorted({j.assignment for j in jobs})
-
-    def key(job):
-        if job.assignment in timed:
-            return (0, -timed[job.assignment])
-        return (-1, -order.index(job.assignment))
-    return sorted(jobs, key=key)    # stable: students keep their order within an assignment
-
-
-def preflight_course(course: Course, assignment: str, limits: Limits) -> None:
-    """:func:`parcel_course.preflight.preflight` of ``assignment`` with the job's ``limits``, in this process."""
-    from dataclasses import asdict
-    from traitlets.config import Config
-    from ..preflight import preflight
-    cfg = Config()
-    cfg.GradingLimits.update({k: v for k, v in asdict(limits).items()})
-    cfg.CourseDirectory.root = str(course.root)
-    preflight(cfg, assignment, course.root)
-
-
-def make_executor(workers: int = 2, scheduler: str | None = None) -> tuple[Executor, object]:
-    """A concurrent.futures executor: local processes, or a Dask cluster at ``scheduler``."""
-    if scheduler:
-        from distributed import Client
-        client = Client(scheduler)
-        return client.get_executor(pure=False), client
-    import multiprocessing
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")), None
-
-
-def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
-              scheduler: str | None = None, limits: Limits | None = None, force: bool = False,
-              progress: bool = True, executor: Executor | None = None) -> list[GradeResult]:
-    """Grade every collected submission in parallel; results are merged as they arrive.
-
-    Returns the results of this run (skipped, already-graded submissions are
-    not re-run unless ``force``; they stay in the gradebook).
-    """
-    from tqdm.auto import tqdm
-    limits = limits or course.limits()
-    if limits.threads == 0 and executor is None and not scheduler:    # local workers share this machine
-        limits = limits.replace(threads=threads_per_worker(workers))
-    jobs = collect_jobs(course, assignments, students, limits)
-    todo = longest_first([j for j in jobs if force or not already_graded(course, j)],
-                         load_ledgers(course))
-    first = {}
-    for j in todo:
-        first.setdefault(j.assignment, j)
-    for a, j in sorted(first.items()):   # refuse to start rather than grade everyone zero
-        preflight_course(course, a, j.limits)
-    skipped = len(jobs) - len(todo)
-    results = []
-    if not todo:
-        if progress:
-            print(f"Nothing to grade: {skipped} submission(s) already graded (use --force to regrade).")
-        return results
-    own = executor is None
-    client = None
-    if own:
-        executor, client = make_executor(workers, scheduler)
-    bar = tqdm(total=len(todo), desc="grading", unit="sub", disable=not progress,
-               postfix={"skipped": skipped} if skipped else None)
-    try:
-        futures = {executor.submit(grade_submission, j): j for j in todo}
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:  # the worker itself died
-                res = GradeResult(job.student, job.assignment, "error",
-                                  reason=f"grading worker failed: {type(exc).__name__}: {exc}",
-                                  digest=job.digest)
-            merge_result(course, res)
-            results.append(res)
-            bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} {res.score:g}/{res.max_score:g}")
-            bar.update()
-    finally:
-        bar.close()
-        if own:
-            try:
-                executor.shutdown(wait=True, cancel_futures=True)
-            except TypeError:  # distributed's ClientExecutor has no cancel_futures
-                executor.shutdown(wait=True)
-            if client is not None:
-                client.close()
-    if results:   # the workers' gradebooks lack the course's extensions: penalties are set here, once
-        from ..late import apply_penalties
-        apply_penalties(course, sorted({r.assignment for r in results}))
-    return results

@@ -8,9 +8,9 @@ import nbformat
 from traitlets import Unicode
 
 from ..limits import GradingLimits
-from ..sandbox import SandboxedExecute
 from ..scratch import drop_scratch, ensure_scratch
 from . import append_flags, append_timing
+from .sandboxed_execute import SandboxedExecute
 
 __all__ = ["GuardedExecute"]
 

@@ -1,0 +1,178 @@
+"""Scheduling the grading of a course: the jobs, the order, the executor, the merge as results arrive.
+
+:func:`grade_all` collects one :class:`~.worker.GradeJob` per submission
+(:func:`collect_jobs`, with the limits resolved per assignment), checks each
+assignment's sandbox once (:func:`preflight_course`), hands the jobs, longest
+first, to any ``concurrent.futures`` executor (local processes by default, a
+Dask cluster given its address: :func:`make_executor`), and merges each
+result into the course as it arrives (:func:`.gradebook.merge_result`).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm.auto import tqdm
+from traitlets.config import Config
+
+from .. import intake
+from ..directory import Course, CourseError
+from ..late import apply_penalties
+from ..limits import Limits, assignment_limits, threads_per_worker
+from ..preflight import preflight
+from ..scan import instructor_cell_digests
+from .gradebook import already_graded, gradebook_snapshot, load_ledgers, merge_result
+from .worker import GradeJob, GradeResult, digest_files, grade_submission
+
+__all__ = ["collect_jobs", "longest_first", "make_executor", "grade_all", "preflight_course", "read_tree"]
+
+
+def read_tree(path: Path, ignore=(".ipynb_checkpoints", "__pycache__")) -> dict:
+    """The regular files under ``path`` (an instructor's folder), never following a link (:mod:`.intake`).
+
+    Anything intake refuses there (a link, a FIFO, a file over the caps) is an error the instructor must fix.
+    """
+    got = intake.read_submission(path, ignore=ignore, hard_links=True)
+    if got.refused:
+        raise CourseError(f"{path}: " + "; ".join(r.line() for r in got.refused)
+                          + ": replace links with copies of the files")
+    return got.files
+
+
+def collect_jobs(course: Course, assignments=None, students=None, limits: Limits | None = None) -> list[GradeJob]:
+    """One job per submitted/<student>/<assignment>/ of the course."""
+    assignments = course.check_assignments(assignments)
+    base = limits or course.limits()      # timeouts of 0 derived per assignment from its reference run
+    per_assignment = {a: assignment_limits(base, a, course.root) for a in assignments}
+    course.ensure_in_gradebook(assignments)
+    gradebook = gradebook_snapshot(course)
+    settings = intake.Intake.of(course)
+    collected = intake.collected_flags(course.submitted)   # what `parcel-course collect` flagged per submission
+    jobs = []
+    for a in assignments:
+        extra = {k: v for k, v in read_tree(course.source / a).items()
+                 if not k.endswith((".ipynb", ".src.py"))}
+        known = {p.stem: instructor_cell_digests(p) for p in course.notebooks(a)}
+        for sdir in sorted(course.submitted.glob(f"*/{a}")):
+            student = sdir.parent.name
+            if students and student not in students:
+                continue
+            # regular files only, no link followed (issue 24); what was refused reaches the result's flags
+            got = intake.read_submission(sdir, within=course.submitted, settings=settings)
+            flags = collected.get((student, a), []) + intake.refused_flags(got.refused)
+            jobs.append(GradeJob(student, a, got.files, gradebook, extra, per_assignment[a],
+                                 digest=digest_files(got.files), instructor_cells=known, intake_flags=flags))
+    return jobs
+
+
+def longest_first(jobs: list[GradeJob], ledgers=()) -> list[GradeJob]:
+    """The jobs in the order to hand them to the pool: the longest expected first.
+
+    With a few workers, a long notebook started last keeps one worker busy
+    while the others sit idle; starting the long ones first evens the end of
+    the run out (longest-processing-time scheduling). A job's expected length
+    is the median execution time recorded for its assignment in earlier
+    ledgers; an assignment never graded before counts by its position in the
+    course (the later assignments train networks, the first ones do not), and
+    ahead of the timed ones, since it may be the longest of all.
+
+    >>> a = GradeJob("s", "01_convolution", {}, b"")
+    >>> b = GradeJob("s", "04_cnn", {}, b"")
+    >>> [j.assignment for j in longest_first([a, b])]
+    ['04_cnn', '01_convolution']
+    >>> past = [dict(assignment="01_convolution", execution_seconds=9.0),
+    ...         dict(assignment="04_cnn", execution_seconds=250.0)]
+    >>> [j.assignment for j in longest_first([b, a, b], past)]
+    ['04_cnn', '04_cnn', '01_convolution']
+    """
+    seen: dict[str, list] = {}
+    for led in ledgers:
+        if led.get("execution_seconds"):
+            seen.setdefault(led["assignment"], []).append(float(led["execution_seconds"]))
+    timed = {a: statistics.median(v) for a, v in seen.items()}
+    order = sorted({j.assignment for j in jobs})
+
+    def key(job):
+        if job.assignment in timed:
+            return (0, -timed[job.assignment])
+        return (-1, -order.index(job.assignment))
+    return sorted(jobs, key=key)    # stable: students keep their order within an assignment
+
+
+def preflight_course(course: Course, assignment: str, limits: Limits) -> None:
+    """:func:`parcel_course.preflight.preflight` of ``assignment`` with the job's ``limits``, in this process."""
+    cfg = Config()
+    cfg.GradingLimits.update({k: v for k, v in asdict(limits).items()})
+    cfg.CourseDirectory.root = str(course.root)
+    preflight(cfg, assignment, course.root)
+
+
+def make_executor(workers: int = 2, scheduler: str | None = None) -> tuple[Executor, object]:
+    """A concurrent.futures executor: local processes, or a Dask cluster at ``scheduler``."""
+    if scheduler:
+        from distributed import Client   # optional (the dask extra), only for a cluster
+        client = Client(scheduler)
+        return client.get_executor(pure=False), client
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")), None
+
+
+def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
+              scheduler: str | None = None, limits: Limits | None = None, force: bool = False,
+              progress: bool = True, executor: Executor | None = None) -> list[GradeResult]:
+    """Grade every collected submission in parallel; results are merged as they arrive.
+
+    Returns the results of this run (skipped, already-graded submissions are
+    not re-run unless ``force``; they stay in the gradebook).
+    """
+    limits = limits or course.limits()
+    if limits.threads == 0 and executor is None and not scheduler:    # local workers share this machine
+        limits = limits.replace(threads=threads_per_worker(workers))
+    jobs = collect_jobs(course, assignments, students, limits)
+    todo = longest_first([j for j in jobs if force or not already_graded(course, j)],
+                         load_ledgers(course))
+    first = {}
+    for j in todo:
+        first.setdefault(j.assignment, j)
+    for a, j in sorted(first.items()):   # refuse to start rather than grade everyone zero
+        preflight_course(course, a, j.limits)
+    skipped = len(jobs) - len(todo)
+    results = []
+    if not todo:
+        if progress:
+            print(f"Nothing to grade: {skipped} submission(s) already graded (use --force to regrade).")
+        return results
+    own = executor is None
+    client = None
+    if own:
+        executor, client = make_executor(workers, scheduler)
+    bar = tqdm(total=len(todo), desc="grading", unit="sub", disable=not progress,
+               postfix={"skipped": skipped} if skipped else None)
+    try:
+        futures = {executor.submit(grade_submission, j): j for j in todo}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # the worker itself died
+                res = GradeResult(job.student, job.assignment, "error",
+                                  reason=f"grading worker failed: {type(exc).__name__}: {exc}",
+                                  digest=job.digest)
+            merge_result(course, res)
+            results.append(res)
+            bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} {res.score:g}/{res.max_score:g}")
+            bar.update()
+    finally:
+        bar.close()
+        if own:
+            try:
+                executor.shutdown(wait=True, cancel_futures=True)
+            except TypeError:  # distributed's ClientExecutor has no cancel_futures
+                executor.shutdown(wait=True)
+            if client is not None:
+                client.close()
+    if results:   # the workers' gradebooks lack the course's extensions: penalties are set here, once
+        apply_penalties(course, sorted({r.assignment for r in results}))
+    return results
