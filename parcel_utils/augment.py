@@ -5,7 +5,8 @@ On a top view of a conveyor belt, a parcel may lie anywhere and in any
 direction, so flips, rotations by any angle and translations preserve the
 label; the belt (and "no measurement") reads 0, so whatever enters the frame
 is filled with 0, never reflected.  Size and height are class evidence (an
-envelope is at most 45 mm thick, a box at least 30 mm), so zoom and the
+envelope is 5-45 mm thick, a box 20-300 mm high, log-uniform, so thin boxes
+and thick envelopes overlap: ``parcel_utils.data._params``), so zoom and the
 "contrast" of a depth map, a gain on its heights, stay small.
 
 "Contrast" on depth maps.  ``keras.layers.RandomContrast`` computes

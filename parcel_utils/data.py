@@ -582,8 +582,8 @@ def generate_parcels(split, n=None, seed=0, progress=False):
     y = np.empty(n, np.int64)
     it = range(n)
     if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc=f"generating parcels ({split})", unit="map", mininterval=0.5)
+        from .progress import progress_bar
+        it = progress_bar(it, desc=f"generating parcels ({split})", unit="map", mininterval=0.5)
     for i in it:
         X[i], y[i] = render_parcel(_sample_seed(split, i, seed))
     return X, y
@@ -745,8 +745,8 @@ def export_image_folders(split, out_dir, seed=0, cache_dir=None, progress=True):
         (out / name).mkdir(parents=True, exist_ok=True)
     it = range(len(X))
     if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, desc=f"exporting {split}", unit="png", mininterval=0.5)
+        from .progress import progress_bar
+        it = progress_bar(it, desc=f"exporting {split}", unit="png", mininterval=0.5)
     for i in it:
         units = np.rint(X[i].astype(np.float64) / PNG_MM_PER_UNIT).astype(np.uint16)
         Image.fromarray(units).save(out / names[y[i]] / f"{split}_{i:05d}.png")
