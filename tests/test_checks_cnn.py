@@ -108,7 +108,7 @@ def test_the_model_checks_of_04_are_declared_with_their_params():
     cnn = load("04_cnn")
     want = {"augmentation": (cnn.check_augmentation_model, {}, False, False),
             "scratch_cnn": (cnn.check_scratch_cnn, {"num_classes": 5}, False, False),
-            "scratch_selection": (cnn.check_saved_selection, {"name": "scratch_model"}, True, False),
+            "scratch_selection": (cnn.check_saved_selection, {"name": "scratch_model", "rtol": 0.02}, True, False),
             "scratch_model": (cnn.check_model_accuracy, {"assignment": "04_cnn", "key": "scratch_test_accuracy",
                                                          "tolerance": 0.05}, False, False),
             "transfer_model": (cnn.check_transfer_model, {"num_classes": 5}, False, False),
@@ -118,7 +118,8 @@ def test_the_model_checks_of_04_are_declared_with_their_params():
                                                                 "key": "transfer_small_test_accuracy",
                                                                 "tolerance": 0.06}, False, False),
             "small_transfer_selection": (cnn.check_saved_selection, {"val_subset": [0.1, 1],
-                                                                     "name": "small_transfer_model"}, True, False)}
+                                                                     "name": "small_transfer_model", "rtol": 0.02},
+                                         True, False)}
     for key, (fn, params, record, compiled) in want.items():
         check = find(key)
         assert check.kind == "model" and check.notebook == "cnn", key
@@ -180,16 +181,16 @@ def test_saved_selection_reads_the_history_published_with_the_model(tmp_path):
     loss_val = float(model.evaluate(X_val[..., None], y_val, verbose=0))
     loss_test = float(model.evaluate(X_test[..., None], y_test, verbose=0))
     assert loss_test < 0.95 * loss_val, (loss_val, loss_test)
-    check_saved_selection(model, [loss_val * 1.3, loss_val, loss_val * 1.1])   # Keras' loss, recomputed
+    check_saved_selection(model, [loss_val * 1.3, loss_val, loss_val * 1.1], rtol=0.02)   # Keras' loss, recomputed
     with pytest.raises(AssertionError, match="is its loss on the test split"):
-        check_saved_selection(model, [loss_test])
+        check_saved_selection(model, [loss_test], rtol=0.02)
     with pytest.raises(AssertionError, match="is not its loss on the validation split"):
-        check_saved_selection(model, [0.01])
+        check_saved_selection(model, [0.01], rtol=0.02)
     with pytest.raises(AssertionError, match="records no 'val_loss'"):
-        check_saved_selection(model, [])
+        check_saved_selection(model, [], rtol=0.02)
     idx = stratified_subset(y_val, 0.1, 1)
     loss_small = float(model.evaluate(X_val[idx][..., None], y_val[idx], verbose=0))
-    check_saved_selection(model, [loss_small], val_subset=[0.1, 1])
+    check_saved_selection(model, [loss_small], val_subset=[0.1, 1], rtol=0.02)
     # the grader's side: the record comes with the key (encoded), the model from the saved file
     model.save(tmp_path / "sel.keras")
     saved = keras.saving.load_model(tmp_path / "sel.keras", compile=False, safe_mode=True)
