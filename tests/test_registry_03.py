@@ -94,9 +94,247 @@ def test_the_graded_models_use_the_shipped_features_whatever_the_exploration_doe
         assert "F_test" not in cells[cell].split("### BEGIN HIDDEN TESTS")[0], cell
     for c in _notebook().cells:
         meta = c.metadata.get("nbgrader", {})
-        if c.cell_type == "code" and not meta.get("grade") and "my_feature(" in c.source:
+        if c.cell_type == "code" and not meta.get("grade") and "my_feature" in c.source:
             assert not {"F_train", "F_val", "F_test", "final_model", "mlp_model"} & stored_names(c.source), \
                 c.source[:100]
+
+
+# -- exercises 5 and 6: the student writes them, visible and hidden checks agree (issue 25) -----------
+
+def _cells_by_id():
+    return {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in _notebook().cells}
+
+
+def _markdown_before(cell_id):
+    """The markdown of the notebook from the previous exercise's heading to the cell ``cell_id``."""
+    text = []
+    for c in _notebook().cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id:
+            return "\n".join(text)
+        if c.cell_type == "markdown":
+            text = [] if c.source.startswith("## Exercise") else text
+            text.append(c.source)
+    raise AssertionError(f"no cell {cell_id}")
+
+
+def _visible(source):
+    return source.split("### BEGIN HIDDEN TESTS")[0]
+
+
+@pytest.mark.parametrize("key,cell", [("perimeter", "test_perimeter"), ("diagonals", "test_diagonals")])
+def test_geometry_checks_use_the_stated_tolerance_visibly_and_hidden(key, cell):
+    """Issue 25: diagonals was checked to 1.6 px in the notebook and to 1e-6 by the grader: now one tolerance."""
+    check = find(key)
+    assert (check.rtol, check.atol, check.compare) == (0.0, H.GEOMETRY_ATOL, "close")
+    assert f"**{H.GEOMETRY_ATOL:g} px**" in _markdown_before(key)
+    calls = [n for n in ast.walk(ast.parse(_visible(_cells_by_id()[cell].source)))
+             if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "check_close"]
+    assert len(calls) >= 4
+    for call in calls:
+        kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg in ("rtol", "atol")}
+        assert kw == {"rtol": 0, "atol": H.GEOMETRY_ATOL}, ast.unparse(call)
+
+
+def test_the_perimeter_is_written_by_the_student():
+    """Issue 25: exercise 5 was one call of scikit-image's function, imported for the student; now it is the check."""
+    cells = _cells_by_id()
+    assert "skimage" not in cells["perimeter"].source
+    assert "skimage_perimeter(_m, neighborhood=4)" in _visible(cells["test_perimeter"].source)
+    release = nbformat.read(ROOT / "release" / "03_handcrafted" / "handcrafted.ipynb", as_version=4)
+    (answer,) = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "perimeter"]
+    assert "skimage" not in answer.source and "raise NotImplementedError()" in answer.source
+
+
+def test_the_visible_geometry_tests_pass_with_the_reference(solution):
+    """The numbers the visible tests of 5 and 6 expect are the reference's (the grader's) to the tolerance."""
+    from parcel_utils import checks
+    from parcel_utils.shapes import disc, rectangle, rotated_rectangle, with_dropout
+    cells = _cells_by_id()
+    for fn in ({"perimeter": H.mask_perimeter, "diagonals": H.mask_diagonals}, {}):
+        ns = dict(solution[1], **fn, check_close=checks.check_close, rectangle=rectangle, disc=disc,
+                  rotated_rectangle=rotated_rectangle, with_dropout=with_dropout)
+        for cell in ("test_perimeter", "test_diagonals"):
+            exec(compile(_visible(cells[cell].source), cell, "exec"), ns)
+    # and a value a tolerance away fails them
+    ns = dict(solution[1], check_close=checks.check_close, rectangle=rectangle, disc=disc,
+              rotated_rectangle=rotated_rectangle, with_dropout=with_dropout)
+    ns["diagonals"] = lambda m: tuple(v + 2 * H.GEOMETRY_ATOL for v in H.mask_diagonals(m))
+    with pytest.raises(AssertionError, match="diagonals of"):
+        exec(compile(_visible(cells["test_diagonals"].source), "test_diagonals", "exec"), ns)
+
+
+_ANGLES = np.deg2rad(np.arange(90.0))
+
+
+def _sides(mask, angles=_ANGLES, dtype=np.float64):
+    r, c = (a.astype(dtype) for a in np.nonzero(mask))
+    cos, sin = np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
+    p, q = c[:, None] * cos + r[:, None] * sin, -c[:, None] * sin + r[:, None] * cos
+    return p.max(0) - p.min(0) + 1, q.max(0) - q.min(0) + 1
+
+
+def _pick(e1, e2, k):
+    length, width = float(max(e1[k], e2[k])), float(min(e1[k], e2[k]))
+    return length, width, float(np.hypot(length, width))
+
+
+def _diagonals_variant(how):
+    """Exercise 6 written another way: ``how`` names it; the first ones follow the text, the others do not."""
+    def fn(mask):
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return 0.0, 0.0, 0.0
+        if how == "a loop, the border pixels only, the last of equal areas":
+            border = mask & ~ndimage.binary_erosion(mask)
+            best = None
+            for deg in range(90):
+                e1, e2 = _sides(border, np.deg2rad([float(deg)]))
+                if best is None or e1[0] * e2[0] <= best[0]:
+                    best = (e1[0] * e2[0], e1, e2)
+            return _pick(best[1], best[2], 0)
+        if how == "centred coordinates and a rotation matrix":
+            pts = np.argwhere(mask).astype(float)
+            pts -= pts.mean(axis=0)
+            rot = np.stack([np.stack([np.sin(_ANGLES), np.cos(_ANGLES)]), np.stack([np.cos(_ANGLES), -np.sin(_ANGLES)])])
+            proj = np.einsum("nj,jka->nka", pts, rot)                   # (n, 2, 90)
+            e = proj.max(0) - proj.min(0) + 1
+            return _pick(e[0], e[1], int(np.argmin(e[0] * e[1])))
+        if how == "float32":
+            e1, e2 = _sides(mask, dtype=np.float32)
+            return _pick(e1, e2, int(np.argmin(e1 * e2)))
+        e1, e2 = _sides(mask, np.deg2rad(np.arange(0, 90, 0.5)) if how == "every 0.5 degree" else _ANGLES)
+        if how == "without the + 1":
+            e1, e2 = e1 - 1, e2 - 1
+        return _pick(e1, e2, int(np.argmin(e1 + e2 if how == "the smallest perimeter" else e1 * e2)))
+    return fn
+
+
+@pytest.mark.parametrize("how,right", [
+    ("a loop, the border pixels only, the last of equal areas", True), ("centred coordinates and a rotation matrix", True),
+    ("float32", True), ("every 0.5 degree", False), ("without the + 1", False), ("the smallest perimeter", False)])
+def test_diagonals_written_another_way(how, right):
+    """Correct code in another style passes the hidden check; another angle grid, criterion or convention fails it."""
+    check = find("diagonals")
+    fn = _diagonals_variant(how)
+    why = check.verify([encode_value(fn(*a, **kw)) for a, kw, _ in check.cases()])
+    assert (why is None) == right, why
+
+
+def test_the_hidden_diagonals_have_one_answer():
+    """No hidden mask has two angles of (nearly) the smallest area with other sides: rounding cannot flip the answer."""
+    for args, _, label in find("diagonals").cases():
+        if not args[0].any():
+            continue
+        e1, e2 = _sides(args[0])
+        area = e1 * e2
+        near = np.flatnonzero(area <= area.min() * (1 + 1e-6))
+        sides = np.sort(np.c_[e1, e2][near], axis=1)
+        assert np.ptp(sides, axis=0).max() < 0.1 * H.GEOMETRY_ATOL, label
+
+
+def _perimeter_variant(how):
+    def fn(mask):
+        m = np.asarray(mask, dtype=bool)
+        P = np.pad(m, 1)
+        border = m & ~(P[1:-1, 1:-1] & P[:-2, 1:-1] & P[2:, 1:-1] & P[1:-1, :-2] & P[1:-1, 2:])
+        if how == "the number of border pixels":
+            return float(border.sum())
+        if how == "the pixel edges between the mask and the rest":
+            return float((P[1:] != P[:-1]).sum() + (P[:, 1:] != P[:, :-1]).sum())
+        B = np.pad(border, 1).astype(np.int32)          # the text's (s, d) rules, with shifts, in float32
+        s = B[:-2, 1:-1] + B[2:, 1:-1] + B[1:-1, :-2] + B[1:-1, 2:]
+        d = B[:-2, :-2] + B[:-2, 2:] + B[2:, :-2] + B[2:, 2:]
+        w = np.zeros(m.shape, np.float32)
+        w[(s >= 2) & (d <= 2)] = 1
+        w[((s == 0) & (d == 2)) | ((s == 1) & (d == 3))] = np.float32(np.sqrt(2))
+        w[(s == 1) & ((d == 1) | (d == 2))] = np.float32((1 + np.sqrt(2)) / 2)
+        if how == "a diagonal run counted 1":
+            w[((s == 0) & (d == 2))] = 1
+        return float(w[border].sum())
+    return fn
+
+
+@pytest.mark.parametrize("how,right", [("the (s, d) rules with array shifts, in float32", True),
+                                       ("the number of border pixels", False),
+                                       ("the pixel edges between the mask and the rest", False),
+                                       ("a diagonal run counted 1", False)])
+def test_perimeter_written_another_way(how, right):
+    check = find("perimeter")
+    fn = _perimeter_variant(how)
+    why = check.verify([encode_value(fn(*a, **kw)) for a, kw, _ in check.cases()])
+    assert (why is None) == right, why
+
+
+def test_the_solution_s_perimeter_is_scikit_image_s_on_any_mask(solution):
+    """Beyond footprints: masks with holes and several pieces (the raw measured pixels), random blobs."""
+    from skimage.measure import perimeter as skimage_perimeter
+    perimeter = solution[1]["perimeter"]
+    X, _ = data.generate_parcels("val", 30, seed=305)
+    rng = np.random.default_rng(0)
+    masks = [x > 0 for x in X] + [ndimage.binary_opening(rng.random((30, 30)) < 0.6) for _ in range(30)]
+    for m in masks:
+        assert abs(perimeter(m) - skimage_perimeter(m, neighborhood=4)) < 1e-9
+
+
+# -- the per-cell timeout, stated where it bites (issue 25) ----------------------------------------------
+
+def test_the_stated_time_limits_are_the_grader_s():
+    """The text states the grader's rule for 03's timeouts (c.GradingLimits) and its floors, 30 s and 180 s.
+
+    The derived timeouts themselves follow the timings of the reference run in solutions/ (a run on a
+    loaded machine raises them), so the notebook plans for the floor, which no run can lower.
+    """
+    import re
+    from parcel_course.directory import Course
+    from parcel_course.limits import assignment_limits
+    configured = Course(ROOT).limits()
+    assert not configured.cell_timeout and not configured.total_timeout, "03's timeouts are no longer derived"
+    assert "03_handcrafted" not in configured.per_assignment, "03's timeouts are set in nbgrader_config.py now"
+    limits = assignment_limits(configured, "03_handcrafted", ROOT)
+    floor, total_floor = configured.min_cell_timeout, configured.min_total_timeout
+    assert floor <= limits.cell_timeout and total_floor <= limits.total_timeout
+    nb = _notebook()
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    (stated,) = re.findall(r"^GRADED_CELL_SECONDS = (\d+)", code, re.M)
+    assert int(stated) == floor
+    text = " ".join(c.source for c in nb.cells if c.cell_type == "markdown").replace("\n", " ")
+    factor = {5.0: "five"}[configured.timeout_factor]
+    assert (f"each cell of 03 {factor} times what the slowest cell of the reference solution took (its run in "
+            f"`solutions/`), and never less than **{floor} s**; the whole notebook {factor} times the reference's "
+            f"whole run, and never less than **{total_floor} s**. Plan for {floor} s per cell.") in text
+    assert f"plan for **{floor} s** per cell" in text and f"{floor} s / 4,000 maps" in text
+
+
+def _helper_namespace():
+    (cell,) = [c for c in _notebook().cells if c.cell_type == "code" and "def feature_of_maps" in c.source]
+    ns = {"np": np}
+    exec(compile(cell.source, "feature_of_maps", "exec"), ns)
+    return ns
+
+
+def test_feature_of_maps_shows_progress_and_stops_at_half_the_limit(monkeypatch, capsys):
+    import time
+    import parcel_utils.progress as progress
+    bars = []
+    real = progress.progress_bar
+    monkeypatch.setattr(progress, "progress_bar", lambda *a, **kw: bars.append(kw) or real(*a, **kw))
+    ns = _helper_namespace()
+    X = np.zeros((50, 4, 4))
+    values = ns["feature_of_maps"](lambda x: 1.0, X, "fast")
+    assert values.shape == (50,) and values.dtype == np.float64 and bars[-1]["unit"] == "map"
+    assert "stopped" not in capsys.readouterr().out
+    assert ns["feature_of_maps"].__defaults__ == (ns["GRADED_CELL_SECONDS"] / 2,)
+    slow = ns["feature_of_maps"](lambda x: time.sleep(0.02) or 2.0, X, "slow", seconds=0.1)
+    assert 3 <= len(slow) < 50 and np.all(slow == 2.0)
+    out = capsys.readouterr().out
+    assert f"slow: stopped after {len(slow)} of 50 maps" in out and "half of the" in out
+
+
+def test_the_cells_that_run_my_feature_on_many_maps_go_through_the_helper():
+    for c in _notebook().cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "code" and not meta and "my_feature" in c.source and "def feature_of_maps" not in c.source:
+            assert "for x in X_" not in c.source and "feature_of_maps(my_feature, X_" in c.source, c.source[:200]
 
 
 # -- the cases ------------------------------------------------------------------------------------
