@@ -99,7 +99,7 @@ def models_04():
 def test_the_student_package_holds_no_model_verifier():
     from parcel_utils import checks
     for name in ("check_augmentation_model", "check_scratch_cnn", "check_transfer_model", "check_fine_tuning",
-                 "check_saved_selection", "check_model_accuracy", "_nested_layers", "_backbone_of", "_crossentropy"):
+                 "check_saved_selection", "check_model_accuracy", "_backbone_of", "_crossentropy"):
         assert not hasattr(checks, name), name
 
 

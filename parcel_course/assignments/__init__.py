@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["NAMES", "PARTS", "load"]
+import numpy as np
+
+__all__ = ["NAMES", "PARTS", "load", "seeded_rng"]
 
 #: The course's assignments, in order: one folder each.
 NAMES = ("01_convolution", "02_parameters", "03_handcrafted", "04_cnn")
@@ -41,3 +43,20 @@ def load(assignment: str, part: str = "checks"):
     if part not in PARTS:
         raise ValueError(f"`part` should be one of {PARTS}, got {part!r}.")
     return importlib.import_module(f"{__name__}.{assignment}.{part}")
+
+
+def seeded_rng(seed) -> np.random.Generator:
+    """NumPy's ``default_rng(seed)`` for an input generator of a check; ``seed`` must be an int.
+
+    Example
+    -------
+    >>> seeded_rng(3).integers(10) == seeded_rng(3).integers(10)
+    True
+    >>> seeded_rng("3")
+    Traceback (most recent call last):
+    ...
+    ValueError: seed should be an int, got '3'.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed should be an int, got {seed!r}.")
+    return np.random.default_rng(int(seed))

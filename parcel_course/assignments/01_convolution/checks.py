@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 
+from parcel_course.assignments import seeded_rng as _rng
 from parcel_course.registry import Check
 
 from . import reference as ref
@@ -28,12 +29,6 @@ ASSIGNMENT = "01_convolution"
 __all__ = ["ASSIGNMENT", "CHECKS", "correlate2d_cases", "stride_cases", "convolve2d_cases", "output_size_cases",
            "conv_layer_cases", "conv_parameters_cases", "receptive_field_cases", "random_volume", "max_pool_cases",
            "vgg_cases", "vgg_table", "arctan_sigmoid", "tanh_from_arctan_sigmoid"]
-
-
-def _rng(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed should be an int, got {seed!r}.")
-    return np.random.default_rng(int(seed))
 
 
 # ------------------------------------------------------------------ convolution.ipynb

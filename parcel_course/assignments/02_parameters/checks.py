@@ -24,6 +24,7 @@ import numpy as np
 
 from parcel_utils.keras_tools import signature_row
 
+from parcel_course.assignments import seeded_rng as _rng
 from parcel_course.registry import Check
 
 from . import reference as ref
@@ -33,12 +34,6 @@ ASSIGNMENT = "02_parameters"
 __all__ = ["ASSIGNMENT", "CHECKS", "int_cases", "output_shapes_cases", "output_shapes_flat", "cost_ratio_cases",
            "mult_adds_ratio", "lenet_cases", "lenet_signature", "no_args", "rgb_counts", "model_cases",
            "stack_dense_share", "stack_activation_count", "NAMED_STACKS"]
-
-
-def _rng(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed should be an int, got {seed!r}.")
-    return np.random.default_rng(int(seed))
 
 
 # ------------------------------------------------------------------ counting

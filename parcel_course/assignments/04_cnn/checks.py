@@ -26,7 +26,9 @@ from parcel_utils.attest import ToyPosteriors
 from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
 from parcel_utils.checks import (selection_verdict, check_accuracy_against_reference, check_close, check_equal,
                                  check_in_range)
+from parcel_utils.keras_tools import flat_layers
 
+from parcel_course.assignments import seeded_rng as _seed
 from parcel_course.limits import GRADING_BUDGET
 from parcel_course.registry import Check, ModelCheck
 
@@ -38,12 +40,6 @@ NOTEBOOK = "cnn"
 __all__ = ["ASSIGNMENT", "CHECKS", "tta_cases", "mix_cases", "mix_samples_x", "mix_samples_y", "neighbour_cases",
            "nearest_indices_l1", "check_augmentation_model", "check_scratch_cnn", "check_transfer_model",
            "check_fine_tuning", "check_saved_selection", "check_model_accuracy"]
-
-
-def _seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed should be an int, got {seed!r}.")
-    return np.random.default_rng(int(seed))
 
 
 # ---------------------------------------------------------------- inputs and reference wrappers (values)
@@ -119,16 +115,6 @@ def nearest_indices_l1(train_features, query_features, k=1):
 # ---------------------------------------------------------------- verifiers of the saved Keras models
 # Run by attest_model in the instructor's kernel, and by the grader on the saved file (a process of its own).
 
-def _nested_layers(model):
-    """Every layer of a Keras model, nested models' layers included, depth first."""
-    out = []
-    for layer in getattr(model, "layers", []):
-        out.append(layer)
-        if hasattr(layer, "layers"):
-            out.extend(_nested_layers(layer))
-    return out
-
-
 def _val_maps(n):
     from parcel_utils.data import load_parcels
     return load_parcels("val", progress=False)[0][:n, ..., None]
@@ -183,7 +169,7 @@ def check_scratch_cnn(model, num_classes=5, min_params=20_000, max_params=200_00
     x = _val_maps(8)
     p = np.asarray(model.predict(x, verbose=0))
     check_close(p.sum(axis=1), np.ones(len(x)), rtol=1e-4, name="the sum of each output row (softmax)")
-    names = {type(layer).__name__ for layer in _nested_layers(model)}
+    names = {type(layer).__name__ for layer in flat_layers(model)}
     for t in _scratch_layer_types():
         check_equal(t in names, True, name=f"'the model has a {t} layer'")
     check_close(np.asarray(model.predict(x, verbose=0)), p, rtol=1e-5,
