@@ -58,8 +58,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 
@@ -249,6 +251,20 @@ def _python(source: str) -> str:
         return source
 
 
+_INSTRUCTOR_PACKAGES = ("parcel_utils", "parcel_course")
+
+
+class _CellNames(NamedTuple):
+    """What one cell's checks need to know about the names around it."""
+
+    modules: dict            # name -> dotted origin of what it was imported from
+    protected: dict          # names the tests use -> what the instructor bound them to
+    exercises: frozenset     # the student's functions the tests call
+    defined: set             # functions and classes the cell defines
+    declared_global: set     # names the cell declares ``global``
+    top: set                 # ids of the nodes that run in the notebook's namespace
+
+
 def scan_cell(source: str, modules: dict, protected: dict, exercises=(), _depth: int = 0) -> list[str]:
     """Reasons this cell looks like tampering (empty if none).
 
@@ -264,136 +280,205 @@ def scan_cell(source: str, modules: dict, protected: dict, exercises=(), _depth:
     exercises : set
         The student's functions the tests call (e.g. ``correlate2d``): binding one
         of them to something imported is flagged (the exercise is to write it).
+
+    Returns
+    -------
+    list of str
+        Each reason once, in the order the scan met it.
+
+    Example
+    -------
+    >>> scan_cell("import numpy as np\\nnp.allclose = lambda *a, **k: True", {"np": "numpy"}, {})
+    ['changes the imported module np (numpy): monkeypatching what the tests call']
     """
-    reasons = []
-
-    def hit(why):
-        if why not in reasons:
-            reasons.append(why)
-
-    code = _python(source)
     try:
-        tree = ast.parse(code)
+        tree = ast.parse(_python(source))
     except SyntaxError:
-        # unparseable: fall back on words
-        for word, why in {**HOOKS, **{k: v for k, v in DYNAMIC.items() if k in ("exec", "eval", "compile")}}.items():
-            if re.search(rf"\b{re.escape(word)}\b", source):
-                hit(f"uses {why}")
-        return reasons
-    # magics and shell escapes: judged by what they are; the shell object they go through is not a hit
-    magic_parts = set()                 # ids of the get_ipython() calls, attributes and strings of magic calls
+        return _unique(_word_reasons(source))
+    magic_found, magic_parts = _magic_findings(tree, modules, protected, exercises, _depth)
+    names = _cell_names(tree, modules, protected, exercises)
+    return _unique(itertools.chain(magic_found, _node_findings(tree, magic_parts, names)))
+
+
+def _unique(reasons) -> list[str]:
+    """The reasons in order, each kept at its first place."""
+    return list(dict.fromkeys(reasons))
+
+
+def _word_reasons(source: str):
+    """Reasons of a cell that does not parse, found by the words it holds."""
+    words = {**HOOKS, **{k: v for k, v in DYNAMIC.items() if k in ("exec", "eval", "compile")}}
+    for word, why in words.items():
+        if re.search(rf"\b{re.escape(word)}\b", source):
+            yield f"uses {why}"
+
+
+def _magic_findings(tree, modules, protected, exercises, depth) -> tuple[list[str], set]:
+    """(reasons, ids of the nodes the magic calls are made of) of a cell's magics and shell escapes.
+
+    Magics are judged by what they are; the shell object they go through is
+    not a hit, so its nodes (and the code strings scanned as cells) are
+    returned for the node checks to skip.
+    """
+    reasons, magic_parts = [], set()
     for node in ast.walk(tree):
         magic = _magic_call(node)
         if magic is None:
             continue
         magic_parts |= {id(node.func), id(node.func.value), id(node.func.value.func)}
-        found, code_parts = _magic_reasons(*magic, _depth)
-        for why in found:
-            hit(why)
+        found, code_parts = _magic_reasons(*magic, depth)
+        reasons.extend(found)
         if code_parts:
-            magic_parts |= {id(a) for a in node.args}          # scanned below as code, not as strings
+            magic_parts |= {id(a) for a in node.args}          # scanned here as code, not as strings
         for part in code_parts:
             if part.strip():
-                for why in scan_cell(part, modules, protected, exercises, _depth + 1):
-                    hit(why)
-    defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    declared_global = {n for g in ast.walk(tree) if isinstance(g, ast.Global) for n in g.names}
-    top = _module_scope(tree)            # a local variable named like a builtin changes nothing for the tests
+                reasons.extend(scan_cell(part, modules, protected, exercises, depth + 1))
+    return reasons, magic_parts
+
+
+def _cell_names(tree, modules, protected, exercises) -> _CellNames:
+    """The names one cell's node checks look up (the cell's own definitions and scope included)."""
+    return _CellNames(
+        modules=modules, protected=protected, exercises=exercises,
+        defined={n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))},
+        declared_global={n for g in ast.walk(tree) if isinstance(g, ast.Global) for n in g.names},
+        top=_module_scope(tree),         # a local variable named like a builtin changes nothing for the tests
+    )
+
+
+def _node_findings(tree, skip: set, names: _CellNames):
+    """Reasons of every node of the cell but the magic calls' own (``skip``), in walk order."""
     for node in ast.walk(tree):
-        if id(node) in magic_parts:
+        if id(node) in skip:
             continue
-        if isinstance(node, ast.Name) and node.id in HOOKS:
-            hit(f"uses {HOOKS[node.id]}")
-        elif isinstance(node, ast.Attribute):
-            if node.attr in HOOKS:
-                hit(f"uses {HOOKS[node.attr]}")
-            elif node.attr in EVENT_METHODS and isinstance(node.value, ast.Attribute) and node.value.attr == "events":
-                hit("registers an IPython event callback (runs code around every cell)")
-            elif node.attr in ("__dict__", "__file__", "__loader__", "__spec__") and _module_of(node) in modules:
-                hit(f"reads {_module_of(node)}.{node.attr} (module internals)")
-            root = _module_of(node)
-            origin = modules.get(root, "")
-            if origin.startswith(("parcel_utils", "parcel_course")) and node.attr in defined:
-                hit(f"calls {origin}.{node.attr} in the cell that defines {node.attr}")
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            for m in mods:
-                for bad, why in BAD_IMPORTS.items():
-                    if m == bad or m.startswith(bad + "."):
-                        hit(f"imports {why}")
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("parcel_utils", "parcel_course")):
-                for a in node.names:
-                    if a.name in defined or (a.asname and a.asname in defined):
-                        hit(f"imports {node.module}.{a.name} into the cell that defines {a.asname or a.name}")
-        elif isinstance(node, ast.Call):
-            f = node.func
-            name = f.id if isinstance(f, ast.Name) else None
-            if name in ("exec", "eval", "compile", "__import__", "exit", "quit", "breakpoint", "globals"):
-                hit(f"calls {DYNAMIC[name]}")
-            elif name in ("setattr", "delattr") and node.args and _module_of(node.args[0]) in modules:
-                hit(f"calls {name} on the imported {_module_of(node.args[0])}")
-            elif name == "vars" and node.args and _module_of(node.args[0]) in modules:
-                hit(f"calls vars() on the imported {_module_of(node.args[0])}")
-            elif name == "getattr" and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant) \
-                    and _module_of(node.args[0]) in modules:
-                hit(f"reads an attribute of the imported {_module_of(node.args[0])} by a computed name")
-            elif name == "open" or (isinstance(f, ast.Attribute) and f.attr in ("listdir", "scandir", "walk", "glob",
-                                                                              "rglob", "read_text", "read_bytes")):
-                for c in ast.walk(node):
-                    if isinstance(c, ast.Constant) and isinstance(c.value, str) and COURSE_PATHS.search(c.value):
-                        hit(f"opens course files ({c.value[:60]!r})")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and COURSE_PATHS.search(node.value) \
-                and ("/" in node.value or node.value.endswith((".db", ".py", ".ipynb"))):
-            hit(f"names a course file ({node.value[:60]!r})")
-        # an exercise's name bound to the reference implementation
-        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Attribute, ast.Name)):
-            src_root = _module_of(node.value) if isinstance(node.value, ast.Attribute) else node.value.id
-            origin = modules.get(src_root, "")
-            for t in node.targets:
-                if isinstance(t, ast.Name) and t.id in exercises and origin.startswith(("parcel_utils", "parcel_course")):
-                    hit(f"binds {t.id}, an exercise, to {origin}")
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("parcel_utils", "parcel_course")):
-            for a in node.names:
-                if (a.asname or a.name) in exercises:
-                    hit(f"imports {node.module}.{a.name} as {a.asname or a.name}, an exercise")
-        # assignments: module attributes and protected names
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            targets = [node.target]
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.With)):
-            targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor)) else \
-                [i.optional_vars for i in node.items if i.optional_vars is not None]
-        elif isinstance(node, ast.Delete):
-            targets = node.targets
-        for t in targets:
-            for sub in ast.walk(t):
-                if isinstance(sub, (ast.Attribute, ast.Subscript)) and _module_of(sub) in modules and \
-                        isinstance(sub.ctx, (ast.Store, ast.Del)):
-                    hit(f"changes the imported module {_module_of(sub)} ({modules[_module_of(sub)]}): "
-                        f"monkeypatching what the tests call")
-                elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)) and sub.id in protected \
-                        and (id(node) in top or sub.id in declared_global):
-                    hit(f"rebinds {sub.id!r}, which the tests call")
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected \
-                and (id(node) in top or node.name in declared_global):
-            hit(f"redefines {node.name!r}, which the tests call")
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                if isinstance(node, ast.Import):
-                    bound, origin = a.asname or a.name.split(".")[0], a.name if a.asname else a.name.split(".")[0]
-                else:
-                    bound, origin = a.asname or a.name, f"{node.module}.{a.name}"
-                want = protected.get(bound, origin) or ""
-                if bound in protected and origin.split(".")[0] != want.split(".")[0] or \
-                        (bound in protected and "." in want and isinstance(node, ast.ImportFrom) and origin != want):
-                    hit(f"rebinds {bound!r}, which the tests call, by an import of {origin}")
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
-            for n in node.names:
-                if n in protected:
-                    hit(f"rebinds {n!r}, which the tests call")
-    return reasons
+        yield from _kind_reasons(node, names)
+        yield from _exercise_binding_reasons(node, names)
+        yield from _assignment_reasons(node, names)
+        yield from _protected_rebinding_reasons(node, names)
+
+
+def _kind_reasons(node, names: _CellNames):
+    """Reasons of one node by its kind: a hook's name, an attribute, an import, a call, a string."""
+    if isinstance(node, ast.Name) and node.id in HOOKS:
+        yield f"uses {HOOKS[node.id]}"
+    elif isinstance(node, ast.Attribute):
+        yield from _attribute_reasons(node, names)
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        yield from _import_reasons(node, names)
+    elif isinstance(node, ast.Call):
+        yield from _call_reasons(node, names)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str) and COURSE_PATHS.search(node.value) \
+            and ("/" in node.value or node.value.endswith((".db", ".py", ".ipynb"))):
+        yield f"names a course file ({node.value[:60]!r})"
+
+
+def _attribute_reasons(node: ast.Attribute, names: _CellNames):
+    """Reasons of an attribute: a hook, IPython's events, module internals, the instructor's own copy."""
+    modules = names.modules
+    if node.attr in HOOKS:
+        yield f"uses {HOOKS[node.attr]}"
+    elif node.attr in EVENT_METHODS and isinstance(node.value, ast.Attribute) and node.value.attr == "events":
+        yield "registers an IPython event callback (runs code around every cell)"
+    elif node.attr in ("__dict__", "__file__", "__loader__", "__spec__") and _module_of(node) in modules:
+        yield f"reads {_module_of(node)}.{node.attr} (module internals)"
+    origin = modules.get(_module_of(node), "")
+    if origin.startswith(_INSTRUCTOR_PACKAGES) and node.attr in names.defined:
+        yield f"calls {origin}.{node.attr} in the cell that defines {node.attr}"
+
+
+def _import_reasons(node, names: _CellNames):
+    """Reasons of an import: a module that reaches the kernel or the course, the instructor's own copy."""
+    mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    for m in mods:
+        for bad, why in BAD_IMPORTS.items():
+            if m == bad or m.startswith(bad + "."):
+                yield f"imports {why}"
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_INSTRUCTOR_PACKAGES):
+        for a in node.names:
+            if a.name in names.defined or (a.asname and a.asname in names.defined):
+                yield f"imports {node.module}.{a.name} into the cell that defines {a.asname or a.name}"
+
+
+def _call_reasons(node: ast.Call, names: _CellNames):
+    """Reasons of a call: dynamic code, reflection on an imported module, opening course files."""
+    modules = names.modules
+    f = node.func
+    name = f.id if isinstance(f, ast.Name) else None
+    if name in ("exec", "eval", "compile", "__import__", "exit", "quit", "breakpoint", "globals"):
+        yield f"calls {DYNAMIC[name]}"
+    elif name in ("setattr", "delattr") and node.args and _module_of(node.args[0]) in modules:
+        yield f"calls {name} on the imported {_module_of(node.args[0])}"
+    elif name == "vars" and node.args and _module_of(node.args[0]) in modules:
+        yield f"calls vars() on the imported {_module_of(node.args[0])}"
+    elif name == "getattr" and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant) \
+            and _module_of(node.args[0]) in modules:
+        yield f"reads an attribute of the imported {_module_of(node.args[0])} by a computed name"
+    elif name == "open" or (isinstance(f, ast.Attribute) and f.attr in ("listdir", "scandir", "walk", "glob",
+                                                                      "rglob", "read_text", "read_bytes")):
+        for c in ast.walk(node):
+            if isinstance(c, ast.Constant) and isinstance(c.value, str) and COURSE_PATHS.search(c.value):
+                yield f"opens course files ({c.value[:60]!r})"
+
+
+def _exercise_binding_reasons(node, names: _CellNames):
+    """Reasons of an exercise's name bound to, or imported from, the instructor's packages."""
+    if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Attribute, ast.Name)):
+        src_root = _module_of(node.value) if isinstance(node.value, ast.Attribute) else node.value.id
+        origin = names.modules.get(src_root, "")
+        for t in node.targets:
+            if isinstance(t, ast.Name) and t.id in names.exercises and origin.startswith(_INSTRUCTOR_PACKAGES):
+                yield f"binds {t.id}, an exercise, to {origin}"
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_INSTRUCTOR_PACKAGES):
+        for a in node.names:
+            if (a.asname or a.name) in names.exercises:
+                yield f"imports {node.module}.{a.name} as {a.asname or a.name}, an exercise"
+
+
+def _assigned_targets(node) -> list:
+    """The targets a statement stores to or deletes (none for other nodes)."""
+    if isinstance(node, (ast.Assign, ast.Delete)):
+        return node.targets
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+        return [node.target]
+    if isinstance(node, ast.With):
+        return [i.optional_vars for i in node.items if i.optional_vars is not None]
+    return []
+
+
+def _assignment_reasons(node, names: _CellNames):
+    """Reasons of a statement that stores into an imported module or rebinds a name the tests call."""
+    modules = names.modules
+    for t in _assigned_targets(node):
+        for sub in ast.walk(t):
+            if isinstance(sub, (ast.Attribute, ast.Subscript)) and _module_of(sub) in modules and \
+                    isinstance(sub.ctx, (ast.Store, ast.Del)):
+                yield (f"changes the imported module {_module_of(sub)} ({modules[_module_of(sub)]}): "
+                       f"monkeypatching what the tests call")
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)) and sub.id in names.protected \
+                    and (id(node) in names.top or sub.id in names.declared_global):
+                yield f"rebinds {sub.id!r}, which the tests call"
+
+
+def _protected_rebinding_reasons(node, names: _CellNames):
+    """Reasons of a definition, import or ``global``/``nonlocal`` that rebinds a name the tests call."""
+    protected = names.protected
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in protected \
+            and (id(node) in names.top or node.name in names.declared_global):
+        yield f"redefines {node.name!r}, which the tests call"
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        for a in node.names:
+            if isinstance(node, ast.Import):
+                bound, origin = a.asname or a.name.split(".")[0], a.name if a.asname else a.name.split(".")[0]
+            else:
+                bound, origin = a.asname or a.name, f"{node.module}.{a.name}"
+            want = protected.get(bound, origin) or ""
+            if bound in protected and origin.split(".")[0] != want.split(".")[0] or \
+                    (bound in protected and "." in want and isinstance(node, ast.ImportFrom) and origin != want):
+                yield f"rebinds {bound!r}, which the tests call, by an import of {origin}"
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        for n in node.names:
+            if n in protected:
+                yield f"rebinds {n!r}, which the tests call"
 
 
 _BUILTIN_NAMES = set(dir(__import__("builtins")))
