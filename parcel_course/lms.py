@@ -56,6 +56,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from nbgrader.plugins import FileNameCollectorPlugin
 
@@ -528,6 +529,16 @@ def lms_dir(course: Course, assignment: str) -> Path:
     return course.root / "lms" / assignment
 
 
+class _Candidate(NamedTuple):
+    """One archive entry that may be a student's notebook."""
+
+    entry: Entry
+    parsed: dict             # what the LMS's file name says (participant or user, file, ...)
+    notebook: str            # the release notebook it matched
+    how: str                 # how it matched ('' for its exact name)
+    rank: int                # 3 exact name, 2 a re-upload's suffix, 1 by content
+
+
 def collect_lms(course: Course, assignment: str, source, lms: str, roster=None, id_column: str | None = None,
                 limits: ArchiveLimits = ArchiveLimits(), tz=None) -> CollectReport:
     """Place each notebook of an LMS download under ``submitted/<student>/<assignment>/``.
@@ -558,6 +569,24 @@ def collect_lms(course: Course, assignment: str, source, lms: str, roster=None, 
     >>> print(rep.summary())                                                                     # doctest: +SKIP
     collected 9 notebook(s) of 5 student(s) from the Canvas download of 01_convolution; ...
     """
+    assignment, source, release = _collect_inputs(course, assignment, source, lms)
+    people = read_roster(roster, lms, id_column, tz) if roster else None
+    entries = read_folder(source, limits) if source.is_dir() else read_archive(source, limits)
+    due = _due_date(course, assignment)
+    rep = CollectReport(assignment, lms)
+    candidates = _candidates_by_participant(entries, lms, release, rep)
+    manifest = {}
+    for lms_id, cands in sorted(candidates.items()):
+        placed = _place_student(course, assignment, lms, lms_id, cands, people, due, rep)
+        if placed is not None:
+            manifest[placed[0]] = placed[1]
+    rep.placed = manifest
+    _write_collection(course, assignment, lms, roster, source, due, rep)
+    return rep
+
+
+def _collect_inputs(course: Course, assignment: str, source, lms: str) -> tuple[str, Path, dict[str, set]]:
+    """(assignment, source, release cells) checked for a collection, or a CourseError saying what is missing."""
     if lms not in LMS_NAMES:
         raise CourseError(f"Unknown LMS {lms!r}: use one of {LMS_NAMES}.")
     [assignment] = course.check_assignments([assignment])
@@ -567,94 +596,126 @@ def collect_lms(course: Course, assignment: str, source, lms: str, roster=None, 
     release = _release_cells(course, assignment)
     if not release:
         raise CourseError(f"release/{assignment} has no notebook: run `parcel-course generate {assignment}` first.")
-    people = read_roster(roster, lms, id_column, tz) if roster else None
-    entries = read_folder(source, limits) if source.is_dir() else read_archive(source, limits)
-    due = _due_date(course, assignment)
-    rep = CollectReport(assignment, lms)
-    candidates = {}          # lms id -> list of (entry, parsed, notebook, how, rank)
-    for e in entries:
-        if e.refused:
-            rep.add("refused", e.name, e.refused)
-            continue
-        if e.is_dir:
-            rep.add("folder", e.name, "a folder")
-            continue
-        base = PurePosixPath(e.name.replace("\\", "/")).name
-        if base.startswith(".") or base.startswith("~") or "__MACOSX" in e.name:
-            rep.add("skipped", e.name, "a hidden or system file (not a submission)")
-            continue
-        parsed = parse_moodle_name(e.name) if lms == "moodle" else parse_canvas_name(e.name)
-        if parsed is None:
-            rep.add("skipped", e.name, f"not named as a {lms.title()} download names a participant's file")
-            continue
-        lms_id = parsed["participant"] if lms == "moodle" else parsed["user"]
-        if lms == "moodle" and parsed["plugin"] != "assignsubmission_file":
-            rep.add("skipped", e.name, f"{parsed['plugin']} (online text), not a file submission")
-            continue
-        if not parsed["file"].lower().endswith(".ipynb"):
-            rep.add("skipped", e.name, "not a notebook (.ipynb)")
-            continue
-        nb, how, rank = _match_notebook(parsed["file"], e.data, release)
-        if nb is None:
-            rep.add("skipped", e.name, how)
-            continue
-        candidates.setdefault(lms_id, []).append((e, parsed, nb, how, rank))
+    return assignment, source, release
 
-    manifest = {}
-    for lms_id, cands in sorted(candidates.items()):
-        parsed0 = cands[0][1]
-        person = people.get(lms_id) if people is not None else Person(lms_id, f"{lms}-{lms_id}", parsed0["name"])
-        if person is None:
-            for e, *_ in cands:
-                rep.add("unknown", e.name, f"{parsed0['name'] or '?'} ({lms} id {lms_id}) is not on the roster: "
-                        "add them to the roster (or place the notebook by hand)")
-            continue
-        if not _STUDENT_ID.match(person.student_id) or person.student_id in (".", ".."):
-            for e, *_ in cands:
-                rep.add("refused", e.name, f"the roster's student id {person.student_id!r} cannot be a folder name")
-            continue
-        chosen = {}
+
+def _candidates_by_participant(entries, lms: str, release: dict[str, set], rep: CollectReport) -> dict:
+    """LMS id -> its entries that match a release notebook; every other entry is a line of ``rep``."""
+    candidates = {}
+    for e in entries:
+        lms_id, found = _read_entry(e, lms, release)
+        if lms_id is None:
+            rep.add(*found)
+        else:
+            candidates.setdefault(lms_id, []).append(found)
+    return candidates
+
+
+def _read_entry(e: Entry, lms: str, release: dict[str, set]):
+    """``(lms id, _Candidate)`` of one archive entry, or ``(None, (status, entry, message))`` when it is none."""
+    if e.refused:
+        return None, ("refused", e.name, e.refused)
+    if e.is_dir:
+        return None, ("folder", e.name, "a folder")
+    base = PurePosixPath(e.name.replace("\\", "/")).name
+    if base.startswith(".") or base.startswith("~") or "__MACOSX" in e.name:
+        return None, ("skipped", e.name, "a hidden or system file (not a submission)")
+    parsed = parse_moodle_name(e.name) if lms == "moodle" else parse_canvas_name(e.name)
+    if parsed is None:
+        return None, ("skipped", e.name, f"not named as a {lms.title()} download names a participant's file")
+    lms_id = parsed["participant"] if lms == "moodle" else parsed["user"]
+    if lms == "moodle" and parsed["plugin"] != "assignsubmission_file":
+        return None, ("skipped", e.name, f"{parsed['plugin']} (online text), not a file submission")
+    if not parsed["file"].lower().endswith(".ipynb"):
+        return None, ("skipped", e.name, "not a notebook (.ipynb)")
+    nb, how, rank = _match_notebook(parsed["file"], e.data, release)
+    if nb is None:
+        return None, ("skipped", e.name, how)
+    return lms_id, _Candidate(e, parsed, nb, how, rank)
+
+
+def _place_student(course: Course, assignment: str, lms: str, lms_id: str, cands: list, people, due,
+                   rep: CollectReport) -> tuple[str, dict] | None:
+    """Write one participant's notebooks and timestamp; ``(student id, manifest record)``, or None if refused."""
+    parsed0 = cands[0].parsed
+    person = _roster_person(lms, lms_id, cands, people, rep)
+    if person is None:
+        return None
+    chosen = {}
+    for c in cands:
+        chosen.setdefault(c.notebook, []).append(c)
+    files, times = _choose_files(chosen, person, assignment, rep)
+    entry_time = max(t for t in times if t) if any(times) else None
+    late = any(c.parsed.get("late") for c in cands)
+    ts, source_note = _submission_time(lms, person, entry_time, late, due)
+    _write_submission(course, assignment, person, files, chosen, ts)
+    return person.student_id, dict(
+        lms_id=lms_id, name=person.name or parsed0["name"], prefix=parsed0["prefix"],
+        folders=bool(parsed0.get("folders")), late=late, timestamp=ts.isoformat() if ts else None,
+        time_source=source_note, files=files)
+
+
+def _roster_person(lms: str, lms_id: str, cands: list, people, rep: CollectReport) -> Person | None:
+    """The participant's :class:`Person`, or None (each entry a line of ``rep``) when off the roster or unnamable."""
+    parsed0 = cands[0].parsed
+    person = people.get(lms_id) if people is not None else Person(lms_id, f"{lms}-{lms_id}", parsed0["name"])
+    if person is None:
         for c in cands:
-            chosen.setdefault(c[2], []).append(c)
-        files, times = {}, []
-        for nb, group in sorted(chosen.items()):
-            # the exact name first, then the newest entry, then the highest re-upload suffix
-            group.sort(key=lambda c: (c[4], c[0].mtime or datetime.min.replace(tzinfo=timezone.utc),
-                                      int((re.findall(r"\d+", PurePosixPath(c[1]["file"]).stem) or ["0"])[-1])),
-                       reverse=True)
-            keep = group[0]
-            for other in group[1:]:
-                rep.add("twice", other[0].name, f"two files for {nb}: placed {keep[1]['file']!r}, not this one")
-            files[nb] = dict(entry=keep[0].name, file=keep[1]["file"], attachment=keep[1].get("attachment"))
-            times.append(keep[0].mtime)
-            rep.add("placed", keep[0].name, f"-> submitted/{person.student_id}/{assignment}/{nb}"
-                    + (f" ({keep[3]})" if keep[3] else ""))
-        entry_time = max(t for t in times if t) if any(times) else None
-        late = any(c[1].get("late") for c in cands)
-        ts, source_note = _submission_time(lms, person, entry_time, late, due)
-        sdir = course.submitted / person.student_id / assignment
-        if sdir.exists():
-            shutil.rmtree(sdir)       # this download replaces an earlier collection of this student
-        for nb, rec in files.items():
-            data = next(c[0].data for c in chosen[nb] if c[0].name == rec["entry"])
-            _write_under(course.submitted, Path(person.student_id) / assignment / nb, data)
-        if ts is not None:
-            _write_under(course.submitted, Path(person.student_id) / assignment / "timestamp.txt",
-                         ts.isoformat(" ").encode())
-        manifest[person.student_id] = dict(
-            lms_id=lms_id, name=person.name or parsed0["name"], prefix=parsed0["prefix"],
-            folders=bool(parsed0.get("folders")), late=late, timestamp=ts.isoformat() if ts else None,
-            time_source=source_note, files=files)
-    rep.placed = manifest
+            rep.add("unknown", c.entry.name, f"{parsed0['name'] or '?'} ({lms} id {lms_id}) is not on the roster: "
+                    "add them to the roster (or place the notebook by hand)")
+        return None
+    if not _STUDENT_ID.match(person.student_id) or person.student_id in (".", ".."):
+        for c in cands:
+            rep.add("refused", c.entry.name, f"the roster's student id {person.student_id!r} cannot be a folder name")
+        return None
+    return person
+
+
+def _upload_order(c: _Candidate):
+    """Sort key of one notebook's entries: the exact name first, then the newest, then the highest suffix."""
+    return (c.rank, c.entry.mtime or datetime.min.replace(tzinfo=timezone.utc),
+            int((re.findall(r"\d+", PurePosixPath(c.parsed["file"]).stem) or ["0"])[-1]))
+
+
+def _choose_files(chosen: dict, person: Person, assignment: str, rep: CollectReport) -> tuple[dict, list]:
+    """(notebook -> manifest file record, entry times) of the entry kept for each notebook; the rest are ``twice``."""
+    files, times = {}, []
+    for nb, group in sorted(chosen.items()):
+        group.sort(key=_upload_order, reverse=True)
+        keep = group[0]
+        for other in group[1:]:
+            rep.add("twice", other.entry.name, f"two files for {nb}: placed {keep.parsed['file']!r}, not this one")
+        files[nb] = dict(entry=keep.entry.name, file=keep.parsed["file"], attachment=keep.parsed.get("attachment"))
+        times.append(keep.entry.mtime)
+        rep.add("placed", keep.entry.name, f"-> submitted/{person.student_id}/{assignment}/{nb}"
+                + (f" ({keep.how})" if keep.how else ""))
+    return files, times
+
+
+def _write_submission(course: Course, assignment: str, person: Person, files: dict, chosen: dict, ts) -> None:
+    """Replace ``submitted/<student>/<assignment>/`` with the kept notebooks and ``timestamp.txt``."""
+    sdir = course.submitted / person.student_id / assignment
+    if sdir.exists():
+        shutil.rmtree(sdir)       # this download replaces an earlier collection of this student
+    for nb, rec in files.items():
+        data = next(c.entry.data for c in chosen[nb] if c.entry.name == rec["entry"])
+        _write_under(course.submitted, Path(person.student_id) / assignment / nb, data)
+    if ts is not None:
+        _write_under(course.submitted, Path(person.student_id) / assignment / "timestamp.txt",
+                     ts.isoformat(" ").encode())
+
+
+def _write_collection(course: Course, assignment: str, lms: str, roster, source: Path, due,
+                      rep: CollectReport) -> None:
+    """Write ``lms/<assignment>/``: the roster's copy, the manifest ``<lms>.json`` and ``collect-<lms>.txt``."""
     out = lms_dir(course, assignment)
     out.mkdir(parents=True, exist_ok=True)
     if roster:
         shutil.copyfile(roster, out / f"roster-{lms}.csv")
     (out / f"{lms}.json").write_text(json.dumps(dict(
         lms=lms, assignment=assignment, source=str(source.resolve()), due=due.isoformat() if due else None,
-        collected=datetime.now(timezone.utc).isoformat(), students=manifest), indent=1, ensure_ascii=False))
+        collected=datetime.now(timezone.utc).isoformat(), students=rep.placed), indent=1, ensure_ascii=False))
     (out / f"collect-{lms}.txt").write_text(rep.text() + "\n" + rep.summary() + "\n")
-    return rep
 
 
 def _submission_time(lms, person, entry_time, late, due):
