@@ -151,6 +151,18 @@ def check_no_leakage(model, X_test, X_train, X_val=None, name="the model"):
     ...
     AssertionError: the model was fitted on the training + test rows (70 rows): fit it on the training split only (or on training + validation once the hyper-parameters are chosen), never on test rows.
     """
+    parts = _leakage_splits(X_test, X_train, X_val)
+    steps = fitted_steps(model)
+    scaler_checked = _check_scaler_fit_rows(steps, parts, name)
+    stored_checked = _check_stored_rows(steps, parts["test"], name)
+    if not (scaler_checked or stored_checked):
+        raise AssertionError(
+            f"cannot check what {name} was fitted on: make it a Pipeline that starts with a "
+            "StandardScaler (as the exercise asks).")
+
+
+def _leakage_splits(X_test, X_train, X_val) -> dict:
+    """Split name -> its rows as float64, checked to be 2-D with one number of columns."""
     X_test = np.asarray(X_test, dtype=np.float64)
     X_train = np.asarray(X_train, dtype=np.float64)
     parts = {"training": X_train, "test": X_test}
@@ -161,36 +173,46 @@ def check_no_leakage(model, X_test, X_train, X_val=None, name="the model"):
             raise ValueError(f"X_{k if k != 'training' else 'train'} should be a 2-D feature matrix (rows, features), got shape {A.shape}.")
     if len({A.shape[1] for A in parts.values()}) != 1:
         raise ValueError("X_test, X_train and X_val should have the same number of feature columns.")
-    steps = fitted_steps(model)
-    checked = False
-    # 1. The scaler's statistics.
-    for i, est in enumerate(steps):
+    return parts
+
+
+def _scaler_statistics(est):
+    """(statistics of rows, the scaler's own) of a fitted scaler with ``mean_`` or ``data_min_``, else None."""
+    if getattr(est, "mean_", None) is not None:
+        return (lambda A: A.mean(axis=0)), np.asarray(est.mean_, dtype=np.float64)
+    if getattr(est, "data_min_", None) is not None:
+        return (lambda A: np.r_[A.min(axis=0), A.max(axis=0)]), np.r_[est.data_min_, est.data_max_].astype(np.float64)
+    return None
+
+
+def _fit_splits(parts: dict, n_seen: int, stats, got):
+    """The splits whose rows, stacked, have the scaler's row count and statistics (None if none do)."""
+    combos = [("training",), ("training", "validation"), ("test",), ("training", "test"),
+              ("validation", "test"), ("training", "validation", "test"), ("validation",)]
+    for combo in combos:
+        if not all(c in parts for c in combo):
+            continue
+        A = np.vstack([parts[c] for c in combo])
+        if len(A) == n_seen and np.allclose(stats(A), got, rtol=1e-7, atol=1e-9):
+            return combo
+    return None
+
+
+def _check_scaler_fit_rows(steps, parts: dict, name) -> bool:
+    """Fingerprint 1: the first scaler saw the training (+ validation) rows; False when there is none."""
+    for est in steps:
         n_seen = getattr(est, "n_samples_seen_", None)
         if n_seen is None:
             continue
         n_seen = int(np.max(n_seen))
-        if getattr(est, "mean_", None) is not None:
-            stats = lambda A: A.mean(axis=0)                        # noqa: E731
-            got = np.asarray(est.mean_, dtype=np.float64)
-        elif getattr(est, "data_min_", None) is not None:
-            stats = lambda A: np.r_[A.min(axis=0), A.max(axis=0)]   # noqa: E731
-            got = np.r_[est.data_min_, est.data_max_].astype(np.float64)
-        else:
+        found = _scaler_statistics(est)
+        if found is None:
             continue
-        combos = [("training",), ("training", "validation"), ("test",), ("training", "test"),
-                  ("validation", "test"), ("training", "validation", "test"), ("validation",)]
-        match = None
-        for combo in combos:
-            if not all(c in parts for c in combo):
-                continue
-            A = np.vstack([parts[c] for c in combo])
-            if len(A) == n_seen and np.allclose(stats(A), got, rtol=1e-7, atol=1e-9):
-                match = combo
-                break
+        match = _fit_splits(parts, n_seen, *found)
         if match is None:
             raise AssertionError(
                 f"{name} was fitted on {n_seen} rows that are neither the training rows "
-                f"({len(X_train)}) nor training + validation: fit it on the training split only.")
+                f"({len(parts['training'])}) nor training + validation: fit it on the training split only.")
         if "test" in match:
             raise AssertionError(
                 f"{name} was fitted on the {' + '.join(match)} rows ({n_seen} rows): fit it on the "
@@ -198,28 +220,28 @@ def check_no_leakage(model, X_test, X_train, X_val=None, name="the model"):
                 "chosen), never on test rows.")
         if match == ("validation",):
             raise AssertionError(f"{name} was fitted on the validation rows only: fit it on the training split.")
-        checked = True
-        break
-    # 2. Rows stored by the final estimator.
+        return True
+    return False
+
+
+def _check_stored_rows(steps, X_test, name) -> bool:
+    """Fingerprint 2: the final estimator stores no test row; False when it stores no rows."""
     final = steps[-1]
     stored = getattr(final, "support_vectors_", None)
     if stored is None:
         stored = getattr(final, "_fit_X", None)
-    if stored is not None and np.ndim(stored) == 2:
-        T = X_test
-        for est in steps[:-1]:
-            T = est.transform(T)
-        T = np.asarray(T, dtype=np.float64)
-        leaked = _row_keys(stored) & _row_keys(T)
-        if leaked:
-            raise AssertionError(
-                f"{len(leaked)} test row(s) are stored in the fitted {type(final).__name__} of {name}: "
-                "it was fitted on test rows; fit it on the training split only.")
-        checked = True
-    if not checked:
+    if stored is None or np.ndim(stored) != 2:
+        return False
+    T = X_test
+    for est in steps[:-1]:
+        T = est.transform(T)
+    T = np.asarray(T, dtype=np.float64)
+    leaked = _row_keys(stored) & _row_keys(T)
+    if leaked:
         raise AssertionError(
-            f"cannot check what {name} was fitted on: make it a Pipeline that starts with a "
-            "StandardScaler (as the exercise asks).")
+            f"{len(leaked)} test row(s) are stored in the fitted {type(final).__name__} of {name}: "
+            "it was fitted on test rows; fit it on the training split only.")
+    return True
 
 
 #: The environment variable that sets the training budget of a heavy notebook (the grader sets it).
