@@ -27,6 +27,8 @@ Example
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import data
@@ -102,92 +104,168 @@ def _waves(rng, u, v, n, lo, hi):
     return w / np.sqrt(n)
 
 
+class _Outline(NamedTuple):
+    """One object's own coordinates on the whole field (mm) and its sizes."""
+
+    u: np.ndarray            # along its length
+    v: np.ndarray            # across it
+    r: np.ndarray            # distance from its centre
+    a: float                 # half length
+    b: float                 # half width
+    h: float                 # height
+
+
 def _shape(rng, p, cx, cy):
     """(height, f) of one object on the whole field: f < 0 inside (mm, distance-like)."""
     u, v = _frame(p, cx, cy)
     a, b, h, kind = p["a"], p["b"], p["h"], p["kind"]
-    r = np.hypot(u, v)
-    if kind == "carton":
-        f = _rrect(u, v, a, b, rng.uniform(0, 0.1) * b)
-        top = h + rng.uniform(-0.06, 0.08) * h * np.clip(1 - (u / a) ** 2, 0, 1) * np.clip(1 - (v / b) ** 2, 0, 1)
-        if rng.random() < 0.6:                     # the flaps meet along the middle: a groove
-            top = top - np.where(np.abs(v) < rng.uniform(2, 6), rng.uniform(3, 10), 0.0)
-        if rng.random() < 0.6:                     # tape over the groove or across
-            across = rng.random() < 0.5
-            t = np.abs(u if across else v)
-            top = top + np.where(t < rng.uniform(20, 40), rng.uniform(0.8, 2.5), 0.0)
-        return top, f
-    if kind == "tray":                             # an open crate: a rim around a lower floor
-        f = _rrect(u, v, a, b, rng.uniform(0, 0.2) * b)
-        wall = rng.uniform(10, 25)
-        return np.where(f < -wall, h * rng.uniform(0.05, 0.5), h), f
-    if kind == "slab":                             # a book, a board: rigid, sharp edges, maybe warped
-        f = _rrect(u, v, a, b, 0.0)
-        return h + rng.uniform(-3, 3) * (u / a) ** 2, f
-    if kind == "sheet":                            # soft cloth or paper: irregular outline, wrinkles
-        phi = np.arctan2(v / b, u / a)
-        rho = np.hypot(u / a, v / b) / (1 + sum(rng.uniform(0, 0.2) / k * np.cos(k * phi + rng.uniform(0, 6.3))
-                                                for k in (2, 3, 5)))
-        f = (rho - 1) * b
-        return h + rng.uniform(1, 8) * _waves(rng, u, v, 4, 15, 60), f
-    if kind == "sack":                             # a deformable bag: lumps, wrinkles, a soft outline
-        z = np.zeros(u.shape)
-        for _ in range(int(rng.integers(2, 5))):
-            mu, mv = rng.uniform(-0.5, 0.5) * a, rng.uniform(-0.5, 0.5) * b
-            su, sv = rng.uniform(0.35, 0.7) * a, rng.uniform(0.35, 0.7) * b
-            z = np.maximum(z, np.exp(-0.5 * (((u - mu) / su) ** 2 + ((v - mv) / sv) ** 2)))
-        f = (0.25 - z) * b
-        return h * np.sqrt(np.clip(z - 0.25, 0, None) / 0.75) + rng.uniform(2, 7) * _waves(rng, u, v, 3, 20, 70), f
-    if kind == "pillow":                           # a smooth rounded dome on a rounded rectangle
-        f = _rrect(u, v, a, b, rng.uniform(0.3, 0.9) * b)
-        s = np.clip(-f / (rng.uniform(0.3, 0.8) * b), 0, 1)
-        return h * np.sqrt(s * (2 - s)), f
-    if kind == "can":                              # standing cylinder, flat top with a rolled rim
-        f = r - a
-        return h + np.where(f > -rng.uniform(4, 9), rng.uniform(2, 5), 0.0), f
-    if kind == "log":                              # a lying cylinder, maybe a bottle's neck at one end
-        neck = rng.random() < 0.5
-        R = np.where(neck & (u > 0.55 * a), b * rng.uniform(0.3, 0.5), b)
-        f = np.maximum(np.abs(u) - a, np.abs(v) - R)
-        return R + np.sqrt(np.clip(R * R - v * v, 0, None)) - (b - R), f
-    if kind == "ball":
-        f = r - a
-        return h * np.sqrt(np.clip(1 - (r / a) ** 2, 0, None)), f
-    if kind == "lid":                              # a shallow round lid: raised rim, lower centre
-        f = r - a
-        return np.where(f > -rng.uniform(8, 20), h, h * rng.uniform(0.3, 0.7)), f
-    if kind == "tyre":                             # torus
-        t = rng.uniform(0.22, 0.4) * a
-        f = np.abs(r - (a - t)) - t
-        return h * np.sqrt(np.clip(1 - ((r - (a - t)) / t) ** 2, 0, None)), f
-    if kind == "wedge":                            # a ramp: the top slopes along the length
-        f = _rrect(u, v, a, b, 0.0)
-        return h * (rng.uniform(0.1, 0.6) + (u + a) / (2 * a)) / 1.6, f
-    if kind == "stack":                            # 2-3 slabs, each smaller than the one below
-        f = _rrect(u, v, a, b, 0.0)
-        top = np.full(u.shape, h * 0.4)
-        for k in range(1, int(rng.integers(2, 4))):
-            sh = rng.uniform(0.55, 0.85) ** k
-            fk = _rrect(u - rng.uniform(-0.2, 0.2) * a, v, a * sh, b * sh, 0.0)
-            top = np.where(fk < 0, h * (0.4 + 0.3 * k), top)
-        return top, f
-    if kind == "bundle":                           # parallel pipes side by side
-        k = p["pipes"]
-        R = b / k
-        w = v + b - R
-        c = np.clip(np.rint(w / (2 * R)), 0, k - 1)
-        d = w - c * 2 * R
-        f = np.maximum(np.abs(u) - a, np.abs(v) - b)
-        return R + np.sqrt(np.clip(R * R - d * d, 0, None)), f
-    if kind == "folded":                           # folded cloth: layers stepping up across the fold lines
-        f = _rrect(u, v, a, b, rng.uniform(0, 0.3) * b)
-        folds = np.sort(rng.uniform(-0.8, 0.8, int(rng.integers(1, 4)))) * a
-        layers = 1 + (u[..., None] > folds).sum(-1)
-        return h * layers / (len(folds) + 1) + rng.uniform(0.5, 3) * _waves(rng, u, v, 2, 10, 40), f
-    if kind == "jar":                              # a cylinder with a smaller lid on top
-        f = r - a
-        return np.where(r < a * rng.uniform(0.55, 0.8), h, h * rng.uniform(0.75, 0.92)), f
-    raise ValueError(f"unknown kind {kind!r}")
+    o = _Outline(u, v, np.hypot(u, v), a, b, h)
+    draw = _SHAPES.get(kind)
+    if draw is None:
+        raise ValueError(f"unknown kind {kind!r}")
+    return draw(rng, p, o)
+
+
+def _carton(rng, p, o):
+    """A carton: a flat top, maybe a groove where the flaps meet and tape over it or across."""
+    u, v, a, b, h = o.u, o.v, o.a, o.b, o.h
+    f = _rrect(u, v, a, b, rng.uniform(0, 0.1) * b)
+    top = h + rng.uniform(-0.06, 0.08) * h * np.clip(1 - (u / a) ** 2, 0, 1) * np.clip(1 - (v / b) ** 2, 0, 1)
+    if rng.random() < 0.6:                     # the flaps meet along the middle: a groove
+        top = top - np.where(np.abs(v) < rng.uniform(2, 6), rng.uniform(3, 10), 0.0)
+    if rng.random() < 0.6:                     # tape over the groove or across
+        across = rng.random() < 0.5
+        t = np.abs(u if across else v)
+        top = top + np.where(t < rng.uniform(20, 40), rng.uniform(0.8, 2.5), 0.0)
+    return top, f
+
+
+def _tray(rng, p, o):
+    """An open crate: a rim around a lower floor."""
+    f = _rrect(o.u, o.v, o.a, o.b, rng.uniform(0, 0.2) * o.b)
+    wall = rng.uniform(10, 25)
+    return np.where(f < -wall, o.h * rng.uniform(0.05, 0.5), o.h), f
+
+
+def _slab(rng, p, o):
+    """A book, a board: rigid, sharp edges, maybe warped."""
+    f = _rrect(o.u, o.v, o.a, o.b, 0.0)
+    return o.h + rng.uniform(-3, 3) * (o.u / o.a) ** 2, f
+
+
+def _sheet(rng, p, o):
+    """Soft cloth or paper: an irregular outline, wrinkles."""
+    u, v, a, b = o.u, o.v, o.a, o.b
+    phi = np.arctan2(v / b, u / a)
+    rho = np.hypot(u / a, v / b) / (1 + sum(rng.uniform(0, 0.2) / k * np.cos(k * phi + rng.uniform(0, 6.3))
+                                            for k in (2, 3, 5)))
+    f = (rho - 1) * b
+    return o.h + rng.uniform(1, 8) * _waves(rng, u, v, 4, 15, 60), f
+
+
+def _sack(rng, p, o):
+    """A deformable bag: lumps, wrinkles, a soft outline."""
+    u, v, a, b = o.u, o.v, o.a, o.b
+    z = np.zeros(u.shape)
+    for _ in range(int(rng.integers(2, 5))):
+        mu, mv = rng.uniform(-0.5, 0.5) * a, rng.uniform(-0.5, 0.5) * b
+        su, sv = rng.uniform(0.35, 0.7) * a, rng.uniform(0.35, 0.7) * b
+        z = np.maximum(z, np.exp(-0.5 * (((u - mu) / su) ** 2 + ((v - mv) / sv) ** 2)))
+    f = (0.25 - z) * b
+    return o.h * np.sqrt(np.clip(z - 0.25, 0, None) / 0.75) + rng.uniform(2, 7) * _waves(rng, u, v, 3, 20, 70), f
+
+
+def _pillow(rng, p, o):
+    """A smooth rounded dome on a rounded rectangle."""
+    f = _rrect(o.u, o.v, o.a, o.b, rng.uniform(0.3, 0.9) * o.b)
+    s = np.clip(-f / (rng.uniform(0.3, 0.8) * o.b), 0, 1)
+    return o.h * np.sqrt(s * (2 - s)), f
+
+
+def _can(rng, p, o):
+    """A standing cylinder: a flat top with a rolled rim."""
+    f = o.r - o.a
+    return o.h + np.where(f > -rng.uniform(4, 9), rng.uniform(2, 5), 0.0), f
+
+
+def _log(rng, p, o):
+    """A lying cylinder, maybe a bottle's neck at one end."""
+    u, v, a, b = o.u, o.v, o.a, o.b
+    neck = rng.random() < 0.5
+    R = np.where(neck & (u > 0.55 * a), b * rng.uniform(0.3, 0.5), b)
+    f = np.maximum(np.abs(u) - a, np.abs(v) - R)
+    return R + np.sqrt(np.clip(R * R - v * v, 0, None)) - (b - R), f
+
+
+def _ball(rng, p, o):
+    """A ball: a dome on a disc."""
+    f = o.r - o.a
+    return o.h * np.sqrt(np.clip(1 - (o.r / o.a) ** 2, 0, None)), f
+
+
+def _lid(rng, p, o):
+    """A shallow round lid: a raised rim, a lower centre."""
+    f = o.r - o.a
+    return np.where(f > -rng.uniform(8, 20), o.h, o.h * rng.uniform(0.3, 0.7)), f
+
+
+def _tyre(rng, p, o):
+    """A tyre: a torus."""
+    r, a = o.r, o.a
+    t = rng.uniform(0.22, 0.4) * a
+    f = np.abs(r - (a - t)) - t
+    return o.h * np.sqrt(np.clip(1 - ((r - (a - t)) / t) ** 2, 0, None)), f
+
+
+def _wedge(rng, p, o):
+    """A ramp: the top slopes along the length."""
+    f = _rrect(o.u, o.v, o.a, o.b, 0.0)
+    return o.h * (rng.uniform(0.1, 0.6) + (o.u + o.a) / (2 * o.a)) / 1.6, f
+
+
+def _stack(rng, p, o):
+    """2-3 slabs, each smaller than the one below."""
+    u, v, a, b, h = o.u, o.v, o.a, o.b, o.h
+    f = _rrect(u, v, a, b, 0.0)
+    top = np.full(u.shape, h * 0.4)
+    for k in range(1, int(rng.integers(2, 4))):
+        sh = rng.uniform(0.55, 0.85) ** k
+        fk = _rrect(u - rng.uniform(-0.2, 0.2) * a, v, a * sh, b * sh, 0.0)
+        top = np.where(fk < 0, h * (0.4 + 0.3 * k), top)
+    return top, f
+
+
+def _bundle(rng, p, o):
+    """Parallel pipes side by side."""
+    u, v, a, b = o.u, o.v, o.a, o.b
+    k = p["pipes"]
+    R = b / k
+    w = v + b - R
+    c = np.clip(np.rint(w / (2 * R)), 0, k - 1)
+    d = w - c * 2 * R
+    f = np.maximum(np.abs(u) - a, np.abs(v) - b)
+    return R + np.sqrt(np.clip(R * R - d * d, 0, None)), f
+
+
+def _folded(rng, p, o):
+    """Folded cloth: layers stepping up across the fold lines."""
+    u, v, a, b = o.u, o.v, o.a, o.b
+    f = _rrect(u, v, a, b, rng.uniform(0, 0.3) * b)
+    folds = np.sort(rng.uniform(-0.8, 0.8, int(rng.integers(1, 4)))) * a
+    layers = 1 + (u[..., None] > folds).sum(-1)
+    return o.h * layers / (len(folds) + 1) + rng.uniform(0.5, 3) * _waves(rng, u, v, 2, 10, 40), f
+
+
+def _jar(rng, p, o):
+    """A cylinder with a smaller lid on top."""
+    f = o.r - o.a
+    return np.where(o.r < o.a * rng.uniform(0.55, 0.8), o.h, o.h * rng.uniform(0.75, 0.92)), f
+
+
+#: kind -> the function that draws it: ``(rng, params, outline) -> (height, f)``.
+_SHAPES = {"carton": _carton, "tray": _tray, "slab": _slab, "sheet": _sheet, "sack": _sack, "pillow": _pillow,
+           "can": _can, "log": _log, "ball": _ball, "lid": _lid, "tyre": _tyre, "wedge": _wedge,
+           "stack": _stack, "bundle": _bundle, "folded": _folded, "jar": _jar}
 
 
 def _ray(p, dv):
