@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .directory import Course, CourseError
+from .intake import read_submission, refused_flags
 
 __all__ = ["release", "collect", "collect_submissions", "Entry", "student_fetch", "student_submit"]
 
@@ -161,53 +162,100 @@ def _release_time(course: Course, assignment: str) -> datetime | None:
 def _examine(course: Course, inbound: Path, name: str, assignment: str, settings, now: datetime,
              released: datetime | None) -> Entry:
     """Read one inbound entry (no link followed) and decide whether it may be collected."""
-    from .intake import read_submission, refused_flags
     entry = Entry(name, assignment)
+    path = inbound / name
+    st = _entry_stat(entry, path)
+    if st is None or not _accept_name(entry, assignment) or not _accept_kind(entry, st, path):
+        return entry
+    _read_name_time(entry)
+    expected = _expected_owner(entry, st, settings)
+    if entry.reasons:
+        return entry
+    got = read_submission(path, within=inbound, settings=settings)
+    if not got.ok:
+        entry.reasons.extend(r.line() for r in got.refused)
+        return entry
+    if settings.check_owner and not _accept_file_owners(entry, got, expected if expected is not None else st.st_uid):
+        return entry
+    _read_times(entry, got)
+    _check_times(entry, settings, now, released)
+    if entry.reasons:
+        return entry
+    entry.flags.extend(refused_flags(got.refused))
+    entry.files = got.files
+    entry.status = "superseded"     # until chosen
+    return entry
+
+
+def _entry_stat(entry: Entry, path: Path) -> os.stat_result | None:
+    """The entry's own ``lstat`` (its owner recorded), or None when it vanished."""
     try:
-        st = os.lstat(inbound / name)
+        st = os.lstat(path)
     except OSError as exc:
         entry.owner = "?"
         entry.reasons.append(f"vanished ({exc.strerror})")
-        return entry
+        return None
     entry.owner = _owner(st.st_uid)
-    parts = name.split("+")
+    return st
+
+
+def _accept_name(entry: Entry, assignment: str) -> bool:
+    """Whether the entry is named ``<student>+<assignment>+<time>[+<random>]`` with a valid student id."""
+    parts = entry.name.split("+")
     if len(parts) not in (3, 4) or parts[1] != assignment:
         entry.reasons.append("its name is not <student>+<assignment>+<time>[+<random>]")
-        return entry
+        return False
     student = parts[0]
     if not STUDENT_ID.fullmatch(student):
         entry.reasons.append(f"{student!r} is not a valid student id (letters, digits, '_', '.', '@', '-'; "
                              "not starting with '.')")
-        return entry
+        return False
     entry.student = student
+    return True
+
+
+def _accept_kind(entry: Entry, st: os.stat_result, path: Path) -> bool:
+    """Whether the entry is a folder (a symbolic link is not followed)."""
     if stat.S_ISLNK(st.st_mode):
-        entry.reasons.append(f"is a symbolic link (to {os.readlink(inbound / name)}): not followed")
-        return entry
+        entry.reasons.append(f"is a symbolic link (to {os.readlink(path)}): not followed")
+        return False
     if not stat.S_ISDIR(st.st_mode):
         entry.reasons.append("is not a folder")
-        return entry
+        return False
+    return True
+
+
+def _read_name_time(entry: Entry) -> None:
+    """Record the time the entry's name claims, or why it cannot be read."""
+    text = entry.name.split("+")[2]
     try:
-        entry.claimed["name"] = _parse_time(parts[2])
+        entry.claimed["name"] = _parse_time(text)
     except ValueError as exc:
-        entry.reasons.append(f"the time in its name, {parts[2]!r}, cannot be read ({exc})")
-    expected = _student_uid(student) if settings.check_owner else None
+        entry.reasons.append(f"the time in its name, {text!r}, cannot be read ({exc})")
+
+
+def _expected_owner(entry: Entry, st: os.stat_result, settings) -> int | None:
+    """The uid of the student's system user when owners are checked (else None); a reason if another wrote it."""
+    expected = _student_uid(entry.student) if settings.check_owner else None
     if expected is not None and st.st_uid != expected:
-        entry.reasons.append(f"names {student} ({_owner(expected)}) but is owned by {entry.owner}: "
+        entry.reasons.append(f"names {entry.student} ({_owner(expected)}) but is owned by {entry.owner}: "
                              "another user wrote it")
-    if entry.reasons:
-        return entry
-    got = read_submission(inbound / name, within=inbound, settings=settings)
-    if not got.ok:
-        entry.reasons.extend(r.line() for r in got.refused)
-        return entry
-    if settings.check_owner:
-        allowed = expected if expected is not None else st.st_uid
-        foreign = sorted((rel or ".", s.st_uid) for rel, s in got.stats.items() if s.st_uid != allowed)
-        if foreign:
-            rel, uid = foreign[0]
-            entry.reasons.append(f"{rel} in it was written by {_owner(uid)}, not by {_owner(allowed)}"
-                                 + (f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""))
-            return entry
+    return expected
+
+
+def _accept_file_owners(entry: Entry, got, allowed: int) -> bool:
+    """Whether everything in the entry is owned by ``allowed`` (the first other owner is the reason)."""
+    foreign = sorted((rel or ".", s.st_uid) for rel, s in got.stats.items() if s.st_uid != allowed)
+    if foreign:
+        rel, uid = foreign[0]
+        entry.reasons.append(f"{rel} in it was written by {_owner(uid)}, not by {_owner(allowed)}"
+                             + (f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""))
+        return False
+    return True
+
+
+def _read_times(entry: Entry, got) -> None:
+    """Record the observed time and the one ``timestamp.txt`` claims (taken out of the entry's files)."""
     # the time the instructor's side observed: the last change of the entry or anything in it (ctime, set
     # by the kernel; a student can set a file's mtime, not its ctime)
     entry.observed = _utc(max(s.st_ctime for s in got.stats.values()))
@@ -217,6 +265,10 @@ def _examine(course: Course, inbound: Path, name: str, assignment: str, settings
             entry.claimed["timestamp.txt"] = _parse_time(stamp.decode("utf-8", "replace")[:200])
         except ValueError as exc:
             entry.reasons.append(f"its timestamp.txt cannot be read ({exc})")
+
+
+def _check_times(entry: Entry, settings, now: datetime, released: datetime | None) -> None:
+    """Refuse an observed time in the future and claimed times that cannot be; flag claims far from observed."""
     tolerance = timedelta(seconds=settings.timestamp_tolerance)
     if entry.observed > now + tolerance:
         entry.reasons.append(f"it changed at {_fmt(entry.observed)}, in the future of this machine's clock "
@@ -234,12 +286,6 @@ def _examine(course: Course, inbound: Path, name: str, assignment: str, settings
                 f"{_fmt(entry.observed)}, by {abs(claimed - entry.observed).total_seconds():.0f} s "
                 f"(tolerance {settings.timestamp_tolerance:.0f} s, c.Intake.timestamp_tolerance); "
                 "lateness uses the observed time")))
-    if entry.reasons:
-        return entry
-    entry.flags.extend(refused_flags(got.refused))
-    entry.files = got.files
-    entry.status = "superseded"     # until chosen
-    return entry
 
 
 def _existing_time(course: Course, student: str, assignment: str, now: datetime, settings) -> datetime | None:
