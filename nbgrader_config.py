@@ -7,33 +7,21 @@ variables override the machine-specific parts:
 PARCEL_EXCHANGE      the exchange root (default: ./exchange, ignored by git)
 PARCEL_DB_URL        the gradebook's database, e.g. postgresql://user:pw@host/db (default: ./gradebook.db)
 
-Grading integrity is composed here, once (``parcel_course.config.configure_grading``):
-plain ``nbgrader autograde``, formgrader's Autograde button and ``parcel-course
-grade`` all run the kernel in the sandbox, with the limits below, and verify
-the attested hidden tests outside it.  ``parcel-course grade`` adds only
-parallel workers (and watches memory, disk and processes from outside).
+The course is configured by one function, ``parcel_course.config.configure_course``
+(called last, below), the same one each ``parcel-course grade`` worker calls for
+its private course directory: plain ``nbgrader autograde``, formgrader's Autograde
+button and ``parcel-course grade`` all run the kernel in the sandbox, with the
+limits below, and verify the attested hidden tests outside it.  ``parcel-course
+grade`` adds only parallel workers (and watches memory, disk and processes from
+outside).  What is set here is what an instructor chooses: the limits and the
+late rule.
 """
 import os
 
+from parcel_course.config import configure_course
+
 here = os.path.dirname(os.path.abspath(__file__))
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
-
-c.CourseDirectory.course_id = "parcel-course"
-c.CourseDirectory.root = here
-c.CourseDirectory.source_directory = "source"
-c.CourseDirectory.release_directory = "release"
-c.CourseDirectory.submitted_directory = "submitted"
-c.CourseDirectory.autograded_directory = "autograded"
-c.CourseDirectory.feedback_directory = "feedback"
-# The gradebook: a PostgreSQL (any SQLAlchemy) URL in PARCEL_DB_URL, else the SQLite file beside this one.
-c.CourseDirectory.db_url = os.environ.get("PARCEL_DB_URL") or "sqlite:///" + os.path.join(here, "gradebook.db")
-# The .src.py scripts the notebooks are built from stay out of the student version.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
-
-c.Exchange.root = os.environ.get("PARCEL_EXCHANGE", os.path.join(here, "exchange"))
-c.Exchange.path_includes_course = True
-
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # What a student's kernel may use while graded (parcel_course.limits.GradingLimits; every name has a help
 # string: `python -c "from parcel_course.limits import GradingLimits as G; print(G.class_get_help())"`).
@@ -46,26 +34,18 @@ c.GradingLimits.per_assignment = {}
 c.GradingLimits.memory_mb = 6144
 c.GradingLimits.sandbox = "auto"             # bubblewrap where it works
 
-# The sandboxed, guarded Execute, the attested inputs and the verification outside the kernel; feedback
-# without hidden tests (`parcel-course feedback --show-hidden-tests` shows everything).
-from parcel_course.config import configure_grading  # noqa: E402
-
-configure_grading(c, flags_path=os.path.join(here, "autograded", "integrity-flags.jsonl"))
-
 # Late submissions (parcel_course.late.LatePenalty; `parcel-course extensions` lists lateness and penalties,
 # `parcel-course extend STUDENT ASSIGNMENT --days N` grants an extension). The penalty is a share of the points
 # each notebook earned, per started day (or hour) after the student's due date (the assignment's due date in the
 # gradebook plus the student's extension); feedback says how late, the rule and the points taken off.
-c.AssignLatePenalties.plugin_class = "parcel_course.late.LatePenalty"
 c.LatePenalty.percent = 10.0                 # per started day late
 c.LatePenalty.unit = "day"                   # or "hour"
 c.LatePenalty.grace_minutes = 15.0           # up to 15 minutes late counts as on time
 c.LatePenalty.max_percent = 50.0             # the cap
 c.LatePenalty.zero_after_days = 7.0          # more than a week late: zero
-c.GenerateFeedback.preprocessors = [*c.GenerateFeedback.preprocessors, "parcel_course.late.LatenessNote"]
 
-# What a student wrote or printed stays inert in formgrader and in the feedback pages: sanitised HTML,
-# and formgrader's submission view under a Content-Security-Policy with a nonce (parcel_course.webguard).
-from parcel_course.webguard import configure_webguard  # noqa: E402
-
-configure_webguard(c)
+# The course's directories and gradebook (PARCEL_DB_URL, PARCEL_EXCHANGE), the sandboxed, guarded Execute, the
+# attested inputs and the verification outside the kernel, feedback without hidden tests (`parcel-course feedback
+# --show-hidden-tests` shows everything), the late rule above, and formgrader's and the feedback pages' safeguards
+# against what a student wrote or printed (sanitised HTML, a Content-Security-Policy with a nonce).
+configure_course(c, here)

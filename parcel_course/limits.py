@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields, make_dataclass, field
+from dataclasses import asdict, make_dataclass, field
 from pathlib import Path
 
 from traitlets import Bool, Dict, Enum, Float, Integer
@@ -27,7 +27,7 @@ from traitlets.config import Configurable
 # reference's at this budget, recorded by ``make solutions`` (``Course.execute_solutions``).
 from parcel_utils.checks import GRADING_BUDGET
 
-__all__ = ["GradingLimits", "Limits", "limits_config", "thread_caps", "threads_per_worker", "THREAD_VARIABLES",
+__all__ = ["GradingLimits", "Limits", "thread_caps", "threads_per_worker", "THREAD_VARIABLES",
            "reference_timings", "assignment_limits"]
 
 
@@ -138,11 +138,6 @@ def assignment_limits(limits, assignment: str, root) -> "Limits":
                                    else 3 * values["cell_timeout"])
     values.update((values.get("per_assignment") or {}).get(assignment, {}))
     return Limits(**values)
-
-
-def limits_config(limits) -> str:
-    """Lines of an nbgrader config that set ``GradingLimits`` to ``limits``."""
-    return "\n".join(f"c.GradingLimits.{f.name} = {getattr(limits, f.name)!r}" for f in fields(limits))
 
 
 #: Environment variables that cap the compute threads of NumPy's BLAS, OpenMP and TensorFlow.

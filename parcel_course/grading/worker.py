@@ -35,15 +35,13 @@ import nbformat
 import psutil
 from nbgrader.api import Gradebook, MissingEntry
 
+from ..config import DIGESTS_FILE, FLAGS_FILE, TIMINGS_FILE
 from ..directory import CourseError, grading_env, nbgrader_executable
-from ..limits import Limits, limits_config, thread_caps
+from ..limits import Limits, thread_caps
 from ..sandbox import disk_usage_mb, sandbox_available
 
 __all__ = ["GradeJob", "GradeResult", "grade_submission", "digest_files", "PHASES"]
 
-FLAGS_FILE = "integrity-flags.jsonl"
-DIGESTS_FILE = "instructor-cells.json"
-TIMINGS_FILE = "timings.jsonl"
 SANDBOX_MARK = "parcel-sandbox: kernel started in bwrap"
 
 
@@ -118,21 +116,13 @@ def _write_tree(base: Path, files: dict) -> None:
 
 
 def _worker_config(limits: Limits) -> str:
-    """The worker's nbgrader config: its private course directory, the course's integrity and the job's limits."""
-    return f"""
-c = get_config()
-import os
-here = os.path.dirname(os.path.abspath(__file__))
-c.CourseDirectory.course_id = "parcel-course"
-c.CourseDirectory.root = here
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
-{limits_config(limits)}
-from parcel_course.config import configure_grading
-configure_grading(c, flags_path=os.path.join(here, {FLAGS_FILE!r}), timings_path=os.path.join(here, {TIMINGS_FILE!r}))
-c.ScanSubmission.digests_path = os.path.join(here, {DIGESTS_FILE!r})
-c.WriteAttestInputs.preflight = False     # parcel-course grade checked the sandbox once, before its batch
-"""
+    """The worker's ``nbgrader_config.py``: the course's one configuration (:func:`parcel_course.config.configure_course`)
+    of its private course directory, with the job's limits."""
+    return ("import os\n"
+            "from parcel_course.config import configure_course\n"
+            "from parcel_course.limits import Limits\n"
+            "configure_course(get_config(), os.path.dirname(os.path.abspath(__file__)),\n"
+            f"                 Limits(**{asdict(limits)!r}), private=True)\n")
 
 
 def _kernel_usage(proc) -> tuple[float, int]:
