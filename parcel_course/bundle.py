@@ -37,6 +37,11 @@ DEFAULT_OUT = os.path.join("dist", "bundle")
 # What nbgrader puts into the student version of a notebook only if something went wrong.
 _ANSWER_MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")
 _README_MARK = "<!-- parcel-course student bundle -->"
+#: The size of a student's first install (``pip install <wheel> jupyterlab`` in a fresh venv), as
+#: ``benchmarks/student_install.py`` measured it (``benchmarks/results/student_install.json``:
+#: ``venv_bytes``, ``download_bytes``); tests/test_numbers_in_text.py keeps the two in step.
+FIRST_INSTALL = ("about 2.8 GB on disk in `.venv`, about 770 MB to download (133 packages; TensorFlow "
+                 "alone is 2.0 GB installed; measured on Linux with Python 3.11)")
 
 
 def build_student_wheel(root: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
@@ -90,7 +95,38 @@ or in the folder that the environment variable `PARCEL_DATA_DIR` names).
 
 ## On your own computer (Jupyter)
 
-Python 3.11 or newer. In a terminal, in this folder:
+### Python 3.11, 3.12 or 3.13
+
+Check in a terminal: `python3 --version` (Windows: `py --list`). You need
+3.11, 3.12 or 3.13: TensorFlow publishes no packages for 3.14 or newer yet, so
+`pip install` fails there with "No matching distribution found for
+tensorflow". If yours is older, newer, or missing:
+
+- **macOS.** The `python3` that Apple's Command Line Tools install is 3.9: too
+  old. Either download the macOS installer of Python 3.12 or 3.13 from
+  <https://www.python.org/downloads/macos/> and run it (it adds
+  `python3.12` or `python3.13` to the terminal), or with Homebrew:
+  `brew install python@3.12`. Then write `python3.12` where the commands
+  below say `python3`. On an Intel Mac take 3.11 or 3.12: TensorFlow's last
+  release for Intel Macs (2.16) has no packages for 3.13.
+- **Windows.** Download the Windows installer of Python 3.12 or 3.13 from
+  <https://www.python.org/downloads/windows/> and run it; it installs the
+  Python launcher `py`. Then write `py -3.12` where the commands below say
+  `python3` (for example `py -3.12 -m venv .venv`). A Windows without
+  Python opens the Microsoft Store when you type `python` or `python3` (an
+  "app execution alias"): the launcher `py` avoids it, and Settings > Apps >
+  Advanced app settings > App execution aliases turns the aliases off.
+- **Linux.** Your distribution's Python where it is 3.11-3.13 (Debian 12:
+  3.11, Ubuntu 24.04: 3.12, Fedora: `sudo dnf install python3.12`); on
+  Debian and Ubuntu also install the venv module:
+  `sudo apt install python3-venv`. For another version: on Ubuntu the
+  deadsnakes PPA (`sudo add-apt-repository ppa:deadsnakes/ppa`, then
+  `sudo apt install python3.12 python3.12-venv`), anywhere pyenv
+  (`pyenv install 3.12`), without root.
+
+### Install and start
+
+In a terminal, in this folder (with your Python in place of `python3`):
 
 ```bash
 python3 -m venv .venv
@@ -103,6 +139,13 @@ then open an assignment's notebook in JupyterLab and run it from the top.
 This installs TensorFlow, which runs on the CPU: enough for every assignment.
 With an NVIDIA GPU on Linux, install `"{wheel}[gpu]"` instead (it adds
 NVIDIA's CUDA libraries). VS Code works too: pick `.venv` as the kernel.
+
+The first install is large: {FIRST_INSTALL}. Install once, into this one
+`.venv`, for all four assignments.
+
+Progress bars: generating the dataset and other long steps show a text
+progress bar in the notebook. `pip install ipywidgets` turns it into a
+graphical one; without it nothing is missing and nothing warns.
 
 ## In Google Colab
 
