@@ -693,3 +693,39 @@ def test_load_features_names_a_bad_argument():
     with pytest.raises(ValueError, match="seed should be 0"):
         data.load_features("val", seed=1)
 
+
+
+@pytest.mark.slow
+def test_a_slow_correct_my_feature_keeps_every_autograded_point(tmp_path):
+    """Issue 25: a correct my_feature at 10 ms per map (40 s for the 4,000 training maps) under 03's 30 s per cell.
+
+    Before, the exploration cell ran it on every map and was cut at 30 s: the notebook stopped there and the
+    13 points of exercises 8 to 11 went with it. Now the cell stops itself at 15 s and says so.
+    """
+    import shutil
+    from parcel_course import grading
+    from parcel_course.directory import Course
+    root = tmp_path / "course"
+    (root / "source").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source" / "03_handcrafted", root / "source" / "03_handcrafted",
+                    ignore=shutil.ignore_patterns("*.src.py"))
+    course = Course(root)
+    course.generate(["03_handcrafted"])
+    d = course.submitted / "slow" / "03_handcrafted"
+    d.mkdir(parents=True)
+    nb = nbformat.read(root / "source" / "03_handcrafted" / "handcrafted.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "my_feature"]
+    cell.source = cell.source.replace("def my_feature(depth):\n",
+                                      "def my_feature(depth):\n    import time\n    time.sleep(0.010)\n", 1)
+    assert "time.sleep(0.010)" in cell.source
+    nbformat.write(nb, d / "handcrafted.ipynb")
+    floors = course.limits()          # the strictest timeouts the grader derives: 30 s per cell, 180 s in all
+    limits = floors.replace(cell_timeout=floors.min_cell_timeout, total_timeout=floors.min_total_timeout)
+    (result,) = grading.grade_all(course, ["03_handcrafted"], workers=1, limits=limits, progress=False)
+    assert result.status == "graded", (result.status, result.reason, result.log[-2000:])
+    auto = {g["grade_id"]: (g["auto_score"], g["max_score"]) for g in result.grades
+            if g["grade_id"].startswith("test_") and not g["needs_manual_grade"]}
+    assert len(auto) == 11 and all(s == m for s, m in auto.values()), auto
+    text = result.notebooks["handcrafted"]
+    assert "my_feature, training maps: stopped after" in text and "my_feature, validation maps: stopped after" not in text
