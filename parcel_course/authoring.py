@@ -53,6 +53,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from importlib.resources import files
 
 import nbformat
 
@@ -115,7 +116,6 @@ def _nbgrader_meta(kind: str, opts: dict) -> dict | None:
 
 def _included(snippet: str, lines: list, where: str) -> str:
     """The code of ``parcel_course/templates/<snippet>.py``, for a cell whose script body is empty."""
-    from importlib.resources import files
     if lines:
         raise AuthoringError(f"{where}: a cell with include={snippet} takes its code from the snippet; "
                              "leave its body empty.")

@@ -6,7 +6,7 @@ import sys
 
 
 def _course(args):
-    from parcel_course.directory import Course
+    from parcel_course.directory import Course   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     return Course(args.root)
 
 
@@ -29,7 +29,7 @@ def cmd_solutions(args):
 
 
 def cmd_release(args):
-    from parcel_course import exchange
+    from parcel_course import exchange   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     course = _course(args)
     course.build_source()
     done = exchange.release(course, args.assignments or None)
@@ -37,7 +37,7 @@ def cmd_release(args):
 
 
 def cmd_collect(args):
-    from parcel_course import exchange
+    from parcel_course import exchange   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     course = _course(args)
     if args.source or args.lms:
         return cmd_collect_lms(course, args)
@@ -64,7 +64,7 @@ def _limits(course, args):
 
 
 def cmd_grade(args):
-    from parcel_course.grading.schedule import grade_all
+    from parcel_course.grading.schedule import grade_all   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     course = _course(args)
     results = grade_all(course, args.assignments or None, args.student or None,
                         workers=args.workers, scheduler=args.scheduler,
@@ -76,16 +76,16 @@ def cmd_grade(args):
 
 
 def cmd_feedback(args):
-    from parcel_course.feedback import write_feedback
+    from parcel_course.feedback import write_feedback   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     paths = write_feedback(_course(args), args.assignments or None, args.student or None,
                            show_hidden_tests=args.show_hidden_tests)
     print(f"wrote {len(paths)} feedback file(s)")
 
 
 def cmd_export(args):
-    from parcel_course.report import export_grades
+    from parcel_course.report import export_grades   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     if args.lms:
-        from parcel_course.lms import export_lms
+        from parcel_course.lms import export_lms   # imported by the subcommand that needs it: `parcel-course --help` stays fast
         for p in export_lms(_course(args), args.lms, args.assignment, roster=args.roster, missing=args.missing,
                             feedback=not args.no_feedback):
             print(p)
@@ -95,8 +95,8 @@ def cmd_export(args):
 
 def cmd_collect_lms(course, args):
     """``collect <assignment> --from <download> --lms moodle|canvas``: the LMS route (parcel_course.lms)."""
-    from parcel_course.directory import CourseError
-    from parcel_course.lms import collect_lms
+    from parcel_course.directory import CourseError   # imported by the subcommand that needs it: `parcel-course --help` stays fast
+    from parcel_course.lms import collect_lms   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     if not (args.source and args.lms) or len(args.assignments) != 1:
         raise CourseError("Collecting from an LMS takes one assignment, --from <download .zip or folder> and "
                           "--lms moodle|canvas, e.g. `parcel-course collect 01_convolution --from dl.zip --lms moodle`.")
@@ -108,14 +108,14 @@ def cmd_collect_lms(course, args):
 
 
 def cmd_report(args):
-    from parcel_course.report import write_report, summary_table
+    from parcel_course.report import write_report, summary_table   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     course = _course(args)
     print(summary_table(course))
     print(f"report: {write_report(course, args.out)}")
 
 
 def cmd_bundle(args):
-    from parcel_course.bundle import write_bundle
+    from parcel_course.bundle import write_bundle   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     course = _course(args)
     paths = write_bundle(course, args.out, make_zip=not args.no_zip)
     for p in paths:
@@ -125,9 +125,9 @@ def cmd_bundle(args):
 
 
 def cmd_demo(args):
-    from parcel_course.demo import run_demo
+    from parcel_course.demo import run_demo   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     if args.lms:
-        from parcel_course.lms import run_lms_demo
+        from parcel_course.lms import run_lms_demo   # imported by the subcommand that needs it: `parcel-course --help` stays fast
         run_lms_demo(_course(args), args.lms, workers=args.workers,
                      **({"assignment": args.assignments[0]} if args.assignments else {}))
         return
@@ -135,7 +135,7 @@ def cmd_demo(args):
 
 
 def cmd_similarity(args):
-    from parcel_course.similarity import STATEMENT, similarity_all
+    from parcel_course.similarity import STATEMENT, similarity_all   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     course = _course(args)
     for s in similarity_all(course, args.assignments or None, workers=args.workers):
         marked = ", ".join(f"{e} ({why})" for e, why in sorted(s["marked"].items()))
@@ -148,7 +148,7 @@ def cmd_similarity(args):
 
 
 def cmd_extend(args):
-    from parcel_course.late import grant_extension
+    from parcel_course.late import grant_extension   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     r = grant_extension(_course(args), args.student, args.assignment, days=args.days, hours=args.hours)
     print(f"{r['student']} / {r['assignment']}: " + (f"extension {r['extension']}, due {r['due']}" if r["extension"]
           else f"no extension, due {r['due']}") + (f"; submitted {r['submitted']}, late by {r['late'] or 'nothing'}, "
@@ -157,8 +157,8 @@ def cmd_extend(args):
 
 
 def cmd_extensions(args):
-    from parcel_course.late import list_extensions
-    from parcel_course.report import _text_table
+    from parcel_course.late import list_extensions   # imported by the subcommand that needs it: `parcel-course --help` stays fast
+    from parcel_course.report import _text_table   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     rows = list_extensions(_course(args), args.assignments or None, all_students=args.all)
     if not rows:
         print("No extension granted" + (" and no submission" if args.all else "") + ".")
@@ -253,7 +253,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from parcel_course.directory import CourseError
+    from parcel_course.directory import CourseError   # imported by the subcommand that needs it: `parcel-course --help` stays fast
     try:
         args.fn(args)
     except CourseError as exc:

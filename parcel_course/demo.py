@@ -40,6 +40,10 @@ from . import exchange
 from .authoring import solution_text as _solution_text
 from .directory import Course
 from .mistakes import MISTAKES
+from .feedback import write_feedback
+from .grading.schedule import grade_all
+from .report import export_grades, summary_table, write_report
+from .similarity import similarity_all
 
 STUDENTS = ["ada", "ben", "cleo", "dan", "eve", "gil", "fay"]   # fay last: the due date passes before she submits
 NOT_HANDED_IN = {"02_parameters": {"gil"}, "03_handcrafted": {"gil"}, "04_cnn": {"cleo", "eve", "fay", "gil"}}
@@ -122,7 +126,7 @@ def persona(student: str, assignment: str, notebook: str, first_assignment: str)
 
 def _date_later(course: Course, student: str, assignments, days: int, hours: int) -> None:
     """Move the collected submissions' timestamps of ``student`` later (the demo's late student)."""
-    from nbgrader.utils import parse_utc
+    from nbgrader.utils import parse_utc   # nbgrader: heavy (its apps import the notebook stack)
     for a in assignments:
         p = course.submitted / student / a / "timestamp.txt"
         if p.exists():
@@ -132,9 +136,6 @@ def _date_later(course: Course, student: str, assignments, days: int, hours: int
 
 def run_demo(course: Course, workers: int = 2, assignments=None, out=print) -> dict:
     """Run the whole demo; returns timings of each stage."""
-    from .feedback import write_feedback
-    from .grading.schedule import grade_all
-    from .report import export_grades, summary_table, write_report
     t = {}
     t0 = time.perf_counter()
     assignments = course.check_assignments(assignments)
@@ -180,7 +181,6 @@ def run_demo(course: Course, workers: int = 2, assignments=None, out=print) -> d
         t1 = time.perf_counter()
         grade_all(course, assignments, workers=workers)
         t["grade"] = time.perf_counter() - t1
-        from .similarity import similarity_all
         out("-- similarity (parcel-course similarity)")
         similarity_all(course, assignments, workers=workers)
         out("-- feedback, export, report")

@@ -133,8 +133,7 @@ def course_plugin(course):
 
     Without that line it is nbgrader's own plugin (no penalty).
     """
-    from nbgrader.plugins import LateSubmissionPlugin
-    from traitlets.utils.importstring import import_item
+    from nbgrader.plugins import LateSubmissionPlugin   # nbgrader: heavy (its apps import the notebook stack)
     config = course.config()
     cls = config.get("AssignLatePenalties", {}).get("plugin_class", LateSubmissionPlugin)
     if isinstance(cls, str):
@@ -223,8 +222,7 @@ def grant_extension(course, student: str, assignment: str, days: float = 0, hour
     >>> grant_extension(Course("."), "ann", "01_convolution", days=2)["due"]   # doctest: +SKIP
     '2026-03-03 12:00 UTC'
     """
-    from nbgrader.api import MissingEntry
-    from .directory import CourseError
+    from nbgrader.api import MissingEntry   # nbgrader: heavy (its apps import the notebook stack)
     if days < 0 or hours < 0:
         raise CourseError(f"An extension cannot be negative (got --days {days:g} --hours {hours:g}); "
                           "use 0 to remove one.")
@@ -292,6 +290,9 @@ def late_rows(course) -> list[dict]:
 # -- the feedback ------------------------------------------------------------------------------
 
 from nbgrader.preprocessors import NbGraderPreprocessor  # noqa: E402
+from .directory import CourseError
+from traitlets.utils.importstring import import_item
+import nbformat
 
 
 class LatenessNote(NbGraderPreprocessor):
@@ -303,8 +304,7 @@ class LatenessNote(NbGraderPreprocessor):
     """
 
     def preprocess(self, nb, resources):
-        import nbformat
-        from nbgrader.api import Gradebook, MissingEntry
+        from nbgrader.api import Gradebook, MissingEntry   # nbgrader: heavy (its apps import the notebook stack)
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             try:
@@ -335,8 +335,7 @@ class LatenessNote(NbGraderPreprocessor):
 
 def _plugin_from(parent):
     """The rule configured where ``parent`` (an nbgrader app's preprocessor) reads its configuration."""
-    from nbgrader.plugins import LateSubmissionPlugin
-    from traitlets.utils.importstring import import_item
+    from nbgrader.plugins import LateSubmissionPlugin   # nbgrader: heavy (its apps import the notebook stack)
     cls = parent.config.get("AssignLatePenalties", {}).get("plugin_class", LateSubmissionPlugin)
     return (import_item(cls) if isinstance(cls, str) else cls)(config=parent.config)
 

@@ -6,6 +6,12 @@ records it in ``parcel_utils/reference_metrics.json``, which the student
 package ships: the bars the notebooks state and the checks compare with.
 """
 from __future__ import annotations
+from pathlib import Path
+import datetime
+import json
+import os
+import platform
+import tempfile
 
 from parcel_utils.checks import METRIC_MIME, REFERENCE_METRICS, load_reference_metrics
 
@@ -34,12 +40,6 @@ def record_reference_metric(assignment, key, value, machine=None, note=None, pat
     -------
     >>> record_reference_metric("03_handcrafted", "test_accuracy", 0.87, path="/tmp/m.json")  # doctest: +SKIP
     """
-    import datetime
-    import json
-    import os
-    import platform
-    import tempfile
-    from pathlib import Path
     if not isinstance(assignment, str) or not isinstance(key, str):
         raise ValueError("assignment and key should be strings, e.g. '03_handcrafted', 'test_accuracy'.")
     value = float(value)

@@ -29,9 +29,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
+import jinja2
 
 from .directory import Course
 from .grading.gradebook import load_ledgers
+from .intake import report_rows
+from .late import _describe_plugin, course_plugin, late_rows
+from .similarity import STATEMENT, report_sections
 
 __all__ = ["submission_rows", "question_rows", "pending_manual_grades", "cell_failure_reason", "export_grades",
            "write_report", "summary_table"]
@@ -140,7 +144,7 @@ def _question_order(course: Course, assignment: str) -> dict:
 
 def _gradebook_records(course: Course) -> dict:
     """(student, assignment) -> what the gradebook holds about that submission."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook   # nbgrader: heavy (its apps import the notebook stack)
     out = {}
     if not course.has_gradebook():
         return out
@@ -397,7 +401,7 @@ TEMPLATE = "report.html.j2"
 
 
 def _png(fig) -> str:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # matplotlib: heavy
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
@@ -427,7 +431,6 @@ def _question_stats(qrows: list[dict]) -> list[dict]:
 
 
 def _template_env():
-    import jinja2
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=False, lstrip_blocks=False)
@@ -509,11 +512,8 @@ def _report_context(course: Course) -> dict:
                     "yes" if r["needs_manual_grade"] else "", r["grading_seconds"], r["execution_seconds"],
                     r["sandbox"], r["reason"]] for r in rows],
     )
-    from .late import _describe_plugin, course_plugin, late_rows
-    from .similarity import STATEMENT, report_sections
     ctx.update(late_rule=_describe_plugin(course_plugin(course)), late_rows=late_rows(course),
                similarity=report_sections(course), similarity_statement=STATEMENT)
-    from .intake import report_rows
     ctx.update(intake_table=report_rows(course.submitted))    # refused or flagged at collection (issue 24)
     return ctx
 

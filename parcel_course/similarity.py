@@ -41,9 +41,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+import base64
+import multiprocessing
+import zlib
 
 from traitlets import Float, Int
 from traitlets.config import Configurable
+from .authoring import solution_text as _solution_text
+from .directory import Course
+from .directory import CourseError
+import jinja2
+import nbformat
+import numpy as np
 
 __all__ = ["Similarity", "fingerprint", "compare_answers", "collect_answers", "write_similarity",
            "report_sections", "SimilarityResult"]
@@ -91,8 +101,6 @@ def _stable_kgram_hashes(string, k):
     """copydetect's ``hashed_kgrams`` with a hash that is the same in every process and run (CRC-32 and
     Adler-32 of the k-gram, 64 bits): Python's ``hash`` of a string changes with each interpreter, and
     with it which fingerprints winnowing keeps, so the same class would score a little differently twice."""
-    import zlib
-    import numpy as np
     out = np.empty(max(0, len(string) - k + 1), dtype=np.int64)
     for i in range(len(out)):
         b = string[i:i + k].encode("utf-8", "surrogatepass")
@@ -101,8 +109,8 @@ def _stable_kgram_hashes(string, k):
 
 
 def _cd():
-    import copydetect.detector
-    import copydetect.utils
+    import copydetect.detector   # copydetect: imported only when needed
+    import copydetect.utils   # copydetect: imported only when needed
     copydetect.utils.hashed_kgrams = _stable_kgram_hashes
     return copydetect
 
@@ -122,7 +130,6 @@ def fingerprint(code: str, opts: Similarity, boilerplate=None):
 
 def boilerplate_hashes(texts, opts: Similarity):
     """Every k-gram hash of ``texts`` (window 1, as copydetect does for boilerplate)."""
-    import numpy as np
     hashes = set()
     for t in texts:
         if t and t.strip():
@@ -235,7 +242,6 @@ def compare_answers(answers: dict, boilerplate: str | list = "", reference: dict
 
 def _answer_cells(path: Path) -> dict:
     """grade_id -> source of the code answer cells (nbgrader ``solution``) of a notebook."""
-    import nbformat
     nb = nbformat.read(path, as_version=4)
     out = {}
     for c in nb.cells:
@@ -254,8 +260,6 @@ def collect_answers(course, assignment: str) -> tuple[dict, dict, list, list]:
     release notebooks' code cells (given code and stubs); unreadable: the
     submissions whose notebook could not be read (named in the report).
     """
-    import nbformat
-    from .authoring import solution_text as _solution_text
     reference, given = {}, []
     for src in course.notebooks(assignment):
         for gid, code in _answer_cells(src).items():
@@ -322,7 +326,6 @@ given code and reference solution left out. Threshold {{ threshold }}.</p>
 
 
 def _pair_page(result: SimilarityResult, answers: dict, assignment: str, a: str, b: str) -> str:
-    import jinja2
     cd = _cd()
     exercises = []
     for e in result.exercises:
@@ -349,9 +352,9 @@ def _safe(name: str) -> str:
 
 
 def _histogram(result: SimilarityResult, path: Path, assignment: str) -> None:
-    import matplotlib
+    import matplotlib   # matplotlib: heavy
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # matplotlib: heavy
     values = [v for (a, b), per in result.scores.items() for e, v in per.items() if e not in result.marked]
     n_pairs = len(result.students) * (len(result.students) - 1) // 2
     n_zero = n_pairs * len([e for e in result.exercises if e not in result.marked]) - len(values)
@@ -380,7 +383,6 @@ def write_similarity(course, assignment: str, out_dir=None, opts: Similarity | N
     >>> [(p["a"], p["b"], p["exercise"]) for p in s["flagged"]]   # doctest: +SKIP
     [('ada', 'gil', 'convolution/correlate2d')]
     """
-    from .directory import CourseError
     course.check_assignments([assignment])
     if opts is None:
         opts = Similarity(config=course.config())
@@ -430,22 +432,17 @@ def similarity_all(course, assignments=None, workers: int = 1) -> list[dict]:
     todo = [a for a in course.check_assignments(assignments) if any(course.submitted.glob(f"*/{a}"))]
     if workers <= 1 or len(todo) <= 1:
         return [write_similarity(course, a) for a in todo]
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
-    from .directory import Course
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as ex:
         return list(ex.map(_write_one, [str(course.root)] * len(todo), todo))
 
 
 def _write_one(root: str, assignment: str) -> dict:
-    from .directory import Course
     return write_similarity(Course(root), assignment)
 
 
 def report_sections(course, reports_dir=None) -> list[dict]:
     """The summaries under ``reports/similarity/`` for the instructor report, the histogram as a data URI
     and each page's link relative to ``reports/``."""
-    import base64
     base = Path(reports_dir) if reports_dir is not None else course.reports
     out = []
     for p in sorted((base / "similarity").glob("*/summary.json")):

@@ -30,6 +30,14 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from dataclasses import asdict
+import atexit
+import secrets
+import select
+import shutil
+import signal
+import threading
+import time
 
 __all__ = ["unsafe_config", "verify_saved_models", "main", "serve", "CheckerServer", "checker_server", "VERDICT"]
 
@@ -83,9 +91,9 @@ def _check(model_file: str, key: str, record) -> str | None:
     if why:
         return why
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
     from parcel_utils.augment import RandomHeightScale  # noqa: F401 - made (and registered with Keras) on first use
-    from . import registry
+    from . import registry   # the checker process imports the registry only when it checks a model
     check = registry.find(key)
     try:    # with its optimizer only for a check that reads it (a student's loss must not fail the others)
         model = keras.saving.load_model(model_file, compile=check.needs_compile, safe_mode=True)
@@ -105,7 +113,6 @@ def main(argv=None, request: str = "") -> int:
     if not argv or len(argv) % 3:
         print("usage: python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [...]", file=sys.stderr)
         return 2
-    import time
     for i in range(0, len(argv), 3):
         t0 = time.perf_counter()
         try:
@@ -134,15 +141,13 @@ def serve(limits: dict | None = None) -> int:
     kernel's caps (``limits``: memory, processes; :func:`parcel_course.sandbox.over_caps`)
     and kills it past one, with a verdict that says so.
     """
-    import shutil
-    import time
-    from .limits import Limits
-    from .sandbox import kill_tree, over_caps
+    from .limits import Limits   # the checker process imports the registry only when it checks a model
+    from .sandbox import kill_tree, over_caps   # the checker process imports the registry only when it checks a model
     caps = Limits(**(limits or {}))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras  # noqa: F401 - what each check would import: done once, here
     from parcel_utils.augment import RandomHeightScale  # noqa: F401
-    from . import registry
+    from . import registry   # the checker process imports the registry only when it checks a model
     registry.all_checks()
     print(READY, flush=True)
     while True:
@@ -190,8 +195,8 @@ def _checker_command(args, work, readonly, sandbox: str, threads: int, limits=No
     limits (:mod:`parcel_course.rlimits`), the same allow-listed environment, ``nobody`` outside the
     sandbox where the grader is root.  Its environment is set by the launcher: the one returned is empty
     of anything but ``PATH``."""
-    from .limits import Limits, thread_caps
-    from .sandbox import bwrap_prefix, dataset_cache, give_to_sandbox, kernel_env, rlimits_launcher
+    from .limits import Limits, thread_caps   # the checker process imports the registry only when it checks a model
+    from .sandbox import bwrap_prefix, dataset_cache, give_to_sandbox, kernel_env, rlimits_launcher   # the checker process imports the registry only when it checks a model
     limits = limits or Limits()
     cache = dataset_cache()
     bwrap = sandbox == "bwrap"
@@ -215,8 +220,7 @@ class CheckerServer:
     """
 
     def __init__(self, sandbox: str, threads: int, limits=None):
-        from dataclasses import asdict
-        from .limits import Limits
+        from .limits import Limits   # the checker process imports the registry only when it checks a model
         self.sandbox, self.threads = sandbox, threads
         limits = limits or Limits()
         self.spool = tempfile.mkdtemp(prefix="parcel-verify-spool-")
@@ -237,8 +241,6 @@ class CheckerServer:
         return self.proc.poll() is None
 
     def _read_until(self, done, timeout: float, lines=None):
-        import select
-        import time
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" in self._buf:
@@ -261,8 +263,6 @@ class CheckerServer:
 
     def ask(self, jobs, timeout: float) -> tuple[list, str]:
         """Send one request (``(model_file, key, record)`` each); the verdict lines, and why there are none."""
-        import secrets
-        import shutil
         rid = secrets.token_hex(8)
         folder = Path(self.spool) / rid
         folder.mkdir()
@@ -288,14 +288,12 @@ class CheckerServer:
             shutil.rmtree(folder, ignore_errors=True)
 
     def kill(self) -> None:
-        import signal
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except OSError:
             pass
 
     def close(self) -> None:
-        import shutil
         self.kill()
         try:
             self.proc.wait(timeout=10)
@@ -316,7 +314,6 @@ def checker_server(sandbox: str, threads: int, limits=None) -> CheckerServer:
         _SERVER.close()
         _SERVER = None
     if _SERVER is None:
-        import atexit
         _SERVER = CheckerServer(sandbox, threads, limits)
         atexit.register(_SERVER.close)
     return _SERVER
@@ -334,8 +331,8 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     ``timeout`` seconds per model).  The dataset cache is made complete here
     first, since the sandbox can only read it.
     """
-    from .sandbox import sandbox_available
-    from .scratch import ScratchError, read_back
+    from .sandbox import sandbox_available   # the checker process imports the registry only when it checks a model
+    from .scratch import ScratchError, read_back   # the checker process imports the registry only when it checks a model
     whys = [None] * len(jobs)
     mode = "bwrap" if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()) else "none"
     cap = (getattr(limits, "max_file_mb", 0) or 512) * 2**20
@@ -373,9 +370,8 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
 def _run_watched(cmd, work, env, limit, limits=None) -> tuple[str, str, int | None]:
     """Run the one-off checker, watched as a kernel is (:func:`parcel_course.sandbox.watch_tree`):
     its stdout, what went wrong ('' or why it was stopped) and its exit status (None when stopped)."""
-    import threading
-    from .limits import Limits
-    from .sandbox import watch_tree
+    from .limits import Limits   # the checker process imports the registry only when it checks a model
+    from .sandbox import watch_tree   # the checker process imports the registry only when it checks a model
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     stop, killed = threading.Event(), []
@@ -386,7 +382,6 @@ def _run_watched(cmd, work, env, limit, limits=None) -> tuple[str, str, int | No
         stdout, stderr = proc.communicate(timeout=limit)
         rc = proc.returncode
     except subprocess.TimeoutExpired:
-        import signal
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:

@@ -324,7 +324,7 @@ def page_policy(body: bytes) -> str | None:
 
 
 def _transform_class(log):
-    from tornado.web import OutputTransform
+    from tornado.web import OutputTransform   # tornado: imported only when needed
 
     class WebGuardTransform(OutputTransform):
         """Sets the policy header on formgrader's submission view and the submission's files."""
@@ -376,7 +376,7 @@ def configure_webguard(c) -> None:
     >>> c = Config(); configure_webguard(c); c.HTMLExporter.sanitize_html
     True
     """
-    import nbgrader
+    import nbgrader   # nbgrader: heavy (its apps import the notebook stack)
     nbgrader_templates = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader",
                                       "templates")
     c.HTMLExporter.sanitize_html = True

@@ -29,8 +29,10 @@ import os
 import pickle
 import re
 from pathlib import Path
+from importlib.metadata import entry_points
 
 import numpy as np
+from .checks import fitted_steps
 
 __all__ = ["attest", "attest_model", "encode_value", "decode_value", "load_cases", "ATTEST_MIME",
            "ATTEST_MODEL_MIME", "ATTEST_DIR", "INPUTS_DIR"]
@@ -64,7 +66,6 @@ def _instructor():
     nothing of the instructor's by name: it is a leaf, and a student's
     install, which has no such entry point, gets ``None``.
     """
-    from importlib.metadata import entry_points
     for ep in entry_points(group=REGISTRY_ENTRY_POINT):
         try:
             registry = ep.load()
@@ -132,7 +133,7 @@ def load_cases(key):
 
 def _publish(mime, payload, text):
     try:
-        from IPython.display import publish_display_data
+        from IPython.display import publish_display_data   # optional: may be missing
     except ImportError:   # plain Python: nothing to publish to
         return
     publish_display_data({mime: payload, "text/plain": text})
@@ -284,7 +285,6 @@ def fitted_attribute_count(model):
     >>> fitted_attribute_count(StandardScaler()), fitted_attribute_count(StandardScaler().fit([[0.0], [1.0]])) > 0
     (0, True)
     """
-    from .checks import fitted_steps
     return sum(1 for est in fitted_steps(model) for k in vars(est) if k.endswith("_") and not k.startswith("_"))
 
 
@@ -296,7 +296,7 @@ def knn_model(n_neighbors):
     >>> knn_model(3).n_neighbors
     3
     """
-    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neighbors import KNeighborsClassifier   # scikit-learn: heavy
     return KNeighborsClassifier(n_neighbors=n_neighbors)
 
 
@@ -336,7 +336,6 @@ def fit_fingerprint(model):
     >>> fit_fingerprint(m).tolist()
     [2.0, 1.0, 1.0, 1.0, 2.0, -1.0, 1.0]
     """
-    from .checks import fitted_steps
     steps = fitted_steps(model)
     scaler = next((e for e in steps[:-1] if hasattr(e, "n_samples_seen_") and getattr(e, "mean_", None) is not None
                    and getattr(e, "scale_", None) is not None), None)

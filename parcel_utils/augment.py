@@ -42,7 +42,7 @@ AUGMENTATION_LAYER_TYPES = ("RandomFlip", "RandomRotation", "RandomTranslation",
 
 
 def _keras():
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
     return keras
 
 

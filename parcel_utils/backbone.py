@@ -105,8 +105,8 @@ def build_backbone(input_shape=None, alpha=ALPHA, channels=1, name="backbone"):
     >>> m.output_shape
     (None, 1280)
     """
-    import keras
-    from keras import layers
+    import keras   # Keras/TensorFlow: seconds to import
+    from keras import layers   # Keras/TensorFlow: seconds to import
 
     input_shape = _check_input_shape(input_shape)
     inp = keras.Input(input_shape, name="depth_mm")
@@ -123,7 +123,7 @@ def build_backbone(input_shape=None, alpha=ALPHA, channels=1, name="backbone"):
 
 def _imagenet_weights(input_shape, alpha, cache_dir=None):
     """Path of ImageNet MobileNetV2 weights (no top), downloading if possible."""
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
 
     size = 224 if min(input_shape[:2]) > 192 else max(s for s in (96, 128, 160, 192) if s <= max(min(input_shape[:2]), 96))
     fname = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{size}_no_top.h5"
@@ -191,7 +191,7 @@ def load_backbone(weights=DEFAULT_WEIGHTS, input_shape=None, trainable=True, nam
         path = _imagenet_weights(input_shape, ALPHA, cache_dir)
         model = build_backbone(input_shape, channels=3, name=name)
         # the MobileNetV2 part of the model is the applications model itself
-        import keras
+        import keras   # Keras/TensorFlow: seconds to import
         ref = keras.applications.MobileNetV2(input_shape=(input_shape[0], input_shape[1], 3), alpha=ALPHA,
                                              include_top=False, weights=path, pooling="avg")
         for layer in ref.layers:

@@ -85,8 +85,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+import warnings
 
 import numpy as np
+from .progress import progress_bar
 
 __all__ = [
     "CLASS_NAMES", "CLASS_PROBS", "IMAGE_SIZE", "PIXEL_MM", "SPLITS", "SPLIT_CODES",
@@ -582,7 +584,6 @@ def generate_parcels(split, n=None, seed=0, progress=False):
     y = np.empty(n, np.int64)
     it = range(n)
     if progress:
-        from .progress import progress_bar
         it = progress_bar(it, desc=f"generating parcels ({split})", unit="map", mininterval=0.5)
     for i in it:
         X[i], y[i] = render_parcel(_sample_seed(split, i, seed))
@@ -705,7 +706,6 @@ def load_parcels(split, seed=0, cache_dir=None, progress=True):
     try:
         _atomic_savez(path, units=units, y=y)
     except OSError as exc:          # a read-only cache must not lose the generated data
-        import warnings
         warnings.warn(f"could not write the parcel cache at {path} ({exc}); set PARCEL_DATA_DIR "
                       "to a writable directory to keep it.", stacklevel=2)
     return X, y, CLASS_NAMES
@@ -738,14 +738,13 @@ def export_image_folders(split, out_dir, seed=0, cache_dir=None, progress=True):
     -------
     >>> export_image_folders("val", "/tmp/parcels/val")   # doctest: +SKIP
     """
-    from PIL import Image
+    from PIL import Image   # Pillow: heavy
     X, y, names = load_parcels(split, seed=seed, cache_dir=cache_dir, progress=progress)
     out = Path(out_dir)
     for name in names:
         (out / name).mkdir(parents=True, exist_ok=True)
     it = range(len(X))
     if progress:
-        from .progress import progress_bar
         it = progress_bar(it, desc=f"exporting {split}", unit="png", mininterval=0.5)
     for i in it:
         units = np.rint(X[i].astype(np.float64) / PNG_MM_PER_UNIT).astype(np.uint16)
@@ -760,7 +759,7 @@ def read_png_depth(path):
     -------
     >>> d = read_png_depth("/tmp/parcels/val/box/val_00003.png")   # doctest: +SKIP
     """
-    from PIL import Image
+    from PIL import Image   # Pillow: heavy
     units = np.asarray(Image.open(path)).astype(np.uint16)
     if units.ndim != 2:
         raise ValueError(f"path should name a single-channel 16-bit PNG written by export_image_folders, got shape {units.shape}.")

@@ -61,7 +61,7 @@ def _shape(shape, name="input_shape"):
 # ------------------------------------------------------------------ reading a built model
 def flat_layers(model):
     """The layers of a model, nested models expanded, input layers left out."""
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
 
     out = []
     for layer in model.layers:
@@ -121,8 +121,8 @@ def build_stack(input_shape, layers, name="stack"):
     >>> build_stack((8, 8, 1), [("conv", 2, 3), ("flatten",), ("dense", 4)]).count_params()  # doctest: +SKIP
     312
     """
-    import keras
-    from keras import layers as L
+    import keras   # Keras/TensorFlow: seconds to import
+    from keras import layers as L   # Keras/TensorFlow: seconds to import
 
     shape = _shape(input_shape)
     if not isinstance(layers, (list, tuple)):
@@ -158,8 +158,8 @@ def build_simple_cnn(input_shape=(28, 28, 1), num_classes=10, pool=False):
     >>> build_simple_cnn().count_params()  # doctest: +SKIP
     433290
     """
-    import keras
-    from keras import layers
+    import keras   # Keras/TensorFlow: seconds to import
+    from keras import layers   # Keras/TensorFlow: seconds to import
 
     input_shape = _shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
@@ -197,7 +197,7 @@ def case_model(spec, known=None):
 
 
 def _keras_application(name):
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
 
     return getattr(keras.applications, name)(weights=None)
 

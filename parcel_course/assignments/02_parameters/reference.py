@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import numpy as np
 
 from parcel_utils.keras_tools import (LECTURE_APPLICATIONS_TABLE, applications_table, build_simple_cnn,  # noqa: F401
                                      build_stack, layer_table)
@@ -345,7 +346,6 @@ def random_stack(seed, input_shape=None, max_blocks=3, max_dense=2):
     >>> len(output_shapes(shape, layers)) == len(layers)
     True
     """
-    import numpy as np
 
     rng = np.random.default_rng(seed)
     if input_shape is None:
@@ -388,8 +388,8 @@ def build_lenet5(input_shape=(32, 32, 1), num_classes=10):
     >>> build_lenet5().count_params()  # doctest: +SKIP
     61706
     """
-    import keras
-    from keras import layers
+    import keras   # Keras/TensorFlow: seconds to import
+    from keras import layers   # Keras/TensorFlow: seconds to import
 
     input_shape = _shape(input_shape)
     num_classes = _positive_int(num_classes, "num_classes")
@@ -416,8 +416,8 @@ def build_mlp(input_shape=(32, 32, 1), hidden_units=84, num_classes=10):
     >>> build_mlp().count_params()  # doctest: +SKIP
     86950
     """
-    import keras
-    from keras import layers
+    import keras   # Keras/TensorFlow: seconds to import
+    from keras import layers   # Keras/TensorFlow: seconds to import
 
     input_shape = _shape(input_shape)
     hidden_units = _positive_int(hidden_units, "hidden_units")
@@ -441,7 +441,7 @@ def vgg16_topology(input_shape=(224, 224, 3), include_top=True, classes=1000):
     >>> vgg16_topology().count_params()  # doctest: +SKIP
     138357544
     """
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
 
     input_shape = _shape(input_shape)
     if len(input_shape) != 3:

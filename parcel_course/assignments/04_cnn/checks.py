@@ -33,6 +33,7 @@ from parcel_course.limits import GRADING_BUDGET
 from parcel_course.registry import Check, ModelCheck
 
 from . import reference as ref
+from parcel_utils.data import load_parcels
 
 ASSIGNMENT = "04_cnn"
 NOTEBOOK = "cnn"
@@ -116,7 +117,6 @@ def nearest_indices_l1(train_features, query_features, k=1):
 # Run by attest_model in the instructor's kernel, and by the grader on the saved file (a process of its own).
 
 def _val_maps(n):
-    from parcel_utils.data import load_parcels
     return load_parcels("val", progress=False)[0][:n, ..., None]
 
 
@@ -130,7 +130,7 @@ def check_augmentation_model(aug, n=16):
     they change, stay >= 0, an empty belt stays empty, and every height of a
     flat box stays within 10 % of the box's.
     """
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
     x = _val_maps(n)
     layers_ = list(getattr(aug, "layers", []))
     check_equal([type(layer).__name__ for layer in layers_], list(AUGMENTATION_LAYER_TYPES),
@@ -206,7 +206,7 @@ def check_fine_tuning(model, first_trainable="block_15_expand", max_learning_rat
 
     Reads the optimizer: its :class:`ModelCheck` loads the saved model compiled.
     """
-    import keras
+    import keras   # Keras/TensorFlow: seconds to import
     backbone = _backbone_of(model, holding=first_trainable)
     names = [layer.name for layer in backbone.layers]
     start = names.index(first_trainable)
@@ -242,7 +242,7 @@ def check_saved_selection(model, record, *, rtol, val_subset=None, monitor="val_
     losses are the cross-entropy of the model's predictions, computed here
     from the dataset.
     """
-    from parcel_utils.data import load_parcels, stratified_subset
+    from parcel_utils.data import load_parcels, stratified_subset   # here: `load_parcels` is another name at module level
     h = np.asarray(record, dtype=np.float64).ravel()
     if h.size == 0 or not np.all(np.isfinite(h)):
         raise AssertionError(f"the history of {name} records no {monitor!r}: pass validation_data=(X_val, y_val) "
@@ -266,7 +266,6 @@ def check_model_accuracy(model, assignment, key, *, tolerance, split="test", bat
     accuracy is checked with :func:`parcel_utils.checks.check_accuracy_against_reference`,
     against the reference's accuracy at the budget graded kernels train at (``GRADING_BUDGET``).
     """
-    from parcel_utils.data import load_parcels
     X, y, _ = load_parcels(split, progress=False)
     out = np.asarray(model.predict(X[..., None], batch_size=batch_size, verbose=0))
     if out.shape[:1] != y.shape or out.ndim != 2:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
+from parcel_utils.augment import RandomHeightScale
 
 __all__ = ["augmentation_layers", "mix_samples", "mixup", "aggregate_posteriors", "tta_predict",
            "nearest_neighbours_l1", "AUGMENTATION_LAYER_TYPES", "D4_TRANSFORMS"]
@@ -83,8 +84,7 @@ def augmentation_layers(rotation=0.5, translation=0.05, zoom=0.1, height_scale=0
     >>> [type(l).__name__ for l in aug.layers] == list(AUGMENTATION_LAYER_TYPES)
     True
     """
-    import keras
-    from parcel_utils.augment import RandomHeightScale
+    import keras   # Keras/TensorFlow: seconds to import
 
     L = keras.layers
     for value, argname in ((rotation, "rotation"), (translation, "translation"), (zoom, "zoom"),
@@ -277,7 +277,7 @@ def nearest_neighbours_l1(train_features, query_features, k=1, max_bytes=2 ** 27
     >>> idx.tolist(), np.round(d, 3).tolist()
     ([[1]], [[0.05]])
     """
-    from scipy.spatial.distance import cdist
+    from scipy.spatial.distance import cdist   # SciPy: heavy
 
     A = np.asarray(train_features, dtype=np.float64)
     Q = np.asarray(query_features, dtype=np.float64)
