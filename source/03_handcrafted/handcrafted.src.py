@@ -483,13 +483,12 @@ plot_feature_distributions(F_train, y_train, class_names, feature_names,
 # grader's per-cell timeout for 03 is never less; see the top of the
 # notebook): a cell past the timeout stops the notebook, and every test cell
 # after it (exercises 8 to 11, 13 points) would score zero. So `my_feature`
-# should take well under
-# 30 s / 4,000 maps, about 7 ms per map, and a graded kernel may run slower
-# than yours: NumPy on whole arrays takes a fraction of a millisecond per
-# map, a Python loop over the 4,096 pixels of a map a few milliseconds. The
-# two cells show a progress bar (with the time per map), and stop after
-# 15 s, half the limit, saying so: the figure and the comparison then use
-# the maps done by then, and no test cell is cut.
+# should take well under 30 s / 4,000 maps, about 7 ms per map, and a graded
+# kernel may run slower than yours: NumPy on whole arrays takes a fraction
+# of a millisecond per map, a Python loop over the 4,096 pixels of a map a
+# few milliseconds. The two cells show a progress bar (with the time per
+# map), and stop after 15 s, half the limit, saying so: the figure and the
+# comparison then use the maps done by then, and no test cell is cut.
 
 # %% manual id=my_feature points=3
 def my_feature(depth):
