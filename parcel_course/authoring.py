@@ -199,3 +199,56 @@ SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?
 def solution_text(source: str) -> str:
     """The source cell as a student who solved it would write it (markers removed)."""
     return SOLUTION.sub(lambda m: m.group(1), source).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
+
+
+def refresh_text(source_nb: str | Path, solution_nb: str | Path) -> int:
+    r"""Give an executed solution the text cells of its source notebook, when no code changed.
+
+    ``make solutions`` executes a notebook to change its outputs; a change of
+    its markdown alone (a sentence, a corrected number quoted from an output)
+    changes no output, and 04 takes minutes to execute.  This takes every cell
+    of ``source_nb`` (text cells added, changed or removed), with the outputs
+    and execution counts of the code cells of ``solution_nb``, matched in
+    order, which must hold the same code.  Raises :class:`AuthoringError`,
+    writing nothing, when a code cell is new, removed or changed: execute it
+    then.  Returns how many text cells changed (a count by position: an
+    inserted cell counts the cells after it).
+
+    Example
+    -------
+    >>> import tempfile, nbformat
+    >>> d = Path(tempfile.mkdtemp())
+    >>> src = script_to_notebook("# %% [markdown]\n# Old.\n\n# %%\nx = 1\n")
+    >>> sol = nbformat.from_dict(src); sol.cells[1].outputs = [nbformat.v4.new_output("stream", text="1")]
+    >>> _ = (d / "sol.ipynb").write_text(nbformat.writes(sol))
+    >>> src.cells[0].source = "New."; _ = (d / "src.ipynb").write_text(nbformat.writes(src))
+    >>> refresh_text(d / "src.ipynb", d / "sol.ipynb")
+    1
+    >>> [c.source for c in nbformat.read(d / "sol.ipynb", 4).cells], nbformat.read(d / "sol.ipynb", 4).cells[1].outputs[0].text
+    (['New.', 'x = 1'], '1')
+    """
+    src, sol = nbformat.read(source_nb, as_version=4), nbformat.read(solution_nb, as_version=4)
+    src_code = [c for c in src.cells if c.cell_type == "code"]
+    executed = [c for c in sol.cells if c.cell_type == "code"]
+    # code cells are matched in order and must be the same code (text cells may shift their ids)
+    changed = [f"code cell {i + 1}" for i, (a, b) in enumerate(zip(src_code, executed)) if a.source != b.source]
+    if len(src_code) != len(executed):
+        changed.append(f"{len(src_code)} code cells against {len(executed)} executed")
+    if changed:
+        raise AuthoringError(f"{solution_nb}: code changed ({', '.join(changed)[:300]}): execute the "
+                             "solutions (make solutions), a text refresh cannot give them outputs.")
+    before = [c.source for c in sol.cells if c.cell_type != "code"]
+    after = [c.source for c in src.cells if c.cell_type != "code"]
+    n = sum(1 for a, b in zip(before, after) if a != b) + abs(len(before) - len(after))
+    runs = iter(executed)
+    cells = []
+    for c in src.cells:
+        if c.cell_type == "code":
+            ran = next(runs)          # its outputs and its metadata (the execution timings the limits read)
+            ran.id = c.id
+            c = ran
+        cells.append(c)
+    sol.cells = cells
+    nbformat.validate(sol)
+    Path(solution_nb).write_text(nbformat.writes(sol) + "\n")
+    return n

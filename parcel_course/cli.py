@@ -25,6 +25,13 @@ def cmd_generate(args):
 def cmd_solutions(args):
     course = _course(args)
     course.build_source()
+    if args.text_only:
+        from parcel_course.authoring import refresh_text   # imported by the subcommand that needs it
+        for a in course.check_assignments(args.assignments or None):
+            for nb in sorted((course.source / a).glob("*.ipynb")):
+                n = refresh_text(nb, course.root / "solutions" / a / nb.name)
+                print(f"solutions/{a}/{nb.name}: {n} text cell(s) refreshed, outputs kept")
+        return
     course.execute_solutions(args.assignments or None)
 
 
@@ -187,7 +194,9 @@ def build_parser():
 
     add("source", cmd_source, "rebuild source/*/*.ipynb from the .src.py scripts", assignments=False)
     add("generate", cmd_generate, "generate the student versions into release/")
-    add("solutions", cmd_solutions, "execute the source notebooks into solutions/")
+    s = add("solutions", cmd_solutions, "execute the source notebooks into solutions/")
+    s.add_argument("--text-only", action="store_true", help="only the text changed: give the executed solutions "
+                   "the source's markdown, keep their outputs (refused when a code cell changed)")
     add("release", cmd_release, "generate and release assignments to the exchange")
     c = add("collect", cmd_collect, "collect submissions from the exchange (or an LMS download) into submitted/")
     c.add_argument("--from", dest="source", help="an LMS's download of one assignment's submissions (.zip or its "

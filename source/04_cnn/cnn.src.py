@@ -70,6 +70,17 @@ Built into cnn.ipynb by `make source`; see parcel_utils/course/authoring.py.
 # checked the same way at both. Keep using `EPOCHS`, `SMALL_EPOCHS` and
 # `FT_EPOCHS` where the text says so.
 #
+# **The bars the grader uses** are those at the grading budget: the
+# reference's accuracies there are 0.882 (the scratch CNN, exercise 3) and
+# 0.891 (the fine-tuned transfer model), so the bars are **0.832** and
+# **0.831** (5 and 6 points below). The full-budget bars the exercises quote
+# (0.925, 0.848) are what your own full run is compared with in your kernel.
+# To rehearse the graded run, restart the kernel with
+# `PARCEL_BUDGET=grading` in its environment (in a terminal:
+# `PARCEL_BUDGET=grading jupyter lab`; or in the notebook's first cell,
+# before the imports: `%env PARCEL_BUDGET=grading`), run all, and remove it
+# again.
+#
 # At the full budget the notebook trains seven networks on a CPU (two of
 # them heads on features computed once): it ran in about three and a half
 # minutes on two idle cores (no GPU). Everything is seeded, so a rerun on the same machine
@@ -387,7 +398,8 @@ check_equal(tuple(build_scratch_cnn(make_augmentation(seed=2), (32, 32, 1), 3).o
 #   is **at most 5 points below the reference solution's** (0.975 on the
 #   instructor's machine, so at least 0.925; the value is in
 #   `parcel_utils/reference_metrics.json`, key `scratch_test_accuracy`, and
-#   `scratch_test_accuracy@grading` at the grading budget). The
+#   `scratch_test_accuracy@grading` at the grading budget: 0.882 there, so
+#   the bar the grader uses is 0.832). The
 #   grader saves `scratch_model` and computes that accuracy again from its
 #   predictions on the 1,500 test maps (batches of 256; augmentation and
 #   dropout are inactive in `predict`; the class of highest probability).
@@ -677,7 +689,7 @@ check_close(float(keras.ops.convert_to_numpy(_m2.optimizer.learning_rate)), 3e-5
 # %% [markdown]
 # ## Transfer learning against training from scratch
 #
-# With 10 % of the labels (400 training maps, 100 validation maps), four
+# With 10 % of the labels (401 training maps, 100 validation maps), four
 # ways to use the pretrained FEN, from the cheapest to the dearest, against
 # the scratch CNN above and the hand-crafted features of 03 **on the same
 # rows**:
@@ -789,7 +801,7 @@ else:
 #    destroyed. Why the whole FEN (from `Conv1`) and not only the last
 #    blocks, the lecture's default: the source task is close enough to the
 #    parcels that the early blocks' edge and surface detectors are already
-#    useful, and with augmentation 400 maps are enough to adjust them gently.
+#    useful, and with augmentation 401 maps are enough to adjust them gently.
 #    The curves below show it: the head alone levels off at a validation
 #    loss of about 0.24; fine-tuning the whole FEN takes it to 0.11, and the
 #    last four blocks alone (the comparison after this cell, from the same
@@ -811,7 +823,8 @@ else:
 #   (0.908 on the instructor's machine, so at least 0.848; the
 #   value is in `parcel_utils/reference_metrics.json`, key
 #   `transfer_small_test_accuracy`, and `transfer_small_test_accuracy@grading`
-#   at the grading budget; 6 points, not 5: trained on 400 maps, it
+#   at the grading budget: 0.891 there, so the bar the grader uses is
+#   0.831; 6 points, not 5: trained on 401 maps, it
 #   varies more from one machine to another). The grader saves
 #   `small_transfer_model` and computes the accuracy again from its
 #   predictions on the 1,500 test maps (batches of 256, augmentation and
@@ -890,32 +903,47 @@ for _name, _full, _small in _table:
     print(f"{_name:34s}{''.join(_cells)}")
 
 # %% [markdown]
-# **Read the table.** With 10 % of the labels, transfer learning wins, as
-# the lecture says: the fine-tuned transfer model reaches 0.908 when we ran
-# it, against 0.838 for the CNN trained from scratch on the same 400 maps,
-# with the same augmentation, batches and seeds (7 points), and 0.783 for
-# 03's hand-crafted features when the SVM gets only those 400 rows (0.883
-# with all 4,000).
+# **Read the table, with its uncertainty.** Each accuracy is measured on the
+# same 1,500 test maps; near 0.9 its standard error is about
+# sqrt(0.9 x 0.1 / 1500) = 0.008, so two results less than about 1.5 points
+# apart cannot be told apart, and a choice made between them on this split
+# is luck as much as merit. With 10 % of the labels, transfer learning wins,
+# as the lecture says: the fine-tuned transfer model reaches 0.908 when we
+# ran it, against 0.838 for the CNN trained from scratch on the same 401
+# maps, with the same augmentation, batches and seeds (7 points: well beyond
+# the uncertainty), and 0.783 for 03's hand-crafted features when the SVM
+# gets only those 401 rows (0.883 with all 4,000).
 #
 # Most of the gain is already in the **frozen** features: the linear probe
 # (0.897) and the frozen FEN + head trained to convergence (0.898) are
-# within a point of the fine-tuned model. The representation the FEN learnt
+# within the uncertainty of the fine-tuned model (0.908): this split cannot
+# say that fine-tuning helps. The representation the FEN learnt
 # on everyday objects (flat tops and their edges, soft wrinkled surfaces,
 # cylinders, thin sheets against thick blocks, seams between touching
 # objects, the sensor's shadows and holes) separates the parcel classes
-# almost linearly; fine-tuning adds the last point. With **all** the labels
+# almost linearly. With **all** the labels
 # the order turns: the scratch CNN (0.975) beats the frozen features
 # (0.917), because 4,000 maps are enough to learn parcel-specific features
 # that a FEN trained on other objects only approximates.
 #
 # Transfer is only as good as the match between the source and the target
-# task. The course's first backbone was pretrained on scenes of geometric
-# primitives (cones, tori, stairs): its linear probe reached 0.67 at 10 %
-# of the labels, and fine-tuning it lost to the scratch CNN (0.75 against
-# 0.84). The linear probe is the cheap test that tells the two apart
-# *before* any fine-tuning is spent. Its limit here: the source task was
-# designed by people who know the target; an ImageNet backbone, where you
-# have it, is the fairer test of "generic" features (see exercise 4).
+# task, and this match was made on purpose. The source task is not an
+# unrelated one: it is a related synthetic task built from the same shape
+# and sensor models as the parcels (`parcel_utils.objects` reuses the parcel
+# generator's parts: a log is a tube's profile, cartons carry tape and
+# bulging tops like boxes, the same label patches, the same sensor noise and
+# shadows; with one object, several kinds map onto parcel classes). The
+# course's first backbone was pretrained on an unrelated task, scenes of
+# geometric primitives (cones, tori, stairs): fine-tuned the same way at
+# 10 % of the labels it reached 0.753 on this test split (recorded in the
+# repository's history), below the 10 % scratch CNN. This backbone was
+# then designed knowing the target, and compared on this same test split
+# while it was designed: its 0.908 is therefore optimistic, a number chosen
+# after looking at the test split. Related source wins, unrelated source
+# loses: that is the lesson. The linear probe (0.897 here) is the cheap
+# measure of relatedness, taken *before* any fine-tuning is spent; an
+# ImageNet backbone, where you have it, is the fairer test of "generic"
+# features (see exercise 4).
 
 # %%
 if "small_scratch_test_accuracy" in globals():
@@ -1011,6 +1039,22 @@ if "tta_test_accuracy" in globals():
     print(f"on the {_unsure.sum()} maps where the plain posterior is below 0.9: "
           f"{np.mean(_p_plain[_unsure].argmax(1) == y_test[_unsure]):.3f} plain, "
           f"{np.mean(_p_tta[_unsure].argmax(1) == y_test[_unsure]):.3f} with TTA")
+
+# %% [markdown]
+# **What TTA gave here** (the output above, when we ran it): 0.973 with TTA
+# against 0.975 without, 3 maps of 1,500, within the test split's
+# uncertainty of about 1.5 points; and 0.873 against 0.883 on the 283 maps
+# the CNN was unsure of. TTA did not help this CNN, and did slightly worse
+# where it was unsure. One reason is the sensor: the camera sits beside the
+# laser plane, so occlusion shadows fall on the **+x side** (right) of every
+# step (`DATASET.md`, "Occlusion shadows"). Of the eight symmetries, only the
+# identity and the up-down flip (`flipud`) keep the shadows where the sensor
+# puts them; the left-right flip and the rotations make maps the sensor
+# cannot produce, and the CNN sees them only through augmentation. Exercise
+# 1's augmentation and this exercise use all eight because that is the
+# lecture's recipe and what is graded; a TTA (and an augmentation) that
+# follows the sensor would use the two sensor-possible ones. Say in your
+# report what you find on your own run.
 
 # %% [markdown]
 # ## Exercise 7 (2 points): mixup
@@ -1226,6 +1270,11 @@ if "nn_test_accuracy" in globals():
 # map becomes a point in 2-D, placed so that maps close in the latent space
 # stay close. Classes that form clean islands are easy; where two classes
 # mix, look for the maps the classifier gets wrong.
+#
+# What t-SNE does not show: it keeps neighbourhoods, not distances, so the
+# distances between clusters and the sizes of the clusters mean nothing
+# (another perplexity or seed moves them), and it measures l2 distances
+# while the search above ranks by l1. Read it for who is next to whom.
 
 # %%
 if FULL:
