@@ -5,7 +5,7 @@ other jobs than wall time), best of ``--repeat`` runs, with the load average
 before and after, written to ``benchmarks/results/dataset_speed.json``:
 
 1. ``generate_parcels("train", n)``: maps per CPU-second;
-2. ``parcel_course.reference.features.feature_matrix`` on those maps: maps per CPU-second;
+2. the reference ``feature_matrix`` of 03 (``parcel_course/assignments/03_handcrafted/reference.py``) on those maps: maps per CPU-second;
 3. ``load_parcels`` of the three splits into an empty cache, in this process:
    wall seconds (what a notebook's first cell waits for once).
 
@@ -40,11 +40,8 @@ def main(argv=None):
     ap.add_argument("out", nargs="?", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
 
-    try:
-        from parcel_course.reference.features import feature_matrix
-    except ImportError:      # the reference of 03 moved to its assignment's folder (issue 28)
-        from parcel_course.assignments import load
-        feature_matrix = load("03_handcrafted", "reference").feature_matrix
+    from parcel_course.assignments import load     # the instructor's package: only when the benchmark runs
+    feature_matrix = load("03_handcrafted", "reference").feature_matrix
     from parcel_utils.data import SPLITS, generate_parcels, load_parcels
 
     load_before = os.getloadavg()

@@ -1,8 +1,10 @@
-"""Unit tests of the reference features (parcel_course.reference.features: shapes of known geometry) and the leakage check."""
+"""Unit tests of the reference features (parcel_course/assignments/03_handcrafted/reference.py: shapes of known geometry) and the leakage check."""
 import numpy as np
 import pytest
 
-from parcel_course.reference import features as F
+from parcel_course.assignments import load
+
+F = load("03_handcrafted", "reference")
 from parcel_course.metrics import record_reference_metric
 from parcel_utils.checks import check_accuracy_against_reference, check_no_leakage
 from parcel_utils.shapes import disc, rectangle, rotated_rectangle, with_dropout

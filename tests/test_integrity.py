@@ -111,11 +111,11 @@ ip.events.register("post_run_cell", lambda result: publish_display_data(
 ''' + WRONG_FUNCS}},
     # the instructor's package imported: its reference answers bound to the exercises' names
     "instructor_import": {BB: {"conv_parameters": '''
-import importlib
-conv_parameters = importlib.import_module("parcel_course.assignments.01_convolution.reference").conv_parameters
+from parcel_course.assignments import load
+conv_parameters = load("01_convolution", "reference").conv_parameters
 ''', "activations": '''
-import importlib
-answers = importlib.import_module("parcel_course.assignments.01_convolution.reference")
+from parcel_course.assignments import load
+answers = load("01_convolution", "reference")
 relu, leaky_relu, sigmoid = answers.relu, answers.leaky_relu, answers.sigmoid
 def tanh_from_sigmoid(x):
     return 2 * sigmoid(2 * x) - 1

@@ -1,4 +1,4 @@
-"""The graded checks of 03_handcrafted (``parcel_course.registry.handcrafted``) and the feature table it relies on.
+"""The graded checks of 03_handcrafted (``parcel_course/assignments/03_handcrafted/checks.py``) and the feature table it relies on.
 
 The grader rebuilds each check's cases in its own process, so the generators
 must be deterministic; the maps of the feature checks must not be maps of
@@ -17,12 +17,13 @@ import pytest
 from scipy import ndimage
 
 import parcel_utils.attest as attest_module
-from parcel_course.reference import features
 from parcel_course.registry import Check, ModelCheck, checks_of, find
-from parcel_course.registry import handcrafted as H
+from parcel_course.assignments import load
 from parcel_utils import data
 from parcel_utils.attest import accuracy_record, encode_value, fit_fingerprint
 from registry_helpers import check_graded_names_in_text, graded_names, labels_and_bytes, same_cases, stored_names
+
+features, H = load("03_handcrafted", "reference"), load("03_handcrafted")
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = checks_of("03_handcrafted")

@@ -34,8 +34,8 @@ __all__ = ["Check", "ModelCheck", "MODULES", "all_checks", "checks_of", "find", 
            "warm"]
 
 #: Assignment -> the module that declares its checks (``parcel_course/assignments/<assignment>/checks.py``).
-MODULES = {name: f"parcel_course.assignments.{name}.checks" for name in ("01_convolution", "02_parameters", "04_cnn")}
-MODULES["03_handcrafted"] = "parcel_course.registry.handcrafted"
+MODULES = {name: f"parcel_course.assignments.{name}.checks"
+           for name in ("01_convolution", "02_parameters", "03_handcrafted", "04_cnn")}
 
 
 def _name(name):
@@ -101,7 +101,7 @@ class Check:
     inputs: Callable
     seed: int
     reference: Callable
-    compare: str = "close"   # TODO(#28, this session): required once 03_handcrafted's checks state theirs
+    compare: str
     rtol: float | None = None
     atol: float | None = None
     params: dict = field(default_factory=dict)
@@ -110,9 +110,6 @@ class Check:
     kind = "value"
 
     def __post_init__(self):
-        if self.compare == "close":   # TODO(#28): until 03's lines state both, then gone
-            object.__setattr__(self, "rtol", 1e-5 if self.rtol is None else self.rtol)
-            object.__setattr__(self, "atol", 1e-6 if self.atol is None else self.atol)
         if self.compare not in ("close", "equal", "verify"):
             raise ValueError(f"{self.key}: compare should be 'close', 'equal' or 'verify', got {self.compare!r}.")
         if (self.compare == "close") != (self.rtol is not None and self.atol is not None) \

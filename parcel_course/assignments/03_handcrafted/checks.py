@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from parcel_course.reference import features as ref
 from parcel_course.registry import Check, ModelCheck
+
+from . import reference as ref
 from parcel_utils.shapes import disc, rectangle, rotated_rectangle, with_dropout
 
 ASSIGNMENT = "03_handcrafted"

@@ -407,7 +407,7 @@ def write_feature_table(path=None, seed=0, progress=True):
     """Write the feature table of the three splits (``parcel_utils/parcel_features_seed0.npz`` by default).
 
     Run it after a change of the dataset generator (``GENERATOR_VERSION``) or
-    of :func:`feature_matrix`: ``python -m parcel_course.reference.features``.
+    of :func:`feature_matrix`: ``python -m parcel_course.assignments.03_handcrafted.reference``.
     The file holds one float32 array (N, 20) per split, ``feature_names`` and
     ``generator_version``; the student package reads it with
     ``parcel_utils.data.load_features``.
@@ -446,9 +446,9 @@ def write_feature_table(path=None, seed=0, progress=True):
 
 
 def main(argv=None):
-    """``python -m parcel_course.reference.features [PATH]``: (re)write the shipped feature table."""
+    """``python -m parcel_course.assignments.03_handcrafted.reference [PATH]``: (re)write the shipped feature table."""
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m parcel_course.reference.features",
+    parser = argparse.ArgumentParser(prog="python -m parcel_course.assignments.03_handcrafted.reference",
                                      description="Write the hand-crafted feature table the student package ships.")
     parser.add_argument("path", nargs="?", default=None,
                         help="where to write it (default: parcel_utils/parcel_features_seed0.npz)")
