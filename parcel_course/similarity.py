@@ -49,8 +49,7 @@ import zlib
 from traitlets import Float, Int
 from traitlets.config import Configurable
 from .authoring import solution_text as _solution_text
-from .directory import Course
-from .directory import CourseError
+from .directory import Course, CourseError
 import jinja2
 import nbformat
 import numpy as np

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
-from parcel_utils.augment import RandomHeightScale
+from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS, RandomHeightScale
 
 __all__ = ["augmentation_layers", "mix_samples", "mixup", "aggregate_posteriors", "tta_predict",
            "nearest_neighbours_l1", "AUGMENTATION_LAYER_TYPES", "D4_TRANSFORMS"]
