@@ -1,17 +1,19 @@
 """Scheduling the grading of a course: the jobs, the order, the executor, the merge as results arrive.
 
 :func:`grade_all` collects one :class:`~.worker.GradeJob` per submission
-(:func:`collect_jobs`, with the limits resolved per assignment), checks each
-assignment's sandbox once (:func:`preflight_course`), hands the jobs, longest
-first, to any ``concurrent.futures`` executor (local processes by default, a
-Dask cluster given its address: :func:`make_executor`), and merges each
-result into the course as it arrives (:func:`.gradebook.merge_result`).
+(:func:`collect_jobs`, with the limits resolved per assignment), hands the jobs,
+longest first, to any ``concurrent.futures`` executor (local processes by
+default, a Dask cluster given its address: :func:`make_executor`), checks each
+assignment's sandbox once in this process meanwhile (:func:`preflight_course`,
+in a thread: its kernel mostly waits, so it costs the workers little), and
+merges each result into the course as it arrives (:func:`.gradebook.merge_result`),
+none before the checks passed: a failed check cancels the batch and merges nothing.
 """
 from __future__ import annotations
 
 import multiprocessing
 import statistics
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
@@ -110,6 +112,27 @@ def preflight_course(course: Course, assignment: str, limits: Limits) -> None:
     preflight(cfg, assignment, course.root)
 
 
+def _preflights(pool: ThreadPoolExecutor, course: Course, jobs: list[GradeJob]) -> Future:
+    """One future that runs :func:`preflight_course` for each assignment of ``jobs`` in turn, with its limits."""
+    first: dict[str, GradeJob] = {}
+    for j in jobs:
+        first.setdefault(j.assignment, j)
+
+    def run():
+        for a, j in sorted(first.items()):
+            preflight_course(course, a, j.limits)
+    return pool.submit(run)
+
+
+def _result(fut: Future, job: GradeJob) -> GradeResult:
+    """The job's result, or an error result when the worker itself died."""
+    try:
+        return fut.result()
+    except Exception as exc:  # noqa: BLE001 - the worker itself died
+        return GradeResult(job.student, job.assignment, "error",
+                           reason=f"grading worker failed: {type(exc).__name__}: {exc}", digest=job.digest)
+
+
 def make_executor(workers: int = 2, scheduler: str | None = None) -> tuple[Executor, object]:
     """A concurrent.futures executor: local processes, or a Dask cluster at ``scheduler``."""
     if scheduler:
@@ -133,11 +156,6 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
     jobs = collect_jobs(course, assignments, students, limits)
     todo = longest_first([j for j in jobs if force or not already_graded(course, j)],
                          load_ledgers(course))
-    first = {}
-    for j in todo:
-        first.setdefault(j.assignment, j)
-    for a, j in sorted(first.items()):   # refuse to start rather than grade everyone zero
-        preflight_course(course, a, j.limits)
     skipped = len(jobs) - len(todo)
     results = []
     if not todo:
@@ -150,21 +168,32 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
         executor, client = make_executor(workers, scheduler)
     bar = tqdm(total=len(todo), desc="grading", unit="sub", disable=not progress,
                postfix={"skipped": skipped} if skipped else None)
+    checking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight")
     try:
         futures = {executor.submit(grade_submission, j): j for j in todo}
+        # refuse to grade rather than grade everyone zero: each assignment's sandbox is checked in this
+        # process beside the first jobs (its kernel mostly waits), and no result is merged before it passed
+        checked = _preflights(checking, course, todo)
+        held = []
         for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:  # the worker itself died
-                res = GradeResult(job.student, job.assignment, "error",
-                                  reason=f"grading worker failed: {type(exc).__name__}: {exc}",
-                                  digest=job.digest)
+            res = _result(fut, futures[fut])
+            held.append(res)
+            if checked.done():
+                checked.result()          # raises GradingUnavailable: nothing merged, the rest cancelled
+                for res in held:
+                    merge_result(course, res)
+                    results.append(res)
+                    bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} "
+                                        f"{res.score:g}/{res.max_score:g}")
+                    bar.update()
+                held = []
+        checked.result()
+        for res in held:
             merge_result(course, res)
             results.append(res)
-            bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} {res.score:g}/{res.max_score:g}")
             bar.update()
     finally:
+        checking.shutdown(wait=True)
         bar.close()
         if own:
             try:
