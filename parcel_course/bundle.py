@@ -73,9 +73,8 @@ def build_student_wheel(root: str | os.PathLike, out_dir: str | os.PathLike) -> 
     return target
 
 
-def student_readme(wheel: str, notebooks: list[str]) -> str:
-    """The student README of a bundle: install the wheel, open a notebook (local Jupyter or Colab)."""
-    listing = "\n".join(f"- `{nb}`" for nb in notebooks)
+def _readme_contents(wheel: str, listing: str) -> str:
+    """What the bundle holds, and where the dataset comes from."""
     return f"""{_README_MARK}
 # CNN course: the assignments
 
@@ -93,7 +92,12 @@ Nothing downloads anything while you work: the dataset is generated on your
 machine the first time a notebook asks for it (kept in `~/.cache/parcel-course`,
 or in the folder that the environment variable `PARCEL_DATA_DIR` names).
 
-## On your own computer (Jupyter)
+"""
+
+
+def _readme_python() -> str:
+    """Getting Python 3.11-3.13 on macOS, Windows and Linux."""
+    return """## On your own computer (Jupyter)
 
 ### Python 3.11, 3.12 or 3.13
 
@@ -124,7 +128,12 @@ tensorflow". If yours is older, newer, or missing:
   `sudo apt install python3.12 python3.12-venv`), anywhere pyenv
   (`pyenv install 3.12`), without root.
 
-### Install and start
+"""
+
+
+def _readme_install(wheel: str) -> str:
+    """Installing the wheel into a venv and starting JupyterLab."""
+    return f"""### Install and start
 
 In a terminal, in this folder (with your Python in place of `python3`):
 
@@ -147,7 +156,12 @@ Progress bars: generating the dataset and other long steps show a text
 progress bar in the notebook. `pip install ipywidgets` turns it into a
 graphical one; without it nothing is missing and nothing warns.
 
-## In Google Colab
+"""
+
+
+def _readme_colab(wheel: str) -> str:
+    """The Colab route: upload, the setup cell, what stays allowed."""
+    return f"""## In Google Colab
 
 1. Open the notebook: File > Upload notebook, and choose it from this folder.
 2. Upload the wheel: in the Files panel (the folder icon on the left), Upload, and
@@ -169,7 +183,12 @@ graphical one; without it nothing is missing and nothing warns.
    Shell commands (`!pip ...`, `!ls`) and magics such as `%matplotlib inline`,
    `%time` and `%%time` are fine in the notebook you hand in.
 
-## Working and handing in
+"""
+
+
+def _readme_handing_in() -> str:
+    """Visible tests, hidden tests, and what to hand in."""
+    return """## Working and handing in
 
 Each exercise says what to write and is followed by a visible test: run it,
 and fix your code until it passes. Hidden tests grade the exercise after you
@@ -177,6 +196,13 @@ hand it in. Keep the notebook's name and its cells (add cells if you like, but
 do not delete or change the test cells), save it, and hand in the `.ipynb` file
 as your instructor tells you.
 """
+
+
+def student_readme(wheel: str, notebooks: list[str]) -> str:
+    """The student README of a bundle: install the wheel, open a notebook (local Jupyter or Colab)."""
+    listing = "\n".join(f"- `{nb}`" for nb in notebooks)
+    return (_readme_contents(wheel, listing) + _readme_python() + _readme_install(wheel)
+            + _readme_colab(wheel) + _readme_handing_in())
 
 
 def _release_notebooks(course: Course) -> list[Path]:

@@ -177,27 +177,18 @@ def cmd_extensions(args):
     print(f"rule: {rows[0]['rule']}")
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="parcel-course", description=(
-        "Run the parcel course with nbgrader: build, release, collect, grade in parallel "
-        "in a sandbox, feedback, export and report. Plain `nbgrader ...` commands keep "
-        "working on the same course directory."))
-    p.add_argument("--root", default=".", help="the course directory (default: current directory)")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def add(name, fn, help, assignments=True):
-        sp = sub.add_parser(name, help=help, description=help)
-        if assignments:
-            sp.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
-        sp.set_defaults(fn=fn)
-        return sp
-
+def _add_build_commands(add):
+    """The instructor's build steps: source, generate, solutions, release."""
     add("source", cmd_source, "rebuild source/*/*.ipynb from the .src.py scripts", assignments=False)
     add("generate", cmd_generate, "generate the student versions into release/")
     s = add("solutions", cmd_solutions, "execute the source notebooks into solutions/")
     s.add_argument("--text-only", action="store_true", help="only the text changed: give the executed solutions "
                    "the source's markdown, keep their outputs (refused when a code cell changed)")
     add("release", cmd_release, "generate and release assignments to the exchange")
+
+
+def _add_collect_command(add):
+    """``collect``: from the exchange, or from an LMS's download."""
     c = add("collect", cmd_collect, "collect submissions from the exchange (or an LMS download) into submitted/")
     c.add_argument("--from", dest="source", help="an LMS's download of one assignment's submissions (.zip or its "
                    "folder) instead of the exchange; needs --lms")
@@ -206,6 +197,10 @@ def build_parser():
                    "(or a CSV with lms_id,student_id)")
     c.add_argument("--id-column", help="the roster's column of student ids (default: Canvas SIS Login ID; "
                    "Moodle ID number, else the email before @)")
+
+
+def _add_grade_command(add):
+    """``grade``: which submissions, where, and the limits that override the course's."""
     g = add("grade", cmd_grade, "autograde submissions in parallel, each in its own sandbox")
     g.add_argument("--student", action="append", help="only this student (repeatable)")
     g.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
@@ -223,6 +218,10 @@ def build_parser():
     g.add_argument("--no-preload", action="store_true",
                    help="start a fresh `python -m nbgrader` per submission instead of forking a worker "
                         "that imported nbgrader once")
+
+
+def _add_output_commands(add):
+    """What comes out of grading: feedback, export, report, bundle."""
     f = add("feedback", cmd_feedback, "write feedback HTML per student (hidden tests not shown)")
     f.add_argument("--student", action="append")
     f.add_argument("--show-hidden-tests", action="store_true", help="show hidden test code too")
@@ -242,6 +241,10 @@ def build_parser():
     b.add_argument("--out", default=None, help="output folder (default dist/bundle; a previous bundle there "
                    "is replaced)")
     b.add_argument("--no-zip", action="store_true", help="write the folder only, no <out>.zip")
+
+
+def _add_class_commands(add):
+    """Running a class: demo, similarity, extensions."""
     d = add("demo", cmd_demo, "release, simulate a class, grade it, write feedback and the report")
     d.add_argument("--workers", type=int, default=2)
     d.add_argument("--lms", choices=["moodle", "canvas"], help="the class hands in through this LMS instead: "
@@ -257,6 +260,27 @@ def build_parser():
     x.add_argument("--hours", type=float, default=0, help="hours added to the due date")
     xs = add("extensions", cmd_extensions, "list the extensions granted, with lateness and penalty")
     xs.add_argument("--all", action="store_true", help="every submission, not only those with an extension")
+
+
+def build_parser():
+    """The ``parcel-course`` parser: one subcommand per step, in the order a course runs them."""
+    p = argparse.ArgumentParser(prog="parcel-course", description=(
+        "Run the parcel course with nbgrader: build, release, collect, grade in parallel "
+        "in a sandbox, feedback, export and report. Plain `nbgrader ...` commands keep "
+        "working on the same course directory."))
+    p.add_argument("--root", default=".", help="the course directory (default: current directory)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, fn, help, assignments=True):
+        sp = sub.add_parser(name, help=help, description=help)
+        if assignments:
+            sp.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    for add_commands in (_add_build_commands, _add_collect_command, _add_grade_command,
+                         _add_output_commands, _add_class_commands):
+        add_commands(add)
     return p
 
 
