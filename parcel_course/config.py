@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 
-from .limits import GradingLimits, Limits
+from .limits import Limits
 from .preprocessors import autograde_preprocessors, sanitize_preprocessors
 from .webguard import configure_webguard
 
@@ -100,21 +100,22 @@ def configure_grading(c, flags_path: str = "", timings_path: str = "") -> None:
     """Set autograde's preprocessors on ``c``: the static scan, the attested inputs, the sandboxed and
     guarded Execute, the verification outside the kernel; and feedback without hidden tests.
 
-    :func:`configure_course` calls it; ``c.GradingLimits`` holds the limits
-    (set them before this call: ``LimitOutput`` takes its lines from them);
-    ``flags_path`` is where the integrity flags go as JSON lines,
-    ``timings_path`` where each notebook's time goes (kernel start, cells,
-    verification; ``parcel-course grade`` records it in its ledger).
+    :func:`configure_course` calls it; ``c.GradingLimits`` holds the limits,
+    which the preprocessors resolve for each notebook's assignment when they
+    grade it (:func:`parcel_course.preprocessors.common.notebook_limits`: the
+    sandbox, the timeout, the output caps, ``LimitOutput``'s lines), before or
+    after this call alike; ``flags_path`` is where the integrity flags go as
+    JSON lines, ``timings_path`` where each notebook's time goes (kernel
+    start, cells, verification; ``parcel-course grade`` records it in its ledger).
 
     Example
     -------
     >>> from traitlets.config import Config
-    >>> c = Config(); configure_grading(c); c.LimitOutput.max_lines
-    1000
+    >>> c = Config(); configure_grading(c); [p.__name__ for p in c.Autograde.autograde_preprocessors][:3]
+    ['WriteAttestInputs', 'GuardedExecute', 'VerifyAttestations']
     """
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
     c.ScanSubmission.flags_path = c.GuardedExecute.flags_path = c.VerifyAttestations.flags_path = flags_path
     c.GuardedExecute.timings_path = c.VerifyAttestations.timings_path = timings_path
-    c.LimitOutput.max_lines = GradingLimits(config=c).max_output_lines
     c.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)

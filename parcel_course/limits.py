@@ -1,23 +1,39 @@
-"""What a student's kernel may use while it is graded: defined once, configured like nbgrader.
+"""What a student's kernel may use while it is graded: defined once, configured like nbgrader, resolved once.
 
 :class:`GradingLimits` is a traitlets ``Configurable``: the course's
-``nbgrader_config.py`` sets ``c.GradingLimits.cell_timeout = ...`` and every
-part of the grader reads the same values (the sandboxed kernel manager, the
-guarded Execute, the verification of attested models, ``parcel-course
-grade``'s watcher).  :class:`Limits` is a plain snapshot of them that a
-grading job carries to its worker.
+``nbgrader_config.py`` sets ``c.GradingLimits.cell_timeout = ...``.  It is
+read in two places only: :meth:`parcel_course.directory.Course.limits` (the
+instructor's reading, which ``parcel-course grade`` resolves per assignment
+with :func:`assignment_limits` and hands each job) and :func:`resolve_limits`
+(an nbgrader process grading a notebook: plain ``nbgrader autograde``,
+formgrader, a worker's nbgrader).  What they return is a :class:`Limits`, a
+frozen snapshot *resolved for one assignment* (its ``per_assignment``
+overrides applied, timeouts of 0 derived from its reference run), and that
+one object is what every lower layer receives as a parameter: the sandboxed
+kernel manager and its watcher, the guarded Execute's output caps, nbgrader's
+``LimitOutput``, the verification of attested models and its checker
+processes, the preflight, ``parcel-course grade``'s watcher.  None of them
+has a default of its own.
 
 Example
 -------
 >>> Limits().cell_timeout == GradingLimits().cell_timeout
 True
+>>> lim = assignment_limits(Limits(per_assignment={"a": {"memory_mb": 900}}), "a", "no_course")
+>>> lim.memory_mb, lim.per_assignment, lim.cell_timeout == Limits().fallback_cell_timeout
+(900, {}, True)
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
+import os
 from dataclasses import asdict, make_dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import nbformat
 from traitlets import Bool, Dict, Enum, Float, Integer
 from traitlets.config import Configurable
 
@@ -28,7 +44,7 @@ from traitlets.config import Configurable
 from parcel_utils.checks import GRADING_BUDGET
 
 __all__ = ["GradingLimits", "Limits", "thread_caps", "threads_per_worker", "THREAD_VARIABLES",
-           "reference_timings", "assignment_limits"]
+           "reference_timings", "assignment_limits", "resolve_limits", "RESOLVED"]
 
 
 class GradingLimits(Configurable):
@@ -76,12 +92,13 @@ class GradingLimits(Configurable):
         return {name: getattr(self, name) for name in self.class_trait_names(config=True)}
 
 
-#: A picklable snapshot of :class:`GradingLimits` (same names, same defaults), carried by a grading job.
+#: A frozen, picklable snapshot of :class:`GradingLimits` (same names, same defaults), carried by a grading job.
 Limits = make_dataclass(
     "Limits",
     [(name, dict, field(default_factory=dict)) if isinstance(trait, Dict) else
      (name, type(trait.default_value), field(default=trait.default_value))
      for name, trait in sorted(GradingLimits.class_traits(config=True).items())],
+    frozen=True,
     namespace={"__doc__": "What a student's kernel may use while it is graded: see GradingLimits.",
                "replace": lambda self, **kw: type(self)(**{**asdict(self), **kw})})
 Limits.__module__ = __name__
@@ -94,11 +111,9 @@ def reference_timings(solutions_dir) -> dict:
     ``solutions/<a>/`` with its outputs and nbclient's timing metadata: that
     run is the reference for how long a right answer takes.
     """
-    from datetime import datetime
     slowest = total = 0.0
     found = False
     for path in sorted(Path(solutions_dir).glob("*.ipynb")):
-        import nbformat
         for cell in nbformat.read(path, as_version=4).cells:
             t = (cell.get("metadata") or {}).get("execution") or {}
             start, end = t.get("iopub.execute_input"), t.get("shell.execute_reply")
@@ -114,30 +129,67 @@ def reference_timings(solutions_dir) -> dict:
     return {"slowest_cell": slowest, "total": total} if found else {}
 
 
+#: The names a resolved :class:`Limits` fixes: positive timeouts, no ``per_assignment`` left to apply.
+RESOLVED = ("cell_timeout", "total_timeout")
+
+
 def assignment_limits(limits, assignment: str, root) -> "Limits":
     """``limits`` (a :class:`Limits` or :class:`GradingLimits`) resolved for one assignment of the course at ``root``.
 
-    Explicit values stay; a timeout of 0 is derived from the assignment's
-    reference run (``solutions/<assignment>/``); ``per_assignment`` overrides
-    both.
+    ``per_assignment``'s overrides for ``assignment`` are applied first (a
+    ``timeout_factor`` there counts), then a timeout of 0 is derived from the
+    assignment's reference run (``solutions/<assignment>/``).  The result has
+    positive timeouts and an empty ``per_assignment``: resolving it again,
+    for any assignment, gives it back (a ``parcel-course grade`` worker's
+    nbgrader, handed resolved limits, resolves nothing a second time).
 
     Example
     -------
     >>> lim = assignment_limits(Limits(), "no_such_assignment", ".")
     >>> lim.cell_timeout == Limits().fallback_cell_timeout
     True
+    >>> assignment_limits(lim, "another", ".") == lim
+    True
     """
     values = dict(limits.to_dict() if isinstance(limits, GradingLimits) else asdict(limits))
-    ref = reference_timings(Path(root) / "solutions" / assignment)
-    factor = values["timeout_factor"]
-    if not values["cell_timeout"]:
-        values["cell_timeout"] = (max(values["min_cell_timeout"], math.ceil(factor * ref["slowest_cell"])) if ref
-                                  else values["fallback_cell_timeout"])
-    if not values["total_timeout"]:
-        values["total_timeout"] = (max(values["min_total_timeout"], math.ceil(factor * ref["total"])) if ref
-                                   else 3 * values["cell_timeout"])
-    values.update((values.get("per_assignment") or {}).get(assignment, {}))
+    values.update((values.pop("per_assignment", None) or {}).get(assignment, {}))
+    values["per_assignment"] = {}
+    if not (values["cell_timeout"] and values["total_timeout"]):
+        ref = reference_timings(Path(root) / "solutions" / assignment)
+        factor = values["timeout_factor"]
+        if not values["cell_timeout"]:
+            values["cell_timeout"] = (max(values["min_cell_timeout"], math.ceil(factor * ref["slowest_cell"]))
+                                      if ref else values["fallback_cell_timeout"])
+        if not values["total_timeout"]:
+            values["total_timeout"] = (max(values["min_total_timeout"], math.ceil(factor * ref["total"])) if ref
+                                       else 3 * values["cell_timeout"])
     return Limits(**values)
+
+
+def resolve_limits(config, assignment: str, root) -> "Limits":
+    """The limits of ``assignment`` that an nbgrader process grades with: ``config``'s ``c.GradingLimits``
+    resolved by :func:`assignment_limits`, once per process (cached on the configured values, the
+    assignment and the course's folder).
+
+    The one place where a grading process reads ``c.GradingLimits``; everything below receives the result.
+
+    Example
+    -------
+    >>> from traitlets.config import Config
+    >>> c = Config(); c.GradingLimits.per_assignment = {"01_convolution": {"max_output_mb": 2}}
+    >>> lim = resolve_limits(c, "01_convolution", "no_course")
+    >>> lim.max_output_mb, resolve_limits(c, "02_parameters", "no_course").max_output_mb
+    (2, 10)
+    >>> resolve_limits(c, "01_convolution", "no_course") is lim
+    True
+    """
+    configured = json.dumps(GradingLimits(config=config).to_dict(), sort_keys=True)
+    return _resolved(configured, assignment, os.path.abspath(str(root)))
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(configured: str, assignment: str, root: str) -> "Limits":
+    return assignment_limits(Limits(**json.loads(configured)), assignment, root)
 
 
 #: Environment variables that cap the compute threads of NumPy's BLAS, OpenMP and TensorFlow.
@@ -156,6 +208,5 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     Two kernels that each start one thread per core oversubscribe the machine
     (TensorFlow and OpenBLAS spin while they wait), which costs more than it gains.
     """
-    import os
     cores = cores or os.cpu_count() or 1
     return max(1, cores // max(1, int(workers)))

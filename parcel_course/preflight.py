@@ -13,7 +13,9 @@ graded one starts (the same kernel manager, sandbox, limits and environment) and
 If not, it raises :class:`GradingUnavailable` with one sentence: what the kernel cannot see and how to
 fix it.  ``parcel-course grade`` runs it once in the instructor's process before the batch; plain
 ``nbgrader autograde`` and formgrader run it at the first notebook of each assignment in their process
-(:class:`parcel_course.preprocessors.write_attest_inputs.WriteAttestInputs`), once per process.
+(:class:`parcel_course.preprocessors.write_attest_inputs.WriteAttestInputs`), once per process.  Either
+hands it the assignment's resolved limits (:class:`parcel_course.limits.Limits`): its kernel runs under
+them, and gets the time a whole submission gets (``total_timeout``).
 """
 from __future__ import annotations
 
@@ -26,8 +28,15 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
 
+from parcel_utils.attest import INPUTS_DIR, encode_value
+
+from . import registry
 from .directory import CourseError
+from .limits import Limits
+from .sandbox import SandboxedKernelManager, python_paths
+from .scratch import SCRATCH_PREFIX
 
 __all__ = ["GradingUnavailable", "preflight", "assignment_imports"]
 
@@ -87,12 +96,20 @@ print({MARK!r} + json.dumps({{"missing": missing, "cases": cases}}))
 """
 
 
-def _run_kernel(config, modules, key, cases, timeout) -> dict:
-    """Run the preflight cell in a kernel started as a graded one is; what it printed after :data:`MARK`."""
-    from nbclient import NotebookClient
-    from parcel_utils.attest import INPUTS_DIR
-    from .sandbox import SandboxedKernelManager
-    from .scratch import SCRATCH_PREFIX
+class _Client(NotebookClient):
+    """nbclient's client whose (sandboxed) kernel manager receives ``limits`` (it owns and shuts the kernel down)."""
+
+    limits: Limits | None = None
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        km.limits = self.limits
+        return km
+
+
+def _run_kernel(config, modules, key, cases, limits: Limits) -> dict:
+    """Run the preflight cell in a kernel started as a graded one is, under ``limits``; what it printed
+    after :data:`MARK`."""
     work = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     try:
         work.chmod(0o755)
@@ -101,9 +118,9 @@ def _run_kernel(config, modules, key, cases, timeout) -> dict:
             (work / INPUTS_DIR / f"{key}.pkl").write_bytes(pickle.dumps(cases, protocol=pickle.HIGHEST_PROTOCOL))
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(_kernel_code(modules, key))]
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True, config=config,
-                                kernel_manager_class=SandboxedKernelManager,
-                                resources={"metadata": {"path": str(work)}})
+        client = _Client(nb, timeout=limits.total_timeout, kernel_name="python3", allow_errors=True, config=config,
+                         kernel_manager_class=SandboxedKernelManager, resources={"metadata": {"path": str(work)}})
+        client.limits = limits
         try:
             client.execute()
         except Exception as exc:  # noqa: BLE001 - the kernel did not even start: say why
@@ -118,30 +135,28 @@ def _run_kernel(config, modules, key, cases, timeout) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def preflight(config, assignment: str, root=".", timeout: int = 300) -> None:
+def preflight(config, assignment: str, root, limits: Limits) -> None:
     """Check once per process that a graded kernel of ``assignment`` can run (see the module's docstring).
 
-    Raises :class:`GradingUnavailable` with one sentence if not; the verdict is kept, so every later
-    notebook of the same assignment fails at once with the same sentence.
+    ``config`` is the nbgrader configuration the kernel manager reads (its read-only paths), ``root`` the
+    course directory, ``limits`` the assignment's resolved limits.  Raises :class:`GradingUnavailable`
+    with one sentence if not; the verdict is kept, so every later notebook of the same assignment fails
+    at once with the same sentence.
     """
-    from . import registry
-    from .limits import GradingLimits
-    from .sandbox import python_paths
-    mode = GradingLimits(config=config).sandbox
+    mode = limits.sandbox
     ident = (assignment, mode, str(Path(root).resolve()))
     if ident not in _DONE:
         modules = assignment_imports(Path(root) / "source" / assignment)
         values = [c for c in registry.checks_of(assignment) if c.kind == "value" and c.compare != "verify"]
         check = values[0] if values else None
         why = ""
-        found = _run_kernel(config, modules, check.key if check else "", check.cases() if check else [], timeout)
+        found = _run_kernel(config, modules, check.key if check else "", check.cases() if check else [], limits)
         if found.get("missing"):
             why = (f"the sandboxed grading kernel of {assignment} cannot load {', '.join(found['missing'])[:600]}; "
                    f"it sees only the Python environment ({', '.join(python_paths())}): install the student "
                    f"package into this environment from this course folder (`pip install -e ./student`, or "
                    f"`make install`), or set c.GradingLimits.sandbox = 'none' to grade without the sandbox")
         elif check is not None:
-            from parcel_utils.attest import encode_value
             verdict = check.verify([encode_value(v) for v in check.expected()])
             if verdict:
                 why = (f"the grader's own check {check.key!r} of {assignment} fails the reference's values "

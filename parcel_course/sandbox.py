@@ -20,7 +20,10 @@ kernel manager (:class:`SandboxedKernelManager`) wraps the kernel command:
     grade``, plain ``nbgrader autograde`` or formgrader.
 
 The limits are :class:`parcel_course.limits.GradingLimits`, set once in the
-course's ``nbgrader_config.py``.  The instructor's package
+course's ``nbgrader_config.py``; the kernel manager receives them resolved for
+the notebook's assignment (a :class:`parcel_course.limits.Limits`, its
+``limits`` trait, set by :class:`~parcel_course.preprocessors.sandboxed_execute.SandboxedExecute`
+or the preflight) and reads no configuration of limits itself.  The instructor's package
 (``parcel_course``) is hidden from the kernel: a submission that imports it
 gets ``ModuleNotFoundError``.
 
@@ -34,18 +37,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
 import threading
 from pathlib import Path
 
+import psutil
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, List, Unicode
+from traitlets import Bool, Instance, List, Unicode
 
+import parcel_utils
 from parcel_utils.checks import BUDGET_ENV
+from parcel_utils.data import SPLITS, cache_file, default_cache_dir, load_parcels
 
-from .limits import GRADING_BUDGET, GradingLimits, thread_caps
+from .limits import GRADING_BUDGET, Limits, thread_caps
+from .scratch import SCRATCH_PREFIX
 
 __all__ = ["SandboxedKernelManager", "sandbox_available", "python_paths", "bwrap_prefix",
            "instructor_paths", "dataset_cache", "KERNEL_ENV", "KERNEL_ENV_ALLOWED", "kernel_env", "kernel_uid_mode",
@@ -93,7 +101,6 @@ def sandbox_available() -> bool:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return False
-    import subprocess
     try:
         return subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent",
                                "true"], capture_output=True, timeout=20).returncode == 0
@@ -109,20 +116,11 @@ def dataset_cache() -> str:
     generating them again in every kernel. Generated here once, on the first
     grading, where it is missing (``parcel_utils.data.load_parcels``).
     """
-    from parcel_utils.data import SPLITS, cache_file, default_cache_dir, load_parcels
     cache = default_cache_dir()
     for split in SPLITS:
         if not cache_file(cache, split, 0).exists():
             load_parcels(split, progress=False)
     return str(cache.resolve())
-
-
-def resolved_limits(config, resources=None):
-    """The grading limits of the notebook being graded: ``c.GradingLimits`` resolved for its assignment."""
-    from .limits import assignment_limits
-    assignment = ((resources or {}).get("nbgrader") or {}).get("assignment", "")
-    root = (config.get("CourseDirectory") or {}).get("root") or "."
-    return assignment_limits(GradingLimits(config=config), assignment, root)
 
 
 def disk_usage_mb(path) -> float:
@@ -158,7 +156,6 @@ def python_paths() -> list[str]:
     """
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]}
-    import parcel_utils
     paths.add(str(Path(parcel_utils.__file__).resolve().parent))
     paths.update(_student_package_dirs())
     return sorted(p for p in paths if p and os.path.exists(p))
@@ -167,7 +164,6 @@ def python_paths() -> list[str]:
 def _student_package_dirs() -> list:
     """Where a fresh interpreter of this environment finds ``parcel_utils`` (cached per process)."""
     if not _STUDENT_PACKAGE_DIRS:
-        import subprocess
         try:
             out = subprocess.run([sys.executable, "-c", "import parcel_utils, os; "
                                   "print(os.path.dirname(os.path.realpath(parcel_utils.__file__)))"],
@@ -182,8 +178,7 @@ def _student_package_dirs() -> list:
 
 def instructor_paths() -> list[str]:
     """Where the instructor's package lives (to hide it from a kernel, or show it to the model checker)."""
-    import parcel_course
-    return [str(Path(parcel_course.__file__).resolve().parent)]
+    return [str(Path(__file__).resolve().parent)]
 
 
 def kernel_uid_mode() -> str:
@@ -291,7 +286,6 @@ def over_caps(pid: int, limits, cwd=None) -> tuple[str, list]:
     because ``RLIMIT_NPROC`` is not enforced for root, files are those
     written under ``cwd``.
     """
-    import psutil
     try:
         root = psutil.Process(pid)
         tree = [root, *root.children(recursive=True)]
@@ -314,7 +308,6 @@ def over_caps(pid: int, limits, cwd=None) -> tuple[str, list]:
 
 def kill_tree(tree) -> None:
     """Kill every process of ``tree`` (a list of ``psutil.Process``), the leaves first."""
-    import psutil
     for q in reversed(tree):
         try:
             q.kill()
@@ -330,7 +323,6 @@ def watch_tree(pid: int, limits, stop, cwd=None, on_kill=None, log=None) -> str:
     ``nbgrader autograde``, formgrader), for kernels and the one-off model
     checker alike (the checker server watches its own children the same way).
     """
-    import psutil
     while not stop.wait(0.25):
         try:
             if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
@@ -357,17 +349,27 @@ def rlimits_launcher(lim, env: dict) -> list[str]:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel inside the sandbox."""
+    """A kernel manager that starts the kernel inside the sandbox, under ``limits``.
+
+    ``limits`` is the notebook's :class:`~parcel_course.limits.Limits`, resolved for its assignment by
+    whoever creates the manager (:class:`~parcel_course.preprocessors.sandboxed_execute.SandboxedExecute`,
+    :func:`parcel_course.preflight.preflight`); a manager without them refuses to start a kernel.
+    """
 
     readonly_paths = List(Unicode(), help="Extra host paths the kernel may read.").tag(config=True)
     drop_to_nobody = Bool(True, help="Run the kernel as 'nobody' in its own user namespace.").tag(config=True)
+    limits = Instance(Limits, allow_none=True, help="The notebook's grading limits, resolved for its assignment "
+                                                    "(parcel_course.limits.resolve_limits); set by whoever "
+                                                    "creates the manager, never configured.")
 
-    @property
-    def limits(self) -> GradingLimits:
-        return GradingLimits(config=self.config)
+    def _limits(self) -> Limits:
+        if self.limits is None:
+            raise RuntimeError("SandboxedKernelManager has no limits: create it with limits=resolve_limits(config, "
+                               "assignment, root) (parcel_course.limits), as SandboxedExecute does")
+        return self.limits
 
     def _mode(self) -> str:
-        sandbox = self.limits.sandbox
+        sandbox = self._limits().sandbox
         if sandbox == "auto":
             return "bwrap" if sandbox_available() else "none"
         return sandbox
@@ -383,7 +385,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        lim = self.limits
+        lim = self._limits()
         bwrap = self._mode() == "bwrap"
         extra = thread_caps(lim.threads)
         if not bwrap:
@@ -392,8 +394,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         as_nobody = self.drop_to_nobody
         cache = dataset_cache()          # read-only: the kernel loads the splits, it does not generate them
         extra["PARCEL_DATA_DIR"] = cache
-        if as_nobody:                    # its sockets, its connection file and its scratch folder, to a kernel
-            from .scratch import SCRATCH_PREFIX     # that is nobody outside too
+        if as_nobody:    # its sockets, its connection file and its scratch folder, to a kernel that is nobody outside too
             give_to_sandbox(self._sockdir, *([cwd] if Path(cwd).name.startswith(SCRATCH_PREFIX) else []))
         wrap = bwrap_prefix(cwd, binds=[self._sockdir], readonly=[*self.readonly_paths, cache], tmp_mb=lim.tmp_mb,
                             as_nobody=as_nobody)
@@ -411,7 +412,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
             def said(why):
                 self.watch_reason = "the kernel " + why
-            threading.Thread(target=watch_tree, args=(process.pid, self.limits, self._watch_stop),
+            threading.Thread(target=watch_tree, args=(process.pid, self._limits(), self._watch_stop),
                              kwargs=dict(cwd=getattr(self, "_kernel_cwd", None), on_kill=said, log=self.log),
                              daemon=True, name="parcel-kernel-watch").start()
 

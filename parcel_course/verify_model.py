@@ -15,6 +15,11 @@ A ``parcel-course grade`` worker that forks its graders starts one
 each submission a child forked from that clean process checks its models and
 exits, which saves the import (about 5 s) per submission of 03 and 04.
 
+Every function of the grader side receives the notebook's resolved
+:class:`parcel_course.limits.Limits` (sandbox, per-model timeout: its
+``cell_timeout``, threads, the largest model file, the resource limits and
+the watcher's caps) and has no limit of its own.
+
 Run by hand::
 
     python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [MODEL2.keras KEY2 RECORD2 ...]
@@ -23,21 +28,26 @@ Run by hand::
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
-import subprocess
-import sys
-import tempfile
-import zipfile
-from pathlib import Path
-from dataclasses import asdict
-import atexit
 import secrets
 import select
 import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+from .limits import Limits, thread_caps
+from .sandbox import (bwrap_prefix, dataset_cache, give_to_sandbox, kernel_env, kill_tree, over_caps,
+                      rlimits_launcher, sandbox_available, watch_tree)
+from .scratch import ScratchError, read_back
 
 __all__ = ["unsafe_config", "verify_saved_models", "main", "serve", "CheckerServer", "checker_server", "VERDICT"]
 
@@ -91,9 +101,9 @@ def _check(model_file: str, key: str, record) -> str | None:
     if why:
         return why
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras   # Keras/TensorFlow: seconds to import
-    from parcel_utils.augment import RandomHeightScale  # noqa: F401 - made (and registered with Keras) on first use
-    from . import registry   # the checker process imports the registry only when it checks a model
+    import keras   # lazy: Keras/TensorFlow take seconds to import, and only a checker process needs them
+    from parcel_utils.augment import RandomHeightScale  # noqa: F401 - lazy, imports Keras; registers the layer
+    from . import registry   # lazy: the checks import the references (Keras); only a checker process needs them
     check = registry.find(key)
     try:    # with its optimizer only for a check that reads it (a student's loss must not fail the others)
         model = keras.saving.load_model(model_file, compile=check.needs_compile, safe_mode=True)
@@ -109,7 +119,7 @@ def main(argv=None, request: str = "") -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve"]:
-        return serve(json.loads(argv[1]) if len(argv) > 1 else {})
+        return serve(json.loads(argv[1]))
     if not argv or len(argv) % 3:
         print("usage: python -m parcel_course.verify_model MODEL.keras KEY RECORD_JSON [...]", file=sys.stderr)
         return 2
@@ -127,7 +137,7 @@ def main(argv=None, request: str = "") -> int:
 READY, DONE = "parcel-model-checker-ready", "parcel-model-request-done:"
 
 
-def serve(limits: dict | None = None) -> int:
+def serve(limits: dict) -> int:
     """The checker server: Keras and the checks imported once, then one forked child per request.
 
     Reads requests from stdin, one JSON line each: ``{"id": ..., "jobs":
@@ -138,16 +148,15 @@ def serve(limits: dict | None = None) -> int:
     passes from one request to the next: each child starts from the same clean
     parent, works in a temporary folder of its own, and takes what it loaded
     with it when it exits.  While it runs, this process watches it under the
-    kernel's caps (``limits``: memory, processes; :func:`parcel_course.sandbox.over_caps`)
-    and kills it past one, with a verdict that says so.
+    kernel's caps (``limits``, the worker's :class:`~parcel_course.limits.Limits` as a dict: memory,
+    processes, disk; :func:`parcel_course.sandbox.over_caps`) and kills it past one, with a verdict
+    that says so.
     """
-    from .limits import Limits   # the checker process imports the registry only when it checks a model
-    from .sandbox import kill_tree, over_caps   # the checker process imports the registry only when it checks a model
-    caps = Limits(**(limits or {}))
+    caps = Limits(**limits)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras  # noqa: F401 - what each check would import: done once, here
-    from parcel_utils.augment import RandomHeightScale  # noqa: F401
-    from . import registry   # the checker process imports the registry only when it checks a model
+    import keras  # noqa: F401 - lazy (seconds): what each check would import, done once here
+    from parcel_utils.augment import RandomHeightScale  # noqa: F401 - lazy: imports Keras
+    from . import registry   # lazy: the checks import the references (Keras); only a checker process needs them
     registry.all_checks()
     print(READY, flush=True)
     while True:
@@ -188,19 +197,28 @@ def serve(limits: dict | None = None) -> int:
         print(DONE + json.dumps({"id": rid}), flush=True)
 
 
-def _checker_command(args, work, readonly, sandbox: str, threads: int, limits=None) -> tuple[list, dict]:
+def _mode(limits: Limits) -> str:
+    """``limits.sandbox`` with ``"auto"`` decided here: ``"bwrap"`` where bubblewrap works, else ``"none"``."""
+    return "bwrap" if limits.sandbox == "bwrap" or (limits.sandbox == "auto" and sandbox_available()) else "none"
+
+
+def _server_key(limits: Limits) -> tuple:
+    """What a checker server was started with (its sandbox, threads, resource limits and caps): a server
+    serves a grader whose limits give the same key."""
+    return (_mode(limits), limits.threads, limits.max_processes, limits.max_file_mb, limits.max_open_files,
+            limits.max_cpu_seconds, limits.memory_mb, limits.max_kernel_processes, limits.max_disk_mb)
+
+
+def _checker_command(args, work, readonly, limits: Limits) -> tuple[list, dict]:
     """The command and environment of a checker process (``python -m parcel_course.verify_model ARGS``) in
     ``work``: ``readonly`` folders and the dataset cache (made complete first: the sandbox can only read it)
-    shown read-only, under bubblewrap when ``sandbox`` is ``"bwrap"``, as a kernel is: the same resource
-    limits (:mod:`parcel_course.rlimits`), the same allow-listed environment, ``nobody`` outside the
-    sandbox where the grader is root.  Its environment is set by the launcher: the one returned is empty
-    of anything but ``PATH``."""
-    from .limits import Limits, thread_caps   # the checker process imports the registry only when it checks a model
-    from .sandbox import bwrap_prefix, dataset_cache, give_to_sandbox, kernel_env, rlimits_launcher   # the checker process imports the registry only when it checks a model
-    limits = limits or Limits()
+    shown read-only, under bubblewrap when ``limits.sandbox`` is ``"bwrap"``, as a kernel is: the same
+    resource limits (:mod:`parcel_course.rlimits`), threads and allow-listed environment, ``nobody`` outside
+    the sandbox where the grader is root.  Its environment is set by the launcher: the one returned is
+    empty of anything but ``PATH``."""
     cache = dataset_cache()
-    bwrap = sandbox == "bwrap"
-    env = kernel_env({"PARCEL_DATA_DIR": cache, **thread_caps(threads)}, sandboxed=bwrap)
+    bwrap = limits.sandbox == "bwrap"
+    env = kernel_env({"PARCEL_DATA_DIR": cache, **thread_caps(limits.threads)}, sandboxed=bwrap)
     env.pop("PARCEL_GRADING", None)
     cmd = [sys.executable, "-m", "parcel_course.verify_model", *args]
     if bwrap:
@@ -217,17 +235,17 @@ class CheckerServer:
     read-only); the model files of a request are copied into the spool.  The
     worker starts it (:func:`checker_server`) before it forks for each
     submission, so that the grader it forks finds it in :data:`_SERVER`.
+    ``limits`` (the worker's, its sandbox decided) set its sandbox, threads,
+    resource limits and the caps it watches its children under.
     """
 
-    def __init__(self, sandbox: str, threads: int, limits=None):
-        from .limits import Limits   # the checker process imports the registry only when it checks a model
-        self.sandbox, self.threads = sandbox, threads
-        limits = limits or Limits()
+    def __init__(self, limits: Limits):
+        limits = limits.replace(sandbox=_mode(limits))
+        self.key = _server_key(limits)
         self.spool = tempfile.mkdtemp(prefix="parcel-verify-spool-")
         os.chmod(self.spool, 0o755)
         self.work = tempfile.mkdtemp(prefix="parcel-verify-")
-        cmd, env = _checker_command(["--serve", json.dumps(asdict(limits))], self.work, [self.spool], sandbox,
-                                    threads, limits)
+        cmd, env = _checker_command(["--serve", json.dumps(asdict(limits))], self.work, [self.spool], limits)
         self.proc = subprocess.Popen(cmd, cwd=self.work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self.pid, self.fd_in, self.fd_out = self.proc.pid, self.proc.stdin.fileno(), self.proc.stdout.fileno()
@@ -307,20 +325,21 @@ class CheckerServer:
 _SERVER: CheckerServer | None = None
 
 
-def checker_server(sandbox: str, threads: int, limits=None) -> CheckerServer:
-    """The worker's checker server for these settings, started (or started again) where needed."""
+def checker_server(limits: Limits) -> CheckerServer:
+    """The worker's checker server for ``limits``, started (or started again, under other limits) where needed."""
     global _SERVER
-    if _SERVER is not None and (not _SERVER.alive() or (_SERVER.sandbox, _SERVER.threads) != (sandbox, threads)):
+    if _SERVER is not None and (not _SERVER.alive() or _SERVER.key != _server_key(limits)):
         _SERVER.close()
         _SERVER = None
     if _SERVER is None:
-        _SERVER = CheckerServer(sandbox, threads, limits)
+        _SERVER = CheckerServer(limits)
         atexit.register(_SERVER.close)
     return _SERVER
 
 
-def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads: int = 0, limits=None) -> list:
-    """Check each ``(model_file, key, record)`` with the registry's check ``key``, all in one process.
+def verify_saved_models(jobs, limits: Limits) -> list:
+    """Check each ``(model_file, key, record)`` with the registry's check ``key``, all in one process, under
+    ``limits`` (the notebook's, resolved: :func:`parcel_course.limits.resolve_limits`).
 
     One process (sandboxed with bubblewrap where it can be) imports Keras
     once and checks the models in turn: a fresh one, or, in a grader forked by
@@ -328,14 +347,14 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
     (:class:`CheckerServer`), forked for these models.  Returns, per job, None when the
     model passes, else one sentence that says why not (the model fails the
     check, it cannot be loaded safely, or the checks did not finish in
-    ``timeout`` seconds per model).  The dataset cache is made complete here
-    first, since the sandbox can only read it.
+    ``limits.cell_timeout`` seconds per model).  The dataset cache is made
+    complete here first, since the sandbox can only read it.
     """
-    from .sandbox import sandbox_available   # the checker process imports the registry only when it checks a model
-    from .scratch import ScratchError, read_back   # the checker process imports the registry only when it checks a model
+    if limits.cell_timeout <= 0:
+        raise ValueError(f"unresolved limits (cell_timeout={limits.cell_timeout}): resolve them for the "
+                         f"assignment first (parcel_course.limits.resolve_limits or assignment_limits)")
     whys = [None] * len(jobs)
-    mode = "bwrap" if sandbox == "bwrap" or (sandbox == "auto" and sandbox_available()) else "none"
-    cap = (getattr(limits, "max_file_mb", 0) or 512) * 2**20
+    cap = limits.max_file_mb * 2**20
     with tempfile.TemporaryDirectory(prefix="parcel-verify-spool-") as spool:
         os.chmod(spool, 0o755)            # the checker may run as nobody: it reads these copies, read-only
         argv, index, copies = [], [], []
@@ -356,26 +375,25 @@ def verify_saved_models(jobs, sandbox: str = "auto", timeout: int = 600, threads
             copies.append((str(copy), key, record))
         if not index:
             return whys
-        limit = timeout * len(index)
+        limit = limits.cell_timeout * len(index)
         server = _SERVER
-        if server is not None and (server.sandbox, server.threads) == (mode, threads):
+        if server is not None and server.key == _server_key(limits):
             lines, why_not = server.ask(copies, limit)
             return _verdicts(whys, index, lines, None if why_not else 0, why_not, "")
         with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
-            cmd, env = _checker_command(argv, work, [spool], mode, threads, limits)
+            cmd, env = _checker_command(argv, work, [spool], limits.replace(sandbox=_mode(limits)))
             stdout, stderr, rc = _run_watched(cmd, work, env, limit, limits)
     return _verdicts(whys, index, stdout.splitlines(), rc, stderr, stdout)
 
 
-def _run_watched(cmd, work, env, limit, limits=None) -> tuple[str, str, int | None]:
-    """Run the one-off checker, watched as a kernel is (:func:`parcel_course.sandbox.watch_tree`):
-    its stdout, what went wrong ('' or why it was stopped) and its exit status (None when stopped)."""
-    from .limits import Limits   # the checker process imports the registry only when it checks a model
-    from .sandbox import watch_tree   # the checker process imports the registry only when it checks a model
+def _run_watched(cmd, work, env, limit: float, limits: Limits) -> tuple[str, str, int | None]:
+    """Run the one-off checker for at most ``limit`` seconds, watched under ``limits`` as a kernel is
+    (:func:`parcel_course.sandbox.watch_tree`): its stdout, what went wrong ('' or why it was stopped) and
+    its exit status (None when stopped)."""
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     stop, killed = threading.Event(), []
-    watcher = threading.Thread(target=watch_tree, args=(proc.pid, limits or Limits(), stop),
+    watcher = threading.Thread(target=watch_tree, args=(proc.pid, limits, stop),
                                kwargs=dict(cwd=work, on_kill=killed.append), daemon=True)
     watcher.start()
     try:

@@ -139,6 +139,7 @@ def test_model_structure_checks_pass_the_reference_and_fail_a_mistake(models_04)
 @pytest.mark.slow
 def test_model_structure_checks_on_the_saved_files_in_one_process(models_04, tmp_path):
     """What the grader does: every model of a notebook saved, then checked by key in one fresh (sandboxed) process."""
+    from parcel_course.limits import Limits
     from parcel_course.verify_model import verify_saved_models
     jobs, expect = [], []
     for key, good, bad, message in models_04:
@@ -153,7 +154,7 @@ def test_model_structure_checks_on_the_saved_files_in_one_process(models_04, tmp
     fine.optimizer.learning_rate.assign(1e-2)
     fine.save(tmp_path / "fast.keras")
     jobs.append((tmp_path / "fast.keras", "fine_tuning", None))
-    whys = verify_saved_models(jobs, timeout=120)
+    whys = verify_saved_models(jobs, Limits(cell_timeout=120))
     for (path, _, _), want, why in zip(jobs, expect, whys):
         if want is None:
             assert why is None, (path.name, why)

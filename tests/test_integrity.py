@@ -647,10 +647,15 @@ def test_attested_model_verdicts_outside_the_kernel(tmp_path):
     import zipfile
     keras = pytest.importorskip("keras")
     from parcel_utils.attest import ATTEST_DIR
-    from parcel_course.preprocessors.verify_attestations import verify_models
+    from parcel_course.limits import assignment_limits
+    from parcel_course.preprocessors.verify_attestations import verify_models as verify
     from parcel_course.registry import find
     from parcel_course.verify_model import unsafe_config
     check = find(ACCURACY_KEY)
+    limits = assignment_limits(Course(ROOT).limits(), "04_cnn", ROOT)    # what the grader resolves for 04
+
+    def verify_models(items, scratch):
+        return verify(items, scratch, limits)
     saved = tmp_path / ATTEST_DIR
     saved.mkdir()
     tiny = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Flatten(),
@@ -679,6 +684,7 @@ def test_checker_server_gives_the_one_off_checkers_verdicts(tmp_path, monkeypatc
     checker process does; a request that does not finish kills it, and the worker starts another."""
     keras = pytest.importorskip("keras")
     from parcel_course import verify_model as vm
+    from parcel_course.limits import Limits
     from parcel_course.registry import find
     from parcel_course.sandbox import sandbox_available
     key = find(ACCURACY_KEY).key
@@ -688,20 +694,23 @@ def test_checker_server_gives_the_one_off_checkers_verdicts(tmp_path, monkeypatc
     keras.Sequential([keras.Input((64, 64, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
                       keras.layers.Dense(5)]).save(coded)
     jobs = [(tiny, key, None), (coded, key, None), (tmp_path / "missing.keras", key, None)]
-    mode = "bwrap" if sandbox_available() else "none"
-    one_off = vm.verify_saved_models(jobs, sandbox=mode, timeout=120, threads=1)
+    limits = Limits(sandbox="bwrap" if sandbox_available() else "none", cell_timeout=120, threads=1)
+    one_off = vm.verify_saved_models(jobs, limits)
     assert "below the reference" in one_off[0] and "Lambda" in one_off[1] and "no saved model" in one_off[2]
     monkeypatch.setattr(vm, "_SERVER", None)
-    server = vm.checker_server(mode, 1)
+    server = vm.checker_server(limits)
     try:
-        assert vm.verify_saved_models(jobs, sandbox=mode, timeout=120, threads=1) == one_off
-        assert vm.verify_saved_models(jobs[:1], sandbox=mode, timeout=120, threads=1) == one_off[:1]
+        assert vm.verify_saved_models(jobs, limits) == one_off
+        assert vm.verify_saved_models(jobs[:1], limits) == one_off[:1]
         lines, why = server.ask([(tiny, key, None)], timeout=0.01)
         assert "took more than" in why and lines == []
         server.proc.wait(timeout=10)
-        again = vm.checker_server(mode, 1)          # the worker finds it dead and starts another
+        again = vm.checker_server(limits)          # the worker finds it dead and starts another
         assert again is not server and again.alive()
-        assert vm.verify_saved_models(jobs, sandbox=mode, timeout=120, threads=1) == one_off
+        assert vm.verify_saved_models(jobs, limits) == one_off
+        other = limits.replace(memory_mb=limits.memory_mb + 1)
+        assert vm.checker_server(other) is not again           # other caps: another server, watched under them
+        assert vm.verify_saved_models(jobs, other) == one_off
     finally:
         vm._SERVER.close()
 

@@ -140,7 +140,7 @@ def test_placed_after_the_verification_and_before_the_scores():
     names = [p.__name__ for p in autograde_preprocessors()]
     i = names.index("WarningsKeepPoints")
     assert names[i - 1] == "VerifyAttestations"
-    assert i < names.index("LimitOutput") < names.index("SaveAutoGrades")
+    assert i < names.index("AssignmentLimitOutput") < names.index("SaveAutoGrades")
 
 
 @pytest.mark.slow

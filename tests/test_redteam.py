@@ -837,9 +837,11 @@ def test_next_plain_autograde_runs_with_the_course_config(runs, run):
 def test_saved_model_links_are_never_followed(tmp_path):
     """The model checker's side: a saved model that is a link (to a host file that exists, or not), a FIFO,
     a folder or too large is refused with the same verdict whatever the target, and nothing hangs."""
+    from parcel_course.limits import Limits
     from parcel_course.preprocessors.verify_attestations import verify_models
     from parcel_course.registry import find
     check = find("scratch_model")
+    limits = Limits(sandbox="none", cell_timeout=60)
     scratch = tmp_path / "scratch"
     (scratch / ".parcel-attest").mkdir(parents=True)
     model = scratch / ".parcel-attest" / f"{check.key}.keras"
@@ -852,7 +854,7 @@ def test_saved_model_links_are_never_followed(tmp_path):
                         ("too large", lambda: model.write_bytes(b"PK" + b"\0" * (2 * 2**20)))]:
         plant()
         t0 = time.monotonic()
-        verdicts[name] = verify_models([(check, record)], scratch, sandbox="none", max_mb=1)[0]
+        verdicts[name] = verify_models([(check, record)], scratch, limits.replace(max_file_mb=1))[0]
         assert time.monotonic() - t0 < 30, name
         (shutil.rmtree if model.is_dir() and not model.is_symlink() else os.remove)(model)
     assert all(v and "no saved model the grader can read" in v for v in verdicts.values()), verdicts
@@ -861,11 +863,11 @@ def test_saved_model_links_are_never_followed(tmp_path):
     shutil.rmtree(dir_link)
     dir_link.symlink_to(tmp_path)                  # the folder itself a link: not followed either
     (tmp_path / f"{check.key}.keras").write_bytes(b"PK")
-    through = verify_models([(check, record)], scratch, sandbox="none")[0]
+    through = verify_models([(check, record)], scratch, limits)[0]
     dir_link.unlink()
     dir_link.symlink_to(tmp_path / "nothing-here")
     assert "no saved model the grader can read" in through, through
-    assert through == verify_models([(check, record)], scratch, sandbox="none")[0]
+    assert through == verify_models([(check, record)], scratch, limits)[0]
 
 
 def test_flags_file_of_a_course_never_graded_before(tmp_path):

@@ -1,7 +1,8 @@
 """Scheduling the grading of a course: the jobs, the order, the executor, the merge as results arrive.
 
 :func:`grade_all` collects one :class:`~.worker.GradeJob` per submission
-(:func:`collect_jobs`, with the limits resolved per assignment), hands the jobs,
+(:func:`collect_jobs`, with the limits resolved once per assignment: each job and
+each check receives its assignment's :class:`~parcel_course.limits.Limits`), hands the jobs,
 longest first, to any ``concurrent.futures`` executor (local processes by
 default, a Dask cluster given its address: :func:`make_executor`), checks each
 assignment's sandbox once in this process meanwhile (:func:`preflight_course`,
@@ -14,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import statistics
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -105,11 +105,9 @@ def longest_first(jobs: list[GradeJob], ledgers=()) -> list[GradeJob]:
 
 
 def preflight_course(course: Course, assignment: str, limits: Limits) -> None:
-    """:func:`parcel_course.preflight.preflight` of ``assignment`` with the job's ``limits``, in this process."""
-    cfg = Config()
-    cfg.GradingLimits.update({k: v for k, v in asdict(limits).items()})
-    cfg.CourseDirectory.root = str(course.root)
-    preflight(cfg, assignment, course.root)
+    """:func:`parcel_course.preflight.preflight` of ``assignment`` with the job's ``limits`` (resolved for it by
+    :func:`collect_jobs`), in this process; its kernel manager configured as a worker's is (nbgrader's defaults)."""
+    preflight(Config(), assignment, course.root, limits)
 
 
 def _preflights(pool: ThreadPoolExecutor, course: Course, jobs: list[GradeJob]) -> Future:

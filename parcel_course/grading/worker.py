@@ -39,6 +39,7 @@ from ..config import DIGESTS_FILE, FLAGS_FILE, TIMINGS_FILE
 from ..directory import CourseError, grading_env, nbgrader_executable
 from ..limits import Limits, thread_caps
 from ..sandbox import disk_usage_mb, sandbox_available
+from ..verify_model import checker_server
 
 __all__ = ["GradeJob", "GradeResult", "grade_submission", "digest_files", "PHASES"]
 
@@ -337,10 +338,9 @@ def warm_checker(assignment: str, limits: Limits) -> None:
     """Where ``assignment`` has saved models to check: the worker's model checker server, started once
     (:func:`parcel_course.verify_model.checker_server`; Keras imported once, not per submission)."""
     from .. import registry   # each assignment's checks: only a forking worker warms them
-    from ..verify_model import checker_server
     if any(c.kind == "model" for c in registry.checks_of(assignment)):
         try:
-            checker_server(limits.sandbox, limits.threads, limits)
+            checker_server(limits)
         except (OSError, RuntimeError):   # each grader then starts its own checker, as plain nbgrader does
             pass
 

@@ -7,9 +7,8 @@ import time
 import nbformat
 from traitlets import Unicode
 
-from ..limits import GradingLimits
 from ..scratch import drop_scratch, ensure_scratch
-from . import append_flags, append_timing
+from .common import append_flags, append_timing
 from .sandboxed_execute import SandboxedExecute
 
 __all__ = ["GuardedExecute"]
@@ -30,7 +29,11 @@ def _output_size(msg) -> int:
 
 
 class GuardedExecute(SandboxedExecute):
-    """The sandboxed Execute with a cap on the output kept, and test outputs that cannot be cleared."""
+    """The sandboxed Execute with a cap on the output kept, and test outputs that cannot be cleared.
+
+    The caps are the notebook's limits (``max_output_mb`` per cell, ``max_notebook_output_mb`` in all),
+    which :class:`~.sandboxed_execute.SandboxedExecute` receives for each notebook as ``self.limits``.
+    """
 
     flags_path = Unicode("", help="File to which flags are appended as JSON lines ('' : none).").tag(config=True)
     timings_path = Unicode("", help="File to which the kernel's start and the cells' time are appended "
@@ -40,8 +43,6 @@ class GuardedExecute(SandboxedExecute):
         ensure_scratch(resources)         # the kernel's working directory: never the folder graded into
         self._sizes, self._total, self._noted, self._flags = {}, 0, set(), []
         self._cell_seconds = 0.0
-        limits = GradingLimits(config=self.config)
-        self.max_cell_output_mb, self.max_notebook_output_mb = limits.max_output_mb, limits.max_notebook_output_mb
         t0 = time.perf_counter()
         try:
             return super().preprocess(nb, resources, km)
@@ -69,6 +70,14 @@ class GuardedExecute(SandboxedExecute):
         km = super().create_kernel_manager()
         self._watched_km = km           # nbclient drops self.km when it shuts the kernel down
         return km
+
+    @property
+    def max_cell_output_mb(self) -> int:
+        return self.limits.max_output_mb
+
+    @property
+    def max_notebook_output_mb(self) -> int:
+        return self.limits.max_notebook_output_mb
 
     def _where(self, cell_index) -> str:
         try:

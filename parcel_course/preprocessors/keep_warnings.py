@@ -28,6 +28,7 @@ nbgrader's own rule.
 from __future__ import annotations
 
 import nbformat
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
@@ -93,7 +94,6 @@ class WarningsKeepPoints(NbGraderPreprocessor):
         "into a stdout note (so that nbgrader scores the cell from its error outputs only).")).tag(config=True)
 
     def preprocess(self, nb, resources):
-        from nbgrader.api import Gradebook, MissingEntry
         info = resources["nbgrader"]
         notebook, assignment = info["notebook"], info["assignment"]
         with Gradebook(info["db_url"]) as gb:

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from nbgrader.preprocessors import Execute
 
-from ..sandbox import SandboxedKernelManager, resolved_limits
+from ..sandbox import SandboxedKernelManager
+from .common import notebook_limits
 
 __all__ = ["SandboxedExecute"]
 
 
 class SandboxedExecute(Execute):
     """nbgrader's Execute preprocessor with the kernel in the sandbox.
+
+    For each notebook it takes the notebook's limits (:func:`.common.notebook_limits`: resolved once
+    for its assignment, then carried in ``resources``) as ``self.limits``: its per-cell timeout, and
+    the kernel manager it creates receives them (sandbox, resource limits, the watcher's caps).
 
     Example
     -------
@@ -26,8 +31,15 @@ class SandboxedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
+        self.limits = None
 
     def preprocess(self, nb, resources=None, km=None):
-        # the per-cell timeout of this assignment (c.GradingLimits, derived from its reference run when 0)
-        self.timeout = resolved_limits(self.config, resources).cell_timeout
+        resources = {} if resources is None else resources
+        self.limits = notebook_limits(self.config, resources)
+        self.timeout = self.limits.cell_timeout
         return super().preprocess(nb, resources, km)
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        km.limits = self.limits             # the kernel manager reads no configuration of limits itself
+        return km

@@ -8,7 +8,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from ..scan import _restored_cells, instructor_cell_digests, scan_notebook
-from . import append_flags
+from .common import append_flags
 
 __all__ = ["ScanSubmission"]
 

@@ -24,15 +24,17 @@ from pathlib import Path
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from parcel_utils.attest import ATTEST_DIR, ATTEST_MIME, ATTEST_MODEL_MIME
 
 from .. import registry
-from ..sandbox import resolved_limits
+from ..limits import Limits
 from ..scratch import ScratchError, copy_back, drop_scratch, scratch_of
-from . import append_flags, append_timing
+from ..verify_model import verify_saved_models
+from .common import append_flags, append_timing, notebook_limits
 
 __all__ = ["VerifyAttestations", "ATTEST_ERROR", "records_problem", "verify_value", "verify_models"]
 
@@ -61,14 +63,15 @@ def verify_value(check, records: list) -> str | None:
         return f"the grader cannot run the check {check.key!r}: {type(exc).__name__}: {exc}"
 
 
-def verify_models(items, scratch, sandbox="auto", timeout=600, threads=0, max_mb=512, limits=None) -> list:
+def verify_models(items, scratch, limits: Limits) -> list:
     """For each ``(model_check, records)``, why it fails (None if it passes), all in one checker process.
 
     Each saved model is read back from the kernel's folder ``scratch`` without following links, as a
-    regular file of at most ``max_mb`` MB (:func:`parcel_course.scratch.copy_back`), into a folder of
-    the grader's; only that copy reaches the checker.
+    regular file of at most ``limits.max_file_mb`` MB (:func:`parcel_course.scratch.copy_back`), into a
+    folder of the grader's; only that copy reaches the checker, run under ``limits`` (the notebook's:
+    :func:`parcel_course.verify_model.verify_saved_models`).
     """
-    from ..verify_model import verify_saved_models
+    max_mb = limits.max_file_mb
     whys = [records_problem(records, "model") for _check, records in items]
     jobs, todo = [], []
     with tempfile.TemporaryDirectory(prefix="parcel-models-") as spool:
@@ -88,8 +91,7 @@ def verify_models(items, scratch, sandbox="auto", timeout=600, threads=0, max_mb
                 continue
             jobs.append((copy, check.key, rec.get("record")))
             todo.append(i)
-        for i, why in zip(todo, verify_saved_models(jobs, sandbox=sandbox, timeout=timeout, threads=threads,
-                                                           limits=limits)):
+        for i, why in zip(todo, verify_saved_models(jobs, limits)):
             whys[i] = why
     return whys
 
@@ -122,12 +124,11 @@ class VerifyAttestations(NbGraderPreprocessor):
             drop_scratch(resources)       # the kernel's folder has done its job; nothing else is read from it
 
     def _verify(self, nb, resources):
-        from nbgrader.api import Gradebook, MissingEntry
         t0 = time.perf_counter()
         info = resources["nbgrader"]
         notebook, assignment = info["notebook"], info["assignment"]
         scratch = scratch_of(resources) or Path((resources.get("metadata") or {}).get("path") or ".")
-        limits = resolved_limits(self.config, resources)
+        limits = notebook_limits(self.config, resources)    # the Execute's, carried in resources
         flags, pending = [], []
         with Gradebook(info["db_url"]) as gb:
             for cell in nb.cells:
@@ -157,8 +158,7 @@ class VerifyAttestations(NbGraderPreprocessor):
                  for _cell, _gid, checks, published, _kept in pending for c in checks if c.kind == "model"]
         t_models = time.perf_counter()
         model_whys = dict(zip((c.key for c, _ in items),
-                              verify_models(items, scratch, limits.sandbox, limits.cell_timeout, limits.threads,
-                                            limits.max_file_mb, limits)))
+                              verify_models(items, scratch, limits)))
         t_models = time.perf_counter() - t_models
         for cell, gid, checks, published, kept in pending:
             kernel_pass = _kernel_says_pass(cell)

@@ -10,7 +10,9 @@ from traitlets import Bool
 from parcel_utils.attest import ATTEST_DIR, INPUTS_DIR
 
 from .. import registry
+from ..preflight import preflight
 from ..scratch import ensure_scratch
+from .common import course_root, notebook_limits
 
 __all__ = ["WriteAttestInputs"]
 
@@ -32,10 +34,8 @@ class WriteAttestInputs(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        if self.preflight:
-            from ..preflight import preflight
-            root = (self.config.get("CourseDirectory") or {}).get("root") or "."
-            preflight(self.config, info["assignment"], root)
+        if self.preflight:      # with the notebook's limits, resolved here first (the first preprocessor to need them)
+            preflight(self.config, info["assignment"], course_root(self.config), notebook_limits(self.config, resources))
         where = ensure_scratch(resources)
         checks = [c for c in registry.checks_of(info["assignment"])
                   if c.notebook == info["notebook"] and c.kind == "value"]
