@@ -44,7 +44,7 @@ from traitlets.config import Configurable
 from parcel_utils.checks import GRADING_BUDGET
 
 __all__ = ["GradingLimits", "Limits", "thread_caps", "threads_per_worker", "THREAD_VARIABLES",
-           "reference_timings", "assignment_limits", "resolve_limits", "RESOLVED"]
+           "reference_timings", "assignment_limits", "resolve_limits"]
 
 
 class GradingLimits(Configurable):
@@ -127,10 +127,6 @@ def reference_timings(solutions_dir) -> dict:
             found = True
             slowest, total = max(slowest, s), total + max(s, 0.0)
     return {"slowest_cell": slowest, "total": total} if found else {}
-
-
-#: The names a resolved :class:`Limits` fixes: positive timeouts, no ``per_assignment`` left to apply.
-RESOLVED = ("cell_timeout", "total_timeout")
 
 
 def assignment_limits(limits, assignment: str, root) -> "Limits":

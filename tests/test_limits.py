@@ -86,6 +86,8 @@ def test_lower_layers_have_no_limits_of_their_own():
     pkg = ROOT / "parcel_course"
     readers = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py") if "GradingLimits(config" in p.read_text())
     assert readers == ["directory.py", "limits.py"], readers
+    unresolved = grading.grade_submission(grading.GradeJob("s", "01_convolution", {}, b"", limits=Limits()))
+    assert unresolved.status == "error" and "no limits resolved" in unresolved.reason, unresolved.reason
 
 
 def test_a_kernel_manager_without_limits_refuses_to_start():

@@ -67,7 +67,7 @@ class GradeJob:
     files: dict                      # relative path -> bytes, the submission
     gradebook: bytes                 # a snapshot of the course gradebook
     extra_files: dict = field(default_factory=dict)  # source/<a>/ files that are not notebooks
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits | None = None     # resolved for the assignment by collect_jobs; no job is graded without them
     digest: str = ""
     instructor_cells: dict = field(default_factory=dict)  # notebook -> digests of its non-answer code cells
     intake_flags: list = field(default_factory=list)  # dicts: notebook, cell, reason; what intake refused or flagged
@@ -159,6 +159,10 @@ def grade_submission(job: GradeJob) -> GradeResult:
     t0 = time.perf_counter()
     res = GradeResult(job.student, job.assignment, status="error", digest=job.digest)
     limits = job.limits
+    if limits is None or limits.cell_timeout <= 0 or limits.total_timeout <= 0:
+        res.reason = ("the job carries no limits resolved for its assignment: make jobs with "
+                      "parcel_course.grading.collect_jobs (or parcel_course.limits.assignment_limits)")
+        return res
     if limits.sandbox == "auto":
         limits = limits.replace(sandbox="bwrap" if sandbox_available() else "none")
     res.sandbox = limits.sandbox
