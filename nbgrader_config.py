@@ -27,7 +27,9 @@ c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this 
 # string: `python -c "from parcel_course.limits import GradingLimits as G; print(G.class_get_help())"`).
 # Timeouts: 0 derives them per assignment from its reference run in solutions/ (5 x its slowest cell, at
 # least 30 s; 5 x the whole run, at least 180 s), so that a runaway loop in 01 stops in seconds and a
-# training cell of 04 is never cut. Override per assignment, e.g. {"04_cnn": {"cell_timeout": 900}}.
+# training cell of 04 is never cut. Override any limit per assignment, e.g. {"04_cnn": {"cell_timeout": 900,
+# "memory_mb": 8192}}: every grading path (plain nbgrader autograde, formgrader, parcel-course grade) resolves
+# them once per assignment (parcel_course.limits) and grades under the result.
 c.GradingLimits.cell_timeout = 0
 c.GradingLimits.total_timeout = 0
 c.GradingLimits.per_assignment = {}
