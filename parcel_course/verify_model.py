@@ -353,6 +353,7 @@ def verify_saved_models(jobs, limits: Limits) -> list:
     if limits.cell_timeout <= 0:
         raise ValueError(f"unresolved limits (cell_timeout={limits.cell_timeout}): resolve them for the "
                          f"assignment first (parcel_course.limits.resolve_limits or assignment_limits)")
+    limits = limits.replace(sandbox=_mode(limits))     # "auto" decided once
     whys = [None] * len(jobs)
     cap = limits.max_file_mb * 2**20
     with tempfile.TemporaryDirectory(prefix="parcel-verify-spool-") as spool:
@@ -381,7 +382,7 @@ def verify_saved_models(jobs, limits: Limits) -> list:
             lines, why_not = server.ask(copies, limit)
             return _verdicts(whys, index, lines, None if why_not else 0, why_not, "")
         with tempfile.TemporaryDirectory(prefix="parcel-verify-") as work:
-            cmd, env = _checker_command(argv, work, [spool], limits.replace(sandbox=_mode(limits)))
+            cmd, env = _checker_command(argv, work, [spool], limits)
             stdout, stderr, rc = _run_watched(cmd, work, env, limit, limits)
     return _verdicts(whys, index, stdout.splitlines(), rc, stderr, stdout)
 
