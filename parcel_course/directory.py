@@ -1,7 +1,9 @@
 """The course directory: assignments, nbgrader calls, release and solutions."""
 from __future__ import annotations
 
+import contextlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -9,11 +11,13 @@ import time
 from pathlib import Path
 
 import nbformat
+from traitlets.config.loader import PyFileConfigLoader
 
 from parcel_utils.checks import BUDGET_ENV, FULL_BUDGET
 
 from . import authoring
-from .limits import GRADING_BUDGET
+from .limits import GRADING_BUDGET, GradingLimits, Limits
+from .metrics import published_metrics, record_reference_metric
 
 __all__ = ["Course", "CourseError"]
 
@@ -106,7 +110,7 @@ class Course:
         """The SQLite file of the gradebook; None when it is on a server."""
         if self.server_db:
             return None
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import make_url   # lazy: SQLAlchemy takes 0.5 s and only a gradebook needs it
         database = make_url(self.db_url).database
         return Path(database).resolve() if database and database != ":memory:" else None
 
@@ -121,8 +125,7 @@ class Course:
         ``close`` leaves them in the engine's pool until garbage collection,
         which a server counts against its connection limit).
         """
-        import contextlib
-        from nbgrader.api import Gradebook
+        from nbgrader.api import Gradebook   # lazy: nbgrader.api takes 1 s (SQLAlchemy, its models)
 
         @contextlib.contextmanager
         def opened():
@@ -137,12 +140,10 @@ class Course:
     # -- its configuration --------------------------------------------------------------
     def config(self):
         """The course's nbgrader configuration (``nbgrader_config.py``), as nbgrader loads it."""
-        from traitlets.config.loader import PyFileConfigLoader
         return PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
 
     def limits(self, **overrides):
         """The grading limits the course configures (``c.GradingLimits``), with ``overrides``."""
-        from .limits import GradingLimits, Limits
         return Limits(**{**GradingLimits(config=self.config()).to_dict(), **overrides})
 
     # -- what is in the course ---------------------------------------------------------
@@ -206,7 +207,7 @@ class Course:
 
     def ensure_in_gradebook(self, assignments) -> None:
         """Make sure the gradebook knows the assignments (generate_assignment writes them)."""
-        from nbgrader.api import MissingEntry
+        from nbgrader.api import MissingEntry   # lazy: nbgrader.api takes 1 s (SQLAlchemy, its models)
         missing = []
         with self.gradebook() as gb:
             for a in assignments:
@@ -249,7 +250,7 @@ class Course:
     @staticmethod
     def _run_notebook(nb_path, timeout, allow_errors=False):
         """Execute a notebook in its own folder (a kernel of this environment); (executed notebook, seconds)."""
-        from nbclient import NotebookClient
+        from nbclient import NotebookClient   # lazy: nbclient (and asyncio) only where a notebook is executed
         nb = nbformat.read(nb_path, as_version=4)
         t0 = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
@@ -258,7 +259,7 @@ class Course:
 
     def _execute_at_budget(self, nb_path, timeout, budget=GRADING_BUDGET) -> float:
         """Execute a source notebook with $PARCEL_BUDGET set; record what it publishes (key + "@budget")."""
-        from unittest import mock
+        from unittest import mock   # lazy: unittest.mock imports asyncio (0.1 s), needed only by `make solutions`
         with mock.patch.dict(os.environ, {BUDGET_ENV: budget}):
             # its visible tests compare with bars this run is about to record: errors do not stop it
             nb, dt = self._run_notebook(nb_path, timeout, allow_errors=True)
@@ -271,8 +272,6 @@ class Course:
 
     def _record_metrics(self, assignment, name, nb, seconds, budget=FULL_BUDGET) -> None:
         """Record the metrics an executed reference solution published (the bar students are graded against)."""
-        import platform
-        from .metrics import published_metrics, record_reference_metric
         machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
                    f"Python {platform.python_version()}")
         for key, value in published_metrics(nb).items():
@@ -296,8 +295,9 @@ class Course:
             if self.db_path is not None:
                 self.db_path.unlink(missing_ok=True)
             return
+        # lazy: nbgrader.api and SQLAlchemy take 1 s; only a gradebook on a server gets here
         from nbgrader.api import Base
-        from sqlalchemy import create_engine, inspect
+        from sqlalchemy import create_engine, inspect   # lazy: as above
         engine = create_engine(self.db_url)
         try:
             present = set(inspect(engine).get_table_names())

@@ -17,6 +17,7 @@ Running nbgrader once per entry instead would still copy through its
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -27,8 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from traitlets.config import Config
+
 from .directory import Course, CourseError
-from .intake import read_submission, refused_flags
+from .intake import Intake, append_log, load_log, read_submission, refused_flags
 
 __all__ = ["release", "collect", "collect_submissions", "Entry", "student_fetch", "student_submit"]
 
@@ -120,7 +123,7 @@ def _utc(seconds: float) -> datetime:
 
 def _parse_time(text: str) -> datetime:
     """A student-written time, as nbgrader reads it (naive UTC); ValueError for anything unreadable."""
-    from nbgrader.utils import parse_utc
+    from nbgrader.utils import parse_utc   # lazy: nbgrader.utils imports nbgrader's stack (1 s)
     try:
         ts = parse_utc(text.strip())
     except Exception as exc:      # dateutil's ParserError, OverflowError (year 1), TypeError...
@@ -131,7 +134,6 @@ def _parse_time(text: str) -> datetime:
 
 
 def _owner(uid: int) -> str:
-    import pwd
     try:
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
     except KeyError:
@@ -140,7 +142,6 @@ def _owner(uid: int) -> str:
 
 def _student_uid(student: str) -> int | None:
     """The uid of the system user named like ``student``, or None when there is none."""
-    import pwd
     try:
         return pwd.getpwnam(student).pw_uid
     except KeyError:
@@ -290,7 +291,6 @@ def _check_times(entry: Entry, settings, now: datetime, released: datetime | Non
 
 def _existing_time(course: Course, student: str, assignment: str, now: datetime, settings) -> datetime | None:
     """The submission time recorded in submitted/<student>/<assignment>/timestamp.txt, when it is sane."""
-    from .intake import read_submission
     dest = course.submitted / student / assignment
     if not os.path.lexists(dest):
         return None
@@ -359,7 +359,6 @@ def collect_submissions(course: Course, assignments=None, update: bool = True, n
     ...     print(entry.line())
     collected ann/01_convolution from 'ann+01_convolution+2024-...' (owner ann (uid 1001)), submitted ...
     """
-    from .intake import Intake, append_log, load_log
     assignments = course.check_assignments(assignments)
     settings = Intake.of(course)
     now = now or _utc(time.time())
@@ -412,7 +411,7 @@ def _duedate(course: Course, assignment: str) -> datetime | None:
     before = any(cfg[k].get("before_duedate", False) for k in ("ExchangeCollect", "CollectApp") if k in cfg)
     if not before or not course.has_gradebook():
         return None
-    from nbgrader.api import MissingEntry
+    from nbgrader.api import MissingEntry   # lazy: nbgrader.api takes 1 s (SQLAlchemy, its models)
     with course.gradebook() as gb:
         try:
             return gb.find_assignment(assignment).duedate
@@ -430,10 +429,10 @@ def _student_app(kind: str, course: Course, assignment: str, student_dir: Path, 
     Run in this process (not a new ``nbgrader`` process per call): a class of
     students fetching and submitting is dozens of calls.
     """
+    # lazy: nbgrader's exchange apps import its whole stack (1 s); only fetch and submit need them
     from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.exchange import ExchangeFactory
-    from traitlets.config import Config
+    from nbgrader.coursedir import CourseDirectory   # lazy: as above
+    from nbgrader.exchange import ExchangeFactory   # lazy: as above
     cfg = Config()
     cfg.CourseDirectory.course_id = course.course_id
     cfg.CourseDirectory.root = str(student_dir)

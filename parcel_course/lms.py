@@ -51,6 +51,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -58,9 +59,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
+import nbformat
+from nbgrader.api import MissingEntry
 from nbgrader.plugins import FileNameCollectorPlugin
 
+from .demo import STUDENTS, fill_in, persona
 from .directory import Course, CourseError
+from .feedback import write_feedback
+from .grading.schedule import grade_all
+from .report import submission_rows, summary_table
 
 __all__ = ["LMS_NAMES", "ArchiveLimits", "Entry", "read_archive", "read_folder", "parse_moodle_name",
            "parse_canvas_name", "MoodleCollector", "CanvasCollector", "read_roster", "collect_lms",
@@ -472,7 +479,6 @@ class CollectReport:
 
 def _release_cells(course: Course, assignment: str) -> dict[str, set]:
     """Release notebook name -> the nbgrader grade ids of its cells (to recognise a renamed notebook)."""
-    import nbformat
     out = {}
     for p in sorted((course.release / assignment).glob("*.ipynb")):
         nb = nbformat.read(p, as_version=4)
@@ -482,7 +488,6 @@ def _release_cells(course: Course, assignment: str) -> dict[str, set]:
 
 def _match_notebook(filename: str, data: bytes, release: dict[str, set]) -> tuple[str | None, str, int]:
     """(release notebook, how it matched, rank) for one submitted file; (None, why not, 0) when none."""
-    import nbformat
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as exc:       # not UTF-8, not JSON, not a notebook
@@ -515,7 +520,6 @@ def _write_under(root: Path, rel: Path, data: bytes) -> Path:
 def _due_date(course: Course, assignment: str) -> datetime | None:
     if not course.has_gradebook():
         return None
-    from nbgrader.api import MissingEntry
     with course.gradebook() as gb:
         try:
             due = gb.find_assignment(assignment).duedate
@@ -748,7 +752,6 @@ def _fmt(x: float) -> str:
 
 
 def _scores(course: Course, assignment: str) -> dict[str, tuple[float, float]]:
-    from .report import submission_rows
     return {r["student"]: (r["score"], r["max_score"]) for r in submission_rows(course)
             if r["assignment"] == assignment}
 
@@ -800,7 +803,6 @@ def export_lms(course: Course, lms: str, assignments=None, roster=None, missing:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if feedback:
-        from .feedback import write_feedback
         for a in assignments:
             graded = {d.parent.name for d in course.autograded.glob(f"*/{a}") if any(d.glob("*.ipynb"))}
             wanted = sorted(graded & set(_manifest(course, a, lms)["students"]))
@@ -966,10 +968,6 @@ def run_lms_demo(course: Course, lms: str, workers: int = 2, assignment: str = "
     hands in late, ben's file is a re-upload with Canvas' ``-1``, cleo
     renamed her notebook), then the three commands of the LMS route run.
     """
-    import nbformat
-    import tempfile
-    from .demo import STUDENTS, fill_in, persona
-    from .grading.schedule import grade_all
     [assignment] = course.check_assignments([assignment])
     out(f"== parcel-course LMS demo: {lms.title()}, {assignment}, {len(STUDENTS)} students")
     course.build_source()
@@ -1030,7 +1028,6 @@ def run_lms_demo(course: Course, lms: str, workers: int = 2, assignment: str = "
         paths = export_lms(course, lms, [assignment])
         for p in paths:
             out(f"   {p.relative_to(course.root)}")
-        from .report import summary_table
         out("")
         out(summary_table(course))
         return dict(report=rep, results=results, paths=paths)

@@ -245,6 +245,7 @@ def _imported_names(sources) -> dict:
 def _python(source: str) -> str:
     """Cell text as Python (IPython's magics and shell escapes turned into calls)."""
     try:
+        # lazy: IPython takes 0.2 s; without it (or if it fails) the cell is scanned as written
         from IPython.core.inputtransformer2 import TransformerManager
         return TransformerManager().transform_cell(source)
     except Exception:  # noqa: BLE001
@@ -586,7 +587,7 @@ def scan_submission(files: dict, instructor_cells: dict | None = None, gradebook
 
 def _restored_cells(db_url: str, assignment: str, notebook: str) -> dict:
     """grade_id -> source of the locked cells nbgrader restores from the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook, MissingEntry   # lazy: nbgrader.api takes 1 s (SQLAlchemy, its models)
     with Gradebook(db_url) as gb:
         try:
             nb = gb.find_notebook(notebook, assignment)

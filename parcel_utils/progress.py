@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import sys
 
+from tqdm.std import tqdm as text_tqdm
+
 __all__ = ["progress_bar", "tqdm_class", "in_jupyter_kernel"]
 
 
@@ -68,11 +70,11 @@ def tqdm_class():
             pass
         else:
             try:
+                # lazy: tqdm.notebook imports IPython and ipywidgets, wanted only in a kernel that draws widgets
                 from tqdm.notebook import tqdm as notebook_tqdm
                 return notebook_tqdm
             except ImportError:
                 pass
-    from tqdm.std import tqdm as text_tqdm
     return text_tqdm
 
 

@@ -32,6 +32,9 @@ import numpy as np
 from parcel_course.registry import Check, ModelCheck
 
 from . import reference as ref
+from parcel_utils.attest import knn_model
+from parcel_utils.checks import check_accuracy_against_reference, check_equal, check_no_leakage, selection_verdict
+from parcel_utils.data import SPLITS, generate_parcels, load_parcels
 from parcel_utils.shapes import disc, rectangle, rotated_rectangle, with_dropout
 
 ASSIGNMENT = "03_handcrafted"
@@ -90,7 +93,6 @@ def parcel_map_cases(seed, n=25, split="val", footprint=False, kwargs=None, shap
     >>> [label for _, _, label in parcel_map_cases(301, n=2, shapes=False)]
     ["map 0 of generate_parcels('val', seed=301)", "map 1 of generate_parcels('val', seed=301)"]
     """
-    from parcel_utils.data import SPLITS, generate_parcels
     if split not in SPLITS:
         raise ValueError(f"split should be one of {list(SPLITS)}, got {split!r}.")
     _seed(seed)
@@ -119,7 +121,7 @@ def mask_perimeter(mask):
     >>> mask_perimeter(m)
     116.0
     """
-    from skimage.measure import perimeter
+    from skimage.measure import perimeter   # lazy: scikit-image takes 0.5 s; only this check needs it
     mask = np.asarray(mask, dtype=bool)
     return float(perimeter(mask, neighborhood=4)) if mask.any() else 0.0
 
@@ -165,9 +167,10 @@ def classifier_cases(seed=308, n=3):
 
 def reference_classifier_predictions(A_train, b_train, A_query, C, gamma):
     """What ``make_classifier(C, gamma).fit(A_train, b_train).predict(A_query)`` should give."""
+    # lazy: scikit-learn takes 1 s; only the classifier's checks need it
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
+    from sklearn.preprocessing import StandardScaler   # lazy: as above
+    from sklearn.svm import SVC   # lazy: as above
     return Pipeline([("scale", StandardScaler()), ("svm", SVC(C=C, gamma=gamma))]).fit(A_train, b_train).predict(A_query)
 
 
@@ -191,7 +194,6 @@ def selection_cases(seed=309, n=2):
     >>> [p["n_neighbors"] for p in args[1]], len(args[2]), len(args[4])
     ([1, 3, 7, 15, 40, 150], 200, 100)
     """
-    from parcel_utils.attest import knn_model
     rng = _seed(seed)
     A = rng.normal(size=(300, 3))
     b = (np.sin(3 * A[:, 0]) + A[:, 1] > 0).astype(int)
@@ -230,7 +232,6 @@ def split_features(split):
     returns, without reading the shipped file.
     """
     if split not in _SPLIT_FEATURES:
-        from parcel_utils.data import load_parcels
         X, y, _ = load_parcels(split, progress=False)
         _SPLIT_FEATURES[split] = (ref.feature_matrix(X).astype(np.float32).astype(np.float64), np.asarray(y))
     return _SPLIT_FEATURES[split]
@@ -271,7 +272,6 @@ def check_fit_on_train(record, name="final_model"):
         raise AssertionError(f"{name}: the fingerprint of the fitted model is malformed ({exc}).") from None
     if not steps:
         steps.append(_Fingerprinted())
-    from parcel_utils.checks import check_no_leakage
     F_train, F_val, F_test = (split_features(s)[0] for s in ("train", "val", "test"))
     check_no_leakage(_Fingerprinted(steps=[(str(i), s) for i, s in enumerate(steps)]), F_test, F_train, F_val,
                      name=name)
@@ -286,7 +286,6 @@ def check_test_accuracy(record, assignment=ASSIGNMENT, key="test_accuracy", tole
     reported accuracy is that model's and that it is within ``tolerance`` of
     the reference solution's (``reference_metrics.json``).
     """
-    from parcel_utils.checks import check_accuracy_against_reference
     v = np.asarray(record, dtype=float).ravel()
     if v.shape != (3,) or not np.all(np.isfinite(v)) or v[1] <= 0 or v[2] <= 0:
         raise AssertionError(f"the record of the final model should be [accuracy, C > 0, gamma > 0], got {v.tolist()}.")
@@ -316,7 +315,7 @@ def _flat_layers(model):
 
 
 def _to_numpy(x):
-    import keras
+    import keras   # lazy: Keras imports TensorFlow (seconds); only the MLP's check needs it
     return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
 
 
@@ -338,8 +337,7 @@ def check_mlp_model(model, record, assignment=ASSIGNMENT, key="mlp_test_accuracy
     -------
     >>> check_mlp_model(mlp_model, [0.87, 0.41, 0.33, 0.30])  # doctest: +SKIP
     """
-    import keras
-    from parcel_utils.checks import selection_verdict, check_accuracy_against_reference, check_equal
+    import keras   # lazy: Keras imports TensorFlow (seconds); only the MLP's check needs it
     v = np.asarray(record, dtype=np.float64).ravel()
     if v.size < 2 or not np.all(np.isfinite(v)):
         raise AssertionError(f"the record of {name} should be [mlp_test_accuracy, *mlp_history.history['val_loss']] "

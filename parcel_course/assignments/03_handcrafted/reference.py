@@ -36,11 +36,18 @@ Example
 """
 from __future__ import annotations
 
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage
 
 # The constants are the student package's (given in the notebook), defined once there.
-from parcel_utils.data import FEATURE_NAMES, HEIGHT_BINS_MM, PIXEL_MM
+from parcel_utils.data import (FEATURE_NAMES, FEATURES_FILE, GENERATOR_VERSION, HEIGHT_BINS_MM, PIXEL_MM, SPLITS,
+                               load_parcels)
+from parcel_utils.progress import progress_bar
 
 __all__ = [
     "HEIGHT_BINS_MM", "FEATURE_NAMES", "PIXEL_MM",
@@ -173,7 +180,7 @@ def perimeter(depth):
     >>> float(perimeter(d))
     116.0
     """
-    from skimage.measure import perimeter as _perimeter
+    from skimage.measure import perimeter as _perimeter   # lazy: scikit-image takes 0.5 s; only this function needs it
     fp = footprint(depth)
     return float(_perimeter(fp, neighborhood=4)) if fp.any() else 0.0
 
@@ -378,8 +385,7 @@ def feature_matrix(X, pixel_mm=PIXEL_MM, progress=False, chunk=500):
     X = X.astype(np.float32, copy=False)
     starts = range(0, len(X), chunk)
     if progress:
-        from tqdm.auto import tqdm
-        starts = tqdm(starts, desc="features", unit="chunk", mininterval=0.5)
+        starts = progress_bar(starts, desc="features", unit="chunk", mininterval=0.5)
     parts = [_batch_features(X[s:s + chunk], pixel_mm) for s in starts]
     return np.concatenate(parts) if parts else np.zeros((0, len(FEATURE_NAMES)))
 
@@ -398,7 +404,6 @@ def feature_table(split, seed=0, progress=False):
     >>> feature_table("val").shape   # doctest: +SKIP
     (1000, 20)
     """
-    from parcel_utils.data import load_parcels
     X, _, _ = load_parcels(split, seed=seed, progress=progress)
     return feature_matrix(X, progress=progress).astype(np.float32)
 
@@ -422,11 +427,6 @@ def write_feature_table(path=None, seed=0, progress=True):
     >>> write_feature_table("/tmp/features.npz", progress=False)   # doctest: +SKIP
     PosixPath('/tmp/features.npz')
     """
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from parcel_utils.data import FEATURES_FILE, GENERATOR_VERSION, SPLITS
     if int(seed) != 0 and path is None:
         raise ValueError("seed should be 0 for the shipped table (it is the course's dataset); "
                          "give a path to write the table of another seed.")
@@ -447,7 +447,6 @@ def write_feature_table(path=None, seed=0, progress=True):
 
 def main(argv=None):
     """``python -m parcel_course.assignments.03_handcrafted.reference [PATH]``: (re)write the shipped feature table."""
-    import argparse
     parser = argparse.ArgumentParser(prog="python -m parcel_course.assignments.03_handcrafted.reference",
                                      description="Write the hand-crafted feature table the student package ships.")
     parser.add_argument("path", nargs="?", default=None,
