@@ -6,6 +6,10 @@ where to look.  Checks return ``None`` on success.
 """
 from __future__ import annotations
 
+import json
+import numbers
+import os
+
 import numpy as np
 
 __all__ = ["check_equal", "check_close", "check_shape", "check_type", "check_in_range"]
@@ -264,7 +268,6 @@ def training_budget():
     >>> training_budget() in BUDGETS
     True
     """
-    import os
     return GRADING_BUDGET if os.environ.get(BUDGET_ENV, "").strip().lower() == GRADING_BUDGET else FULL_BUDGET
 
 
@@ -294,7 +297,6 @@ def load_reference_metrics(path=None):
     >>> sorted(load_reference_metrics())[:2]
     ['03_handcrafted', '04_cnn']
     """
-    import json
     p = REFERENCE_METRICS if path is None else __import__("pathlib").Path(path)
     if not p.exists():
         return {}
@@ -327,7 +329,6 @@ def check_accuracy_against_reference(acc, assignment, key="test_accuracy", toler
     -------
     >>> check_accuracy_against_reference(0.99, "03_handcrafted", "test_accuracy")
     """
-    import numbers
     if isinstance(acc, bool) or not isinstance(acc, numbers.Real) or not np.isfinite(acc):
         raise AssertionError(f"the accuracy should be a number, got {acc!r}.")
     if not 0.0 <= acc <= 1.0:
@@ -456,10 +457,9 @@ def publish_metric(key, value):
     >>> publish_metric("test_accuracy", 0.9)  # doctest: +SKIP
     test_accuracy = 0.9000
     """
-    import numbers
     if not isinstance(value, numbers.Real):
         raise TypeError(f"`value` should be a number, got {type(value).__name__}.")
     key = budget_key(str(key))            # at the grading budget, recorded as key + "@grading"
-    from IPython.display import display
+    from IPython.display import display   # lazy: IPython.display takes 0.2 s; only a published metric needs it
     display({METRIC_MIME: {"key": str(key), "value": float(value)},
              "text/plain": f"{key} = {float(value):.4f}"}, raw=True)
