@@ -144,3 +144,69 @@ def test_each_assignment_folder_holds_its_parts_and_its_examples_hold(assignment
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, f"{module.__name__}: {result.failed} failing example(s)"
         assert result.attempted > 0, f"{module.__name__} shows no example"
+
+
+# ---------------------------------------------------------------- short functions, imports at the top (#28)
+
+#: The longest a function of either package may be (lines, its decorators excluded, its docstring included).
+MAX_FUNCTION_LINES = 80
+
+
+def _long_functions(root: Path = None, limit: int = MAX_FUNCTION_LINES) -> list:
+    """``"path:name (n lines)"`` of every function of both packages longer than ``limit`` lines."""
+    root = ROOT if root is None else root
+    out = []
+    for pkg in PACKAGES:
+        for path in sorted((root / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > limit:
+                        out.append(f"{path.relative_to(root).as_posix()}:{node.name} ({n} lines)")
+    return out
+
+
+def _unexplained_lazy_imports(root: Path = None) -> list:
+    """``"path:line"`` of every import inside a function with no comment on its line or the line above.
+
+    A module imports at its top; one that imports inside a function says why
+    (``# lazy: <why>``: an optional or heavy dependency, a cycle avoided).
+    """
+    root = ROOT if root is None else root
+    out = []
+    for pkg in PACKAGES:
+        for path in sorted((root / pkg).rglob("*.py")):
+            lines = path.read_text().splitlines()
+            seen = set()
+            for fn in ast.walk(ast.parse("\n".join(lines))):
+                if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno not in seen:
+                        seen.add(node.lineno)
+                        line, above = lines[node.lineno - 1], lines[node.lineno - 2] if node.lineno > 1 else ""
+                        if "#" not in line and not above.strip().startswith("#"):
+                            out.append(f"{path.relative_to(root).as_posix()}:{node.lineno}")
+    return out
+
+
+def test_no_function_over_80_lines():
+    assert _long_functions() == [], (f"functions over {MAX_FUNCTION_LINES} lines: split them into named steps: "
+                                     f"{_long_functions()}")
+
+
+def test_every_import_inside_a_function_says_why():
+    bad = _unexplained_lazy_imports()
+    assert bad == [], ("imports inside a function without a comment: move them to the module's top, or say on "
+                       f"the line (`# lazy: <why>`) why they stay: {bad}")
+
+
+def test_the_layout_guards_find_a_long_function_and_a_silent_lazy_import(tmp_path):
+    pkg = tmp_path / "parcel_course"
+    pkg.mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (pkg / "a.py").write_text(f"def long():\n{body}\n\ndef short():\n    return 1\n")
+    (pkg / "b.py").write_text("import os\n\n\ndef f():\n    import json\n    import keras   # lazy: TensorFlow\n"
+                              "    # lazy: scikit-learn is heavy\n    import sklearn\n    return json\n")
+    assert _long_functions(tmp_path) == [f"parcel_course/a.py:long ({MAX_FUNCTION_LINES + 1} lines)"]
+    assert _unexplained_lazy_imports(tmp_path) == ["parcel_course/b.py:5"]
