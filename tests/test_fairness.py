@@ -612,17 +612,30 @@ def footprint(depth):
 '''),
     ],
     "perimeter": [
-        ("skimage.measure.perimeter on a uint8 mask, its own 0 for an empty mask", '''
-from skimage.measure import perimeter as skimage_perimeter
-
-
+        ("loops over the pixels: the border by its 4 neighbours, then s and d counted one by one", '''
 def perimeter(mask):
-    return float(skimage_perimeter(np.asarray(mask).astype(np.uint8), neighborhood=4))
+    mask = np.asarray(mask, dtype=bool)
+    H, W = mask.shape
+    inside = np.pad(mask, 1)            # a frame of False: off the image counts as outside
+    border = np.zeros_like(inside)
+    for r in range(1, H + 1):
+        for c in range(1, W + 1):
+            if inside[r, c] and not (inside[r - 1, c] and inside[r + 1, c] and inside[r, c - 1] and inside[r, c + 1]):
+                border[r, c] = True
+    total = 0.0
+    for r, c in zip(*np.nonzero(border)):
+        s = int(border[r - 1, c]) + int(border[r + 1, c]) + int(border[r, c - 1]) + int(border[r, c + 1])
+        d = (int(border[r - 1, c - 1]) + int(border[r - 1, c + 1]) + int(border[r + 1, c - 1])
+             + int(border[r + 1, c + 1]))
+        if s in (2, 3) and d <= 2:           # two straight links
+            total += 1.0
+        elif (s, d) in ((0, 2), (1, 3)):     # two diagonal links
+            total += np.sqrt(2)
+        elif s == 1 and d in (1, 2):         # one of each
+            total += (1 + np.sqrt(2)) / 2
+    return total
 '''),
-        ("the same convention by hand: border pixels, a 3x3 code, weights per code", '''
-from skimage.measure import perimeter as skimage_perimeter
-
-
+        ("arrays: a uint8 border, a 3x3 code, a weight per code summed with bincount", '''
 def perimeter(mask):
     m = np.asarray(mask, dtype=np.uint8)
     border = m - ndimage.binary_erosion(m, ndimage.generate_binary_structure(2, 1), border_value=0)
@@ -1102,6 +1115,24 @@ def test_the_static_scan_flags_no_alternative(assignment):
             flags = scan_notebook(_source_with(assignment, notebook, cells), notebook,
                                   instructor_cell_digests(src), restored)
             assert flags == [], (student, notebook, flags)
+
+
+def test_the_perimeter_alternatives_are_written_by_the_student_and_pass_the_hidden_check():
+    """Exercise 5 asks for the perimeter without scikit-image: each alternative computes it itself (no skimage
+    anywhere in it) and the hidden check, scikit-image's value on other footprints to 0.001 px, accepts it."""
+    import numpy as np
+    from scipy import ndimage
+    from parcel_course.registry import find
+    from parcel_utils.attest import encode_value
+    check = find("perimeter")
+    for label, code in HANDCRAFTED["perimeter"]:
+        assert "skimage" not in code, label
+        ns = {"np": np, "ndimage": ndimage}
+        exec(code, ns)
+        assert check.verify([encode_value(ns["perimeter"](*a, **kw)) for a, kw, _ in check.cases()]) is None, label
+    ns = {"np": np, "ndimage": ndimage}    # the control: one border pixel type given the wrong length fails
+    exec(HANDCRAFTED["perimeter"][0][1].replace("total += (1 + np.sqrt(2)) / 2", "total += 1.0"), ns)
+    assert check.verify([encode_value(ns["perimeter"](*a, **kw)) for a, kw, _ in check.cases()]) is not None
 
 
 # ---------------------------------------------------------------------------------------------------
