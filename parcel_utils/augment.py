@@ -1,13 +1,21 @@
 """Augmentation for depth maps: what the notebooks give (a Keras layer, the symmetries of the square).
 
 The lecture's criterion: *augmented versions should preserve the input label*.
-On a top view of a conveyor belt, a parcel may lie anywhere and in any
-direction, so flips, rotations by any angle and translations preserve the
-label; the belt (and "no measurement") reads 0, so whatever enters the frame
-is filled with 0, never reflected.  Size and height are class evidence (an
-envelope is 5-45 mm thick, a box 20-300 mm high, log-uniform, so thin boxes
-and thick envelopes overlap: ``parcel_utils.data._params``), so zoom and the
-"contrast" of a depth map, a gain on its heights, stay small.
+On a depth map "label-preserving" also means "a map the sensor could have
+produced" (``DATASET.md``, "Sensor model"): the camera sits beside the laser
+plane, so occlusion shadows fall on the **+x side** (right in the images) of
+every step, and flying pixels lie along x.  Of the eight symmetries of the
+square only the identity and the up-down flip (``flipud``, the rows reversed)
+keep the shadows on +x; a left-right flip, a transpose or a rotation (by 90
+degrees or any angle) puts them where the sensor never does.  The items
+already lie in every orientation on the belt (their orientation is uniform),
+so rotations add no orientation the data lacks, only impossible shadows.
+Translations keep the label; the belt (and "no measurement") reads 0, so
+whatever enters the frame is filled with 0, never reflected.  Size and height
+are class evidence (an envelope is 5-45 mm thick, a box 20-300 mm high,
+log-uniform, so thin boxes and thick envelopes overlap:
+``parcel_utils.data._params``), so zoom and the "contrast" of a depth map, a
+gain on its heights, stay small.
 
 "Contrast" on depth maps.  ``keras.layers.RandomContrast`` computes
 ``(x - mean) * f + mean`` per image and clips to ``value_range`` (default
@@ -20,8 +28,10 @@ sensor is a calibration gain, heights times ``1 + e``, which keeps 0 at 0:
 * :class:`RandomHeightScale` -- the depth-map "contrast" layer.
 * :data:`AUGMENTATION_LAYER_TYPES` -- the layer classes 04's augmentation
   stacks, in order (what its visible test compares with).
-* :data:`D4_TRANSFORMS` -- the 8 symmetries of the square, exact
-  label-preserving transforms of a batch (for test-time augmentation).
+* :data:`SENSOR_TRANSFORMS` -- the exact transforms the sensor can produce
+  (identity, ``flipud``), for test-time augmentation.
+* :data:`D4_TRANSFORMS` -- all 8 symmetries of the square (six of them make
+  maps the sensor cannot produce: there to compare with).
 
 Example
 -------
@@ -29,16 +39,18 @@ Example
 >>> x = np.arange(4.0).reshape(1, 2, 2, 1)
 >>> len(D4_TRANSFORMS), D4_TRANSFORMS[1](x)[0, :, :, 0].tolist()
 (8, [[1.0, 0.0], [3.0, 2.0]])
+>>> [t.__name__ for t in SENSOR_TRANSFORMS], SENSOR_TRANSFORMS[1](x)[0, :, :, 0].tolist()
+(['_identity', '_flipud'], [[2.0, 3.0], [0.0, 1.0]])
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RandomHeightScale", "AUGMENTATION_LAYER_TYPES", "D4_TRANSFORMS"]
+__all__ = ["RandomHeightScale", "AUGMENTATION_LAYER_TYPES", "SENSOR_TRANSFORMS", "D4_TRANSFORMS"]
 
-#: Class names of the layers of 04's label-preserving augmentation, in order.
-AUGMENTATION_LAYER_TYPES = ("RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
-                            "RandomHeightScale")
+#: Class names of the layers of 04's label-preserving augmentation, in order: a flip up-down only
+#: (``RandomFlip("vertical")``), no rotation (the sensor's shadows fall on +x: see the module's docstring).
+AUGMENTATION_LAYER_TYPES = ("RandomFlip", "RandomTranslation", "RandomZoom", "RandomHeightScale")
 
 
 def _keras():
@@ -140,6 +152,9 @@ def _antitranspose(x):
     return np.rot90(np.swapaxes(x, 1, 2), 2, axes=(1, 2))
 
 
-#: The 8 symmetries of the square (rotations by 90 degrees and flips): exact,
-#: label-preserving transforms of a batch (N, H, W[, C]), no interpolation.
+#: The 8 symmetries of the square (rotations by 90 degrees and flips) of a batch (N, H, W[, C]): exact, no
+#: interpolation. Only the first and the third (identity, flipud) keep the sensor's shadows on +x.
 D4_TRANSFORMS = (_identity, _fliplr, _flipud, _rot90, _rot180, _rot270, _transpose, _antitranspose)
+
+#: The transforms the sensor can produce (shadows stay on +x): the identity and the up-down flip.
+SENSOR_TRANSFORMS = (_identity, _flipud)

@@ -4,7 +4,7 @@ import pytest
 
 from parcel_course.assignments import load
 from parcel_utils import augment
-from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS
+from parcel_utils.augment import AUGMENTATION_LAYER_TYPES, D4_TRANSFORMS, SENSOR_TRANSFORMS
 
 _ref = load("04_cnn", "reference")
 aggregate_posteriors, augmentation_layers, mix_samples, mixup, tta_predict = (
@@ -21,6 +21,18 @@ def _maps(n=4, size=32, seed=0):
 def test_pipeline_has_the_label_preserving_layers_in_order():
     aug = augmentation_layers(seed=0)
     assert [type(l).__name__ for l in aug.layers] == list(AUGMENTATION_LAYER_TYPES)
+    assert aug.layers[0].mode == "vertical"          # up-down only: the sensor's shadows stay on +x
+    assert "RandomRotation" not in AUGMENTATION_LAYER_TYPES
+
+
+def test_augmentation_keeps_the_shadow_side_on_plus_x():
+    """No left-right flip, no rotation: heights in a map's left third never reach its right third."""
+    x = np.zeros((32, 48, 48, 1), np.float32)
+    x[:, 6:-6, 2:14] = 80.0
+    for seed in range(3):
+        out = np.asarray(augmentation_layers(seed=seed)(x, training=True))
+        assert not np.any(out[:, :, 32:] > 0)
+        assert np.any(out[:, :, :16] > 0)
 
 
 def test_augmentation_is_the_identity_at_inference():
@@ -118,6 +130,20 @@ def test_d4_transforms_are_the_8_distinct_symmetries():
         assert t(x).shape == x.shape
 
 
+def test_sensor_transforms_keep_x_and_are_the_only_such_symmetries():
+    """The sensor's shadows fall on +x: a transform the sensor can make keeps every column where it is (and its
+    direction), and permutes rows only. Exactly two of the eight symmetries do: the identity and flipud."""
+    x = np.random.default_rng(3).uniform(size=(2, 5, 5, 1))
+
+    def keeps_x(t):
+        out = t(x)
+        return all(np.array_equal(np.sort(out[:, :, j], axis=1), np.sort(x[:, :, j], axis=1)) for j in range(5))
+
+    assert [keeps_x(t) for t in SENSOR_TRANSFORMS] == [True, True]
+    assert [t for t in D4_TRANSFORMS if keeps_x(t)] == list(SENSOR_TRANSFORMS)
+    assert not np.array_equal(SENSOR_TRANSFORMS[1](x), x)
+
+
 def test_aggregate_posteriors():
     P = np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.3, 0.7], [0.4, 0.6]], [[0.6, 0.4], [0.0, 1.0]]])
     np.testing.assert_allclose(aggregate_posteriors(P), P.mean(axis=0))
@@ -163,4 +189,5 @@ def test_the_student_package_gives_no_answer_of_04():
     """What exercises 1, 6 and 7 ask the student to write is not in parcel_utils.augment."""
     for name in ("augmentation_layers", "mix_samples", "mixup", "tta_predict", "aggregate_posteriors"):
         assert not hasattr(augment, name), name
-    assert set(augment.__all__) == {"RandomHeightScale", "AUGMENTATION_LAYER_TYPES", "D4_TRANSFORMS"}
+    assert set(augment.__all__) == {"RandomHeightScale", "AUGMENTATION_LAYER_TYPES", "SENSOR_TRANSFORMS",
+                                    "D4_TRANSFORMS"}

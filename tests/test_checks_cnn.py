@@ -50,11 +50,36 @@ def _solutions_of_04():
     nb = nbformat.read(Path(__file__).resolve().parents[1] / "source" / "04_cnn" / "cnn.ipynb", as_version=4)
     ns = {"np": np, "keras": keras, "layers": keras.layers, "RandomHeightScale": RandomHeightScale, "SEED": 0,
           "INPUT_SHAPE": (64, 64, 1), "NUM_CLASSES": 5}
+    import ast
     for c in nb.cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
         if gid in ("make_augmentation", "build_scratch_cnn", "build_transfer_model", "prepare_fine_tuning"):
             exec(c.source, ns)
+        elif c.cell_type == "code" and "def augmentation_or_fallback" in c.source:   # the given fallback, alone
+            tree = ast.parse(c.source)
+            tree.body = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+            exec(compile(tree, "augmentation_or_fallback", "exec"), ns)
+    assert "augmentation_or_fallback" in ns
     return ns
+
+
+def test_a_failed_exercise_1_gives_the_later_exercises_a_fallback(capsys):
+    """A make_augmentation that raises: augmentation_or_fallback says so and gives an augmentation that exercise 2's
+    check accepts (so exercises 2-5 keep their points), but that exercise 1's check does not."""
+    ns = _solutions_of_04()
+    cnn = load("04_cnn")
+    good = ns["augmentation_or_fallback"](seed=1)
+    assert good.name == "augmentation" and "fallback" not in capsys.readouterr().out
+
+    def broken(seed=0):
+        raise NotImplementedError()
+    ns["make_augmentation"] = broken
+    fallback = ns["augmentation_or_fallback"](seed=1)
+    assert "using the given fallback" in capsys.readouterr().out
+    assert fallback.name == "fallback_augmentation"
+    cnn.check_scratch_cnn(ns["build_scratch_cnn"](fallback))
+    with pytest.raises(AssertionError, match="layer types"):
+        cnn.check_augmentation_model(fallback)
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +92,11 @@ def models_04():
     from parcel_utils import augment
     from parcel_utils.backbone import load_backbone
     keras.utils.set_random_seed(1)
-    reflect = keras.Sequential([layers.RandomFlip("horizontal_and_vertical", seed=1),
-                                layers.RandomRotation(0.5, fill_mode="reflect", interpolation="nearest", seed=2),
-                                layers.RandomTranslation(0.05, 0.05, fill_mode="constant", interpolation="nearest"),
-                                layers.RandomZoom(0.1, 0.1, fill_mode="constant", interpolation="nearest"),
-                                augment.RandomHeightScale(0.1, seed=5)])
+    # the pipeline before issue 25: a left-right flip makes maps the sensor cannot produce (shadows on -x)
+    leftright = keras.Sequential([layers.RandomFlip("horizontal_and_vertical", seed=1),
+                                  layers.RandomTranslation(0.05, 0.05, fill_mode="constant", interpolation="nearest"),
+                                  layers.RandomZoom(0.1, 0.1, fill_mode="constant", interpolation="nearest"),
+                                  augment.RandomHeightScale(0.1, seed=5)])
     scratch = ns["build_scratch_cnn"](augmentation_layers(seed=1))
     inp = keras.Input((64, 64, 1))                      # no augmentation at all
     bare = keras.Model(inp, layers.Dense(5, activation="softmax")(layers.GlobalAveragePooling2D()(
@@ -90,8 +115,8 @@ def models_04():
             for layer in bb.layers:
                 layer.trainable = layer.trainable or isinstance(layer, layers.BatchNormalization)
         return m
-    return [("augmentation", ns["make_augmentation"](seed=3), reflect, "fill_mode of RandomRotation"),
-            ("scratch_cnn", scratch, bare, "RandomFlip"),
+    return [("augmentation", ns["make_augmentation"](seed=3), leftright, "the mode of RandomFlip"),
+            ("scratch_cnn", scratch, bare, "augmentation layer"),
             ("transfer_model", transfer, unfrozen, "trainable parameters"),
             ("fine_tuning", fine(1e-4), fine(1e-4, bn_too=True), "trainable backbone layers")]
 

@@ -121,20 +121,26 @@ def _val_maps(n):
 
 
 def check_augmentation_model(aug, n=16):
-    """Exercise 1's augmentation: its layer types, inactive at inference, label-preserving in training.
+    """Exercise 1's augmentation: its layer types, from the sensor model, inactive at inference, label-preserving.
 
     The layers must be :data:`parcel_utils.augment.AUGMENTATION_LAYER_TYPES`
-    in that order, with a constant fill of 0 and nearest interpolation
-    (rotation 0.5, translation 0.05, zoom 0.1, height gain 0.1); at inference
-    the maps pass unchanged (also through a model's ``predict``); in training
-    they change, stay >= 0, an empty belt stays empty, and every height of a
-    flat box stays within 10 % of the box's.
+    in that order: an up-down flip only (``RandomFlip("vertical")``: the
+    sensor's shadows fall on +x, so a left-right flip or a rotation makes maps
+    it cannot produce), then translation 0.05 and zoom 0.1 with a constant
+    fill of 0 and nearest interpolation, then the height gain 0.1; at
+    inference the maps pass unchanged (also through a model's ``predict``);
+    in training they change, stay >= 0, an empty belt stays empty, every
+    height of a flat box stays within 10 % of the box's, and the shadow side
+    of a step stays on +x (a map whose right half is the belt keeps its
+    heights in the left half, give or take the translation and zoom).
     """
     import keras   # Keras/TensorFlow: seconds to import
     x = _val_maps(n)
     layers_ = list(getattr(aug, "layers", []))
     check_equal([type(layer).__name__ for layer in layers_], list(AUGMENTATION_LAYER_TYPES),
                 name="the layer types of the augmentation")
+    check_equal(getattr(layers_[0], "mode", None), "vertical",
+                name="the mode of RandomFlip (up-down only: a left-right flip moves the sensor's shadows off +x)")
     check_close(np.asarray(aug(x, training=False)), x, name="augmentation(x, training=False) (inactive at inference)")
     inp = keras.Input(x.shape[1:])
     check_close(keras.Model(inp, aug(inp)).predict(x, verbose=0), x,
@@ -144,33 +150,42 @@ def check_augmentation_model(aug, n=16):
     check_equal(bool(np.all(out >= 0)), True, name="'all augmented heights are >= 0'")
     empty = np.zeros((4,) + x.shape[1:], "float32")
     check_close(np.asarray(aug(empty, training=True)), empty, name="an augmented empty belt (the fill must be 0)")
-    for layer in layers_[1:4]:
+    for layer in layers_[1:3]:
         check_equal(layer.fill_mode, "constant", name=f"fill_mode of {type(layer).__name__}")
         check_equal(layer.interpolation, "nearest", name=f"interpolation of {type(layer).__name__}")
-    factor = layers_[1].factor
-    check_close(abs(factor[1]) if isinstance(factor, (tuple, list)) else factor, 0.5, name="the rotation factor")
-    check_close(layers_[4].factor, 0.1, name="the height gain factor")
+    check_close(layers_[3].factor, 0.1, name="the height gain factor")
     box = np.zeros((6,) + x.shape[1:], "float32")           # every augmented pixel: 0, or the box's height +- 10 %
     box[:, 20:40, 24:44] = np.linspace(30, 300, 6)[:, None, None, None]
     for a, b in zip(np.asarray(aug(box, training=True)), box):
         v = a[a > 0]
         check_in_range(float(v.min() / b.max()), 0.9 - 1e-4, 1.1 + 1e-4, name="augmented height / true height")
         check_in_range(float(v.max() / b.max()), 0.9 - 1e-4, 1.1 + 1e-4, name="augmented height / true height")
+    left = np.zeros((8,) + x.shape[1:], "float32")          # heights in the left third only: no left-right flip or
+    w = left.shape[2]                                        # rotation may carry them to the right third
+    left[:, 8:-8, 4:w // 3] = 100.0
+    moved = np.asarray(aug(left, training=True))[:, :, 2 * w // 3:]
+    check_equal(bool(np.any(moved > 0)), False,
+                name="'a map with heights in its left third only has heights in its right third after augmentation'")
 
 
-def _scratch_layer_types():
-    """The layer types the scratch CNN must hold: the augmentation's, then the convolutional ones."""
-    return AUGMENTATION_LAYER_TYPES + ("Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dense")
+_CONV_LAYER_TYPES = ("Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dense")
 
 
 def check_scratch_cnn(model, num_classes=5, min_params=20_000, max_params=200_000):
-    """Exercise 2's CNN: the augmentation and conv layers, a softmax of ``num_classes``, augmentation off at inference."""
+    """Exercise 2's CNN: an augmentation and the conv layers, a softmax of ``num_classes``, augmentation off at inference.
+
+    The augmentation is whichever the model was built with (the student's
+    exercise 1, or the notebook's fallback when exercise 1 fails): at least
+    one Keras random-augmentation layer (``Random...``), inactive at inference.
+    """
     check_equal(tuple(model.output_shape), (None, num_classes), name="the output shape")
     x = _val_maps(8)
     p = np.asarray(model.predict(x, verbose=0))
     check_close(p.sum(axis=1), np.ones(len(x)), rtol=1e-4, name="the sum of each output row (softmax)")
     names = {type(layer).__name__ for layer in flat_layers(model)}
-    for t in _scratch_layer_types():
+    check_equal(any(t.startswith("Random") for t in names), True,
+                name="'the model has an augmentation layer (Random...)'")
+    for t in _CONV_LAYER_TYPES:
         check_equal(t in names, True, name=f"'the model has a {t} layer'")
     check_close(np.asarray(model.predict(x, verbose=0)), p, rtol=1e-5,
                 name="a second predict on the same maps (augmentation inactive at inference)")
@@ -203,6 +218,10 @@ def check_transfer_model(model, num_classes=5, features=1280):
 
 def check_fine_tuning(model, first_trainable="block_15_expand", max_learning_rate=1e-4):
     """Exercise 5: the backbone trainable from ``first_trainable`` on (BatchNorm frozen), a low learning rate.
+
+    The notebook's graded transfer model is fine-tuned with the same recipe
+    (the last blocks, from ``block_14_expand``, at 1e-4): the early blocks'
+    general features stay frozen, as the lecture says.
 
     Reads the optimizer: its :class:`ModelCheck` loads the saved model compiled.
     """
@@ -286,9 +305,11 @@ def _model(key, cell, verify_fn, params=None, **kw):
 
 
 CHECKS = [
-    # exercise 1: layer types, fill and interpolation, factors, inactive at inference, heights within 10 %
+    # exercise 1: layer types, an up-down flip only, fill and interpolation, factors, inactive at inference,
+    # heights within 10 %, the shadow side kept on +x
     _model("augmentation", "test_make_augmentation", check_augmentation_model),
-    # exercise 2: the augmentation, Conv2D, MaxPooling2D, GAP and Dense layers, a softmax, 20k-200k parameters
+    # exercise 2: an augmentation (Random... layer), Conv2D, MaxPooling2D, GAP and Dense layers, a softmax,
+    # 20k-200k parameters
     _model("scratch_cnn", "test_build_scratch_cnn", check_scratch_cnn, {"num_classes": 5}),
     # exercise 3: the best val_loss of the history is the model's loss on the validation split; the test accuracy
     _model("scratch_selection", "test_scratch_no_leakage", check_saved_selection,

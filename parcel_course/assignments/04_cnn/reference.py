@@ -15,11 +15,14 @@ and the tests.
 * :func:`nearest_neighbours_l1` -- exercise 8: 1-NN in the latent space, l1 distance.
 
 The augmentation's criterion is the lecture's: *augmented versions should
-preserve the input label*.  On a top view of a conveyor belt a parcel may
-lie anywhere and in any direction, so flips, rotations by any angle and
-translations preserve the label; the belt (and "no measurement") reads 0, so
-whatever enters the frame is filled with 0, never reflected.  Size and
-height are class evidence, so zoom and the height gain stay small.
+preserve the input label*, and on a depth map that means maps the sensor
+could have produced (``DATASET.md``, "Sensor model"): occlusion shadows fall
+on the +x side of every step, so an up-down flip keeps them where the sensor
+puts them and a left-right flip or a rotation does not (the items already
+lie in every orientation).  Translations preserve the label; the belt (and
+"no measurement") reads 0, so whatever enters the frame is filled with 0,
+never reflected.  Size and height are class evidence, so zoom and the height
+gain stay small.
 
 Example
 -------
@@ -48,12 +51,12 @@ def _check_int(value, name, low=1):
 # --------------------------------------------------------------------------
 # Exercise 1: augmentation
 # --------------------------------------------------------------------------
-def augmentation_layers(rotation=0.5, translation=0.05, zoom=0.1, height_scale=0.1, seed=None,
-                        name="augmentation"):
-    """The label-preserving augmentation pipeline for depth maps.
+def augmentation_layers(translation=0.05, zoom=0.1, height_scale=0.1, seed=None, name="augmentation"):
+    """The label-preserving augmentation pipeline for depth maps, from the sensor model.
 
-    RandomFlip (horizontal and vertical) -> RandomRotation -> RandomTranslation
-    -> RandomZoom -> :class:`~parcel_utils.augment.RandomHeightScale`.
+    RandomFlip("vertical") (up-down: the shadows stay on +x) -> RandomTranslation
+    -> RandomZoom -> :class:`~parcel_utils.augment.RandomHeightScale`; no
+    left-right flip and no rotation (they move the sensor's shadows off +x).
     Geometric layers fill with 0 (the belt reads 0) and use nearest-neighbour
     interpolation, so every output pixel is a measured height or 0, never an
     invented blend.  Like every Keras augmentation layer, the pipeline is the
@@ -61,8 +64,6 @@ def augmentation_layers(rotation=0.5, translation=0.05, zoom=0.1, height_scale=0
 
     Parameters
     ----------
-    rotation : float, default 0.5
-        Fraction of a full turn: 0.5 is any angle in [-180, 180] degrees.
     translation : float, default 0.05
         Fraction of the image side.
     zoom : float, default 0.1
@@ -80,24 +81,22 @@ def augmentation_layers(rotation=0.5, translation=0.05, zoom=0.1, height_scale=0
     Example
     -------
     >>> aug = augmentation_layers(seed=1)
-    >>> [type(l).__name__ for l in aug.layers] == list(AUGMENTATION_LAYER_TYPES)
-    True
+    >>> [type(l).__name__ for l in aug.layers] == list(AUGMENTATION_LAYER_TYPES), aug.layers[0].mode
+    (True, 'vertical')
     """
     import keras   # Keras/TensorFlow: seconds to import
 
     L = keras.layers
-    for value, argname in ((rotation, "rotation"), (translation, "translation"), (zoom, "zoom"),
-                           (height_scale, "height_scale")):
+    for value, argname in ((translation, "translation"), (zoom, "zoom"), (height_scale, "height_scale")):
         if not 0 <= value < 1:
             raise ValueError(f"`{argname}` should be a fraction in [0, 1), got {value!r}.")
     s = (lambda i: None) if seed is None else (lambda i: int(seed) + i)
     geo = dict(fill_mode="constant", fill_value=0.0, interpolation="nearest")
     return keras.Sequential([
-        L.RandomFlip("horizontal_and_vertical", seed=s(0), name="flip"),
-        L.RandomRotation(rotation, seed=s(1), name="rotation", **geo),
-        L.RandomTranslation(translation, translation, seed=s(2), name="translation", **geo),
-        L.RandomZoom(zoom, zoom, seed=s(3), name="zoom", **geo),
-        RandomHeightScale(height_scale, seed=s(4), name="height_scale"),
+        L.RandomFlip("vertical", seed=s(0), name="flip"),
+        L.RandomTranslation(translation, translation, seed=s(1), name="translation", **geo),
+        L.RandomZoom(zoom, zoom, seed=s(2), name="zoom", **geo),
+        RandomHeightScale(height_scale, seed=s(3), name="height_scale"),
     ], name=name)
 
 
@@ -220,7 +219,8 @@ def tta_predict(model, x, transforms=D4_TRANSFORMS, aggregate="mean", batch_size
         called through ``predict(..., verbose=0)``.
     x : array (N, H, W, C)
     transforms : sequence of callables
-        Default the 8 symmetries of the square.
+        Default the 8 symmetries of the square (the notebook passes
+        :data:`parcel_utils.augment.SENSOR_TRANSFORMS`, the two the sensor can produce).
     aggregate : {"mean", "median", "max"} or callable
     batch_size : int
 
