@@ -173,23 +173,20 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
         # process beside the first jobs (its kernel mostly waits), and no result is merged before it passed
         checked = _preflights(checking, course, todo)
         held = []
+
+        def merge_held():
+            checked.result()              # raises GradingUnavailable: nothing merged, the rest cancelled
+            for res in held:
+                merge_result(course, res)
+                results.append(res)
+                bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} {res.score:g}/{res.max_score:g}")
+                bar.update()
+            held.clear()
         for fut in as_completed(futures):
-            res = _result(fut, futures[fut])
-            held.append(res)
+            held.append(_result(fut, futures[fut]))
             if checked.done():
-                checked.result()          # raises GradingUnavailable: nothing merged, the rest cancelled
-                for res in held:
-                    merge_result(course, res)
-                    results.append(res)
-                    bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} "
-                                        f"{res.score:g}/{res.max_score:g}")
-                    bar.update()
-                held = []
-        checked.result()
-        for res in held:
-            merge_result(course, res)
-            results.append(res)
-            bar.update()
+                merge_held()
+        merge_held()                      # waits for the checks when every job came back first
     finally:
         checking.shutdown(wait=True)
         bar.close()
