@@ -19,9 +19,11 @@ from .webguard import configure_webguard
 __all__ = ["configure_course", "configure_grading", "FEEDBACK_PREPROCESSORS", "FLAGS_FILE", "TIMINGS_FILE",
            "DIGESTS_FILE"]
 
-#: nbgrader's GenerateFeedback preprocessors, hidden tests removed first: from the outputs (what the kernel
-#: printed of them), then from the test cells' sources.
+#: nbgrader's GenerateFeedback preprocessors: the files nbgrader copied beside the pages removed (feedback is
+#: made from the graded notebook only), hidden tests removed: from the outputs (what the kernel printed of
+#: them), then from the test cells' sources.
 FEEDBACK_PREPROCESSORS = [
+    "parcel_course.preprocessors.feedback_pages_only.FeedbackPagesOnly",
     "parcel_course.preprocessors.redact_hidden_tests.RedactHiddenTests",
     "parcel_course.preprocessors.hide_hidden_tests.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
@@ -51,8 +53,8 @@ def configure_course(c, root, limits: Limits | dict | None = None, private: bool
         ``nbgrader_config.py`` sets them above its call).
     private : bool, default False
         A ``parcel-course grade`` worker's private course directory: its gradebook is the SQLite file in
-        ``root`` (never ``PARCEL_DB_URL``'s server), flags, timings and the instructor cells' digests sit
-        in ``root``, the sandbox preflight is off (the batch checked it once), and the late rule, the
+        ``root`` (never ``PARCEL_DB_URL``'s server), flags, timings (with each kernel's check: a refusal
+        stops the batch) and the instructor cells' digests sit in ``root``, and the late rule, the
         feedback pages, the exchange and formgrader's safeguards are the course's business, not a
         worker's (the instructor's process applies the late rule once, after the merge).
 
@@ -82,7 +84,6 @@ def configure_course(c, root, limits: Limits | dict | None = None, private: bool
     if private:
         configure_grading(c, flags_path=os.path.join(root, FLAGS_FILE), timings_path=os.path.join(root, TIMINGS_FILE))
         c.ScanSubmission.digests_path = os.path.join(root, DIGESTS_FILE)
-        c.WriteAttestInputs.preflight = False     # parcel-course grade checked the sandbox once, before its batch
         return
     configure_grading(c, flags_path=os.path.join(root, "autograded", FLAGS_FILE))
     c.Exchange.root = os.environ.get("PARCEL_EXCHANGE", os.path.join(root, "exchange"))

@@ -12,7 +12,7 @@ overrides applied, timeouts of 0 derived from its reference run), and that
 one object is what every lower layer receives as a parameter: the sandboxed
 kernel manager and its watcher, the guarded Execute's output caps, nbgrader's
 ``LimitOutput``, the verification of attested models and its checker
-processes, the preflight, ``parcel-course grade``'s watcher.  None of them
+processes, ``parcel-course grade``'s watcher.  None of them
 has a default of its own.
 
 Example

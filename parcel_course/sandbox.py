@@ -352,8 +352,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel inside the sandbox, under ``limits``.
 
     ``limits`` is the notebook's :class:`~parcel_course.limits.Limits`, resolved for its assignment by
-    whoever creates the manager (:class:`~parcel_course.preprocessors.sandboxed_execute.SandboxedExecute`,
-    :func:`parcel_course.preflight.preflight`); a manager without them refuses to start a kernel.
+    whoever creates the manager (:class:`~parcel_course.preprocessors.sandboxed_execute.SandboxedExecute`);
+    a manager without them refuses to start a kernel.
     """
 
     readonly_paths = List(Unicode(), help="Extra host paths the kernel may read.").tag(config=True)

@@ -75,9 +75,9 @@ def test_lower_layers_have_no_limits_of_their_own():
     """Below the two readings of the configuration, every function that runs under limits takes a Limits,
     with no default, and no module reads c.GradingLimits on its own."""
     import inspect
-    from parcel_course import preflight, verify_model
+    from parcel_course import verify_model
     from parcel_course.preprocessors import verify_attestations
-    for fn in (preflight.preflight, verify_model.verify_saved_models, verify_model.checker_server,
+    for fn in (verify_model.verify_saved_models, verify_model.checker_server,
                verify_model.CheckerServer, verify_model._checker_command, verify_model._run_watched,
                verify_model.serve, verify_attestations.verify_models):
         params = inspect.signature(fn).parameters

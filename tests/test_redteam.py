@@ -366,6 +366,17 @@ get_ipython().events.register("pre_run_cell", _flood)
 }
 
 
+# Files that shadow the libraries, handed in beside the notebooks of these students: a kernel's check
+# before the first cell (parcel_course.preflight) imports with the kernel's folder off sys.path, so that
+# none of them can make it refuse (which would stop the whole class's batch) or run before it.
+_BOOM = "raise ImportError('a submitted file shadows a library')\n"
+SHADOW_FILES = {
+    "c_environ": {"numpy.py": _BOOM, "parcel_utils.py": _BOOM},
+    "c_files": {"parcel_utils/__init__.py": _BOOM, "keras/__init__.py": _BOOM, "scipy.py": _BOOM},
+    "c_hook": {"sitecustomize.py": _BOOM, "usercustomize.py": _BOOM, "matplotlib.py": _BOOM, "importlib.py": _BOOM},
+}
+
+
 def _students(ctx) -> dict:
     """Every hostile student of the class: {student: {answer cell: code}} (blank elsewhere)."""
     out = {s: {**WRONG, "conv_parameters": WRONG["conv_parameters"] + "\n" + code} for s, code in SCORE_ATTACKS.items()}
@@ -615,6 +626,9 @@ def _prepare(template: Path, run: str, ids, needs) -> dict:
     for student, cells in _students(job).items():
         d = _release_copy(course, student, [BB])
         _answer(d / f"{BB}.ipynb", cells)
+        for rel, text in SHADOW_FILES.get(student, {}).items():
+            (d / rel).parent.mkdir(parents=True, exist_ok=True)
+            (d / rel).write_text(text)
     job["students"] = ["ada", "blank", *HOSTILE]
     env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange"), "PARCEL_DB_URL": f"sqlite:///{db}",
                        "PARCEL_DATA_DIR": _data_dir(), **SECRETS})
@@ -930,6 +944,12 @@ _sandbox.python_paths = lambda: [p for p in _shown() if p != _hidden]
 '''
 
 
+# ... and the same in every Python process of the grader that PYTHONPATH reaches (parcel-course grade's
+# workers and the nbgrader they start: the kernels' check runs there), never the kernel (its environment is
+# an allow-list)
+HIDE_SITECUSTOMIZE = "import os\n" + HIDE_STUDENT_PACKAGE
+
+
 @pytest.fixture(scope="module")
 def refusals(request, tmp_path_factory):
     """A course whose sandbox cannot import parcel_utils, graded through each path as root or as the user."""
@@ -986,7 +1006,10 @@ def _prepare_small(template, run, ids, needs):
     _reference(course, "ada")
     job = dict(run=run, path=path, uid=uid, base=base, root=root, db=root / "gradebook.db", ids=ids, needs=needs,
                students=["ada"])
-    env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange"), "PARCEL_DATA_DIR": _data_dir()})
+    (base / "simulate").mkdir()
+    (base / "simulate" / "sitecustomize.py").write_text(HIDE_SITECUSTOMIZE)
+    env = grading_env({"PARCEL_EXCHANGE": str(base / "exchange"), "PARCEL_DATA_DIR": _data_dir(),
+                       "PYTHONPATH": str(base / "simulate")})
     env.pop("PARCEL_GRADING", None)
     env.pop("PARCEL_DB_URL", None)
     for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR"):

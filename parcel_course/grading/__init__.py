@@ -5,7 +5,7 @@
 - :mod:`.gradebook`: the instructor's process; the gradebook snapshot each job carries, each result merged
   into the course gradebook and ``autograded/`` as it arrives, the ledgers.
 - :mod:`.schedule`: the instructor's process; the jobs, their order and the executor (local processes, or a
-  Dask cluster), the preflight of each assignment.
+  Dask cluster), the batch stopped at a kernel's refusal (:mod:`parcel_course.preflight`).
 
 The names below are those the rest of the course imported from ``parcel_course.grading`` before the split
 (the command line, the demo, the tests, the benchmarks); new code imports from the module that owns a name.
@@ -13,7 +13,7 @@ The names below are those the rest of the course imported from ``parcel_course.g
 from ..directory import CourseError, grading_env
 from ..limits import Limits, threads_per_worker
 from .gradebook import LEDGER, already_graded, gradebook_snapshot, load_ledgers, merge_result
-from .schedule import collect_jobs, grade_all, longest_first, make_executor, preflight_course, read_tree
+from .schedule import collect_jobs, grade_all, longest_first, make_executor, read_tree
 from .worker import (PHASES, GradeJob, GradeResult, _released_source, _start_nbgrader, _tampered_cells,
                      digest_files, grade_submission)
 

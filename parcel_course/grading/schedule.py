@@ -4,32 +4,33 @@
 (:func:`collect_jobs`, with the limits resolved once per assignment: each job and
 each check receives its assignment's :class:`~parcel_course.limits.Limits`), hands the jobs,
 longest first, to any ``concurrent.futures`` executor (local processes by
-default, a Dask cluster given its address: :func:`make_executor`), checks each
-assignment's sandbox once in this process meanwhile (:func:`preflight_course`,
-in a thread: its kernel mostly waits, so it costs the workers little), and
-merges each result into the course as it arrives (:func:`.gradebook.merge_result`),
-none before the checks passed: a failed check cancels the batch and merges nothing.
+default, a Dask cluster given its address: :func:`make_executor`), and merges
+each result into the course as it arrives (:func:`.gradebook.merge_result`).
+Every graded kernel checks itself before its notebook's first cell
+(:mod:`parcel_course.preflight`); no result is merged before a kernel of each
+assignment of the batch passed that check, and a refusal (the sandbox cannot
+run what the assignment needs) cancels the batch: nothing is merged unless
+every assignment's check had passed first.
 """
 from __future__ import annotations
 
 import multiprocessing
 import statistics
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
-from traitlets.config import Config
 
 from .. import intake
 from ..directory import Course, CourseError
 from ..late import apply_penalties
 from ..limits import Limits, assignment_limits, threads_per_worker
-from ..preflight import preflight
+from ..preflight import GradingUnavailable, notebook_imports
 from ..scan import instructor_cell_digests
 from .gradebook import already_graded, gradebook_snapshot, load_ledgers, merge_result
 from .worker import GradeJob, GradeResult, digest_files, grade_submission
 
-__all__ = ["collect_jobs", "longest_first", "make_executor", "grade_all", "preflight_course", "read_tree"]
+__all__ = ["collect_jobs", "longest_first", "make_executor", "grade_all", "read_tree"]
 
 
 def read_tree(path: Path, ignore=(".ipynb_checkpoints", "__pycache__")) -> dict:
@@ -58,6 +59,7 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
         extra = {k: v for k, v in read_tree(course.source / a).items()
                  if not k.endswith((".ipynb", ".src.py"))}
         known = {p.stem: instructor_cell_digests(p) for p in course.notebooks(a)}
+        imports = {p.stem: notebook_imports(p) for p in course.notebooks(a)}     # what each kernel's check loads
         for sdir in sorted(course.submitted.glob(f"*/{a}")):
             student = sdir.parent.name
             if students and student not in students:
@@ -66,7 +68,8 @@ def collect_jobs(course: Course, assignments=None, students=None, limits: Limits
             got = intake.read_submission(sdir, within=course.submitted, settings=settings)
             flags = collected.get((student, a), []) + intake.refused_flags(got.refused)
             jobs.append(GradeJob(student, a, got.files, gradebook, extra, per_assignment[a],
-                                 digest=digest_files(got.files), instructor_cells=known, intake_flags=flags))
+                                 digest=digest_files(got.files), instructor_cells=known, intake_flags=flags,
+                                 check_imports=imports))
     return jobs
 
 
@@ -102,24 +105,6 @@ def longest_first(jobs: list[GradeJob], ledgers=()) -> list[GradeJob]:
             return (0, -timed[job.assignment])
         return (-1, -order.index(job.assignment))
     return sorted(jobs, key=key)    # stable: students keep their order within an assignment
-
-
-def preflight_course(course: Course, assignment: str, limits: Limits) -> None:
-    """:func:`parcel_course.preflight.preflight` of ``assignment`` with the job's ``limits`` (resolved for it by
-    :func:`collect_jobs`), in this process; its kernel manager configured as a worker's is (nbgrader's defaults)."""
-    preflight(Config(), assignment, course.root, limits)
-
-
-def _preflights(pool: ThreadPoolExecutor, course: Course, jobs: list[GradeJob]) -> Future:
-    """One future that runs :func:`preflight_course` for each assignment of ``jobs`` in turn, with its limits."""
-    first: dict[str, GradeJob] = {}
-    for j in jobs:
-        first.setdefault(j.assignment, j)
-
-    def run():
-        for a, j in sorted(first.items()):
-            preflight_course(course, a, j.limits)
-    return pool.submit(run)
 
 
 def _result(fut: Future, job: GradeJob) -> GradeResult:
@@ -166,29 +151,33 @@ def grade_all(course: Course, assignments=None, students=None, workers: int = 2,
         executor, client = make_executor(workers, scheduler)
     bar = tqdm(total=len(todo), desc="grading", unit="sub", disable=not progress,
                postfix={"skipped": skipped} if skipped else None)
-    checking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight")
     try:
         futures = {executor.submit(grade_submission, j): j for j in todo}
-        # refuse to grade rather than grade everyone zero: each assignment's sandbox is checked in this
-        # process beside the first jobs (its kernel mostly waits), and no result is merged before it passed
-        checked = _preflights(checking, course, todo)
+        # refuse to grade rather than grade everyone zero: each kernel checks itself before its notebook
+        # (parcel_course.preflight); results wait until a kernel of every assignment passed, and a
+        # refusal stops the batch (before then: with nothing merged)
+        waiting = {j.assignment for j in todo}
         held = []
 
-        def merge_held():
-            checked.result()              # raises GradingUnavailable: nothing merged, the rest cancelled
-            for res in held:
-                merge_result(course, res)
-                results.append(res)
-                bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} {res.score:g}/{res.max_score:g}")
-                bar.update()
-            held.clear()
+        def merge(res):
+            merge_result(course, res)
+            results.append(res)
+            bar.set_postfix_str(f"{res.student}/{res.assignment}: {res.status} {res.score:g}/{res.max_score:g}")
+            bar.update()
         for fut in as_completed(futures):
-            held.append(_result(fut, futures[fut]))
-            if checked.done():
-                merge_held()
-        merge_held()                      # waits for the checks when every job came back first
+            res = _result(fut, futures[fut])
+            if res.status == "refused":
+                raise GradingUnavailable(res.reason)
+            if res.sandbox_checked:
+                waiting.discard(res.assignment)
+            held.append(res)
+            if not waiting:
+                for r in held:
+                    merge(r)
+                held.clear()
+        for r in held:                    # assignments none of whose kernels got as far as the check
+            merge(r)
     finally:
-        checking.shutdown(wait=True)
         bar.close()
         if own:
             try:

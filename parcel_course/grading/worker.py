@@ -52,7 +52,8 @@ PHASES = {
     "reference": "what the reference gives for the hidden tests, and the model checker's start (Keras "
                  "imported), once per worker before it forks",
     "nbgrader": "nbgrader itself: its start, sanitising, the static scan, the attested inputs, saving the grades",
-    "kernel": "the student's kernel started in the sandbox (interpreter, sockets) and shut down",
+    "kernel": "the student's kernel started in the sandbox (interpreter, sockets), its check before the first "
+              "cell (the notebook's imports: parcel_course.preflight), and shut down",
     "cells": "the notebook's cells in the kernel (the student's imports and code, the tests)",
     "verify_values": "the attested values checked outside the kernel, in nbgrader's process",
     "verify_models": "the saved models checked in the sandboxed checker process",
@@ -71,13 +72,14 @@ class GradeJob:
     digest: str = ""
     instructor_cells: dict = field(default_factory=dict)  # notebook -> digests of its non-answer code cells
     intake_flags: list = field(default_factory=list)  # dicts: notebook, cell, reason; what intake refused or flagged
+    check_imports: dict = field(default_factory=dict)  # notebook -> modules its kernel's check imports (preflight)
 
 
 @dataclass
 class GradeResult:
     student: str
     assignment: str
-    status: str                      # graded | error | timeout | killed
+    status: str                      # graded | error | timeout | killed | refused (the kernel's check: preflight)
     reason: str = ""
     score: float = 0.0
     max_score: float = 0.0
@@ -93,6 +95,7 @@ class GradeResult:
     digest: str = ""
     log: str = ""
     phases: dict = field(default_factory=dict)     # where the seconds went: see PHASES
+    sandbox_checked: bool = False    # a kernel of this job passed its check (parcel_course.preflight)
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -116,14 +119,17 @@ def _write_tree(base: Path, files: dict) -> None:
         target.write_bytes(data)
 
 
-def _worker_config(limits: Limits) -> str:
+def _worker_config(limits: Limits, check_imports: dict) -> str:
     """The worker's ``nbgrader_config.py``: the course's one configuration (:func:`parcel_course.config.configure_course`)
-    of its private course directory, with the job's limits."""
+    of its private course directory, with the job's limits and the modules each notebook's kernel check
+    imports (the private directory has no source notebook to read them from)."""
     return ("import os\n"
             "from parcel_course.config import configure_course\n"
             "from parcel_course.limits import Limits\n"
-            "configure_course(get_config(), os.path.dirname(os.path.abspath(__file__)),\n"
-            f"                 Limits(**{asdict(limits)!r}), private=True)\n")
+            "c = get_config()\n"
+            "configure_course(c, os.path.dirname(os.path.abspath(__file__)),\n"
+            f"                 Limits(**{asdict(limits)!r}), private=True)\n"
+            f"c.SandboxedExecute.check_imports = {dict(check_imports)!r}\n")
 
 
 def _kernel_usage(proc) -> tuple[float, int]:
@@ -192,7 +198,7 @@ def _write_private_course(tmp: Path, job: GradeJob, limits: Limits) -> None:
     """The worker's course directory ``tmp`` (mode 0700): its config, the gradebook snapshot (0600), the
     assignment's non-notebook files, the submission, the instructor cells' digests for the static scan."""
     os.chmod(tmp, 0o700)
-    (tmp / "nbgrader_config.py").write_text(_worker_config(limits))
+    (tmp / "nbgrader_config.py").write_text(_worker_config(limits, job.check_imports))
     (tmp / "gradebook.db").write_bytes(job.gradebook)
     os.chmod(tmp / "gradebook.db", 0o600)
     _write_tree(tmp / "source" / job.assignment, job.extra_files)
@@ -261,6 +267,12 @@ def _read_back(tmp: Path, job: GradeJob, res: GradeResult) -> None:
         res.status, res.reason = "killed", "the kernel died while the notebook ran"
     res.flags = list(job.intake_flags) + res.flags + _read_flags(tmp / FLAGS_FILE)
     res.phases.update(_read_phases(tmp / TIMINGS_FILE, res.execution_seconds))
+    checks = _read_sandbox_checks(tmp / TIMINGS_FILE)
+    res.sandbox_checked = "passed" in checks
+    refusals = [c for c in checks if c != "passed"]
+    if refusals:      # the kernel cannot run what the assignment needs: not this student's grade
+        res.status, res.reason = "refused", refusals[0]
+        return
     killed = [f["reason"] for f in res.flags if f.get("kind") == "killed"]
     if killed and res.status != "timeout":   # the kernel manager's watcher killed it: say why
         res.status, res.reason = "killed", killed[0].removeprefix("killed: ")
@@ -268,6 +280,21 @@ def _read_back(tmp: Path, job: GradeJob, res: GradeResult) -> None:
         res.flags.append(dict(notebook="", cell="", reason=(
             f"the kernel did not reach the last cell ({res.status}: {res.reason}); no test cell of the "
             "notebook it was running got credit, those after that point did not run")))
+
+
+def _read_sandbox_checks(path: Path) -> list:
+    """How the kernels' checks went ('passed' or a refusal), as the grader's preprocessor recorded them in
+    the timings file (:func:`parcel_course.preprocessors.common.append_sandbox_check`)."""
+    found = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("sandbox_check"), str):
+                found.append(rec["sandbox_check"])
+    return found
 
 
 def _read_phases(path: Path, execution_seconds: float) -> dict:

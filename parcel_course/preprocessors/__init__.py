@@ -3,9 +3,10 @@
 - :class:`.scan_submission.ScanSubmission`: before nbgrader restores anything, the static scan of what the
   student wrote (flags).
 - :class:`.write_attest_inputs.WriteAttestInputs`: before the kernel runs, the inputs of the notebook's
-  attested checks, written beside it (and, once per process, the sandbox's preflight).
+  attested checks, written beside it.
 - :class:`.sandboxed_execute.SandboxedExecute`: nbgrader's Execute with the kernel in the sandbox, under the
-  notebook's limits (its per-cell timeout, the kernel manager's caps); the base of the next one.
+  notebook's limits (its per-cell timeout, the kernel manager's caps), each fresh kernel checked before the
+  notebook's first cell (:mod:`parcel_course.preflight`); the base of the next one.
 - :class:`.guarded_execute.GuardedExecute`: the sandboxed Execute with the output capped and test outputs
   that cannot be cleared.
 - :class:`.verify_attestations.VerifyAttestations`: after the kernel, every attested check recomputed in the
@@ -15,6 +16,8 @@
 - :class:`.limit_output.AssignmentLimitOutput`: nbgrader's LimitOutput, its lines the notebook's limit.
 - :class:`.score_from_verdict.ScoreFromVerdict`: last, no ``execute_result`` of a test cell is read as a score:
   a test cell scores full marks with no error output, zero with one.
+- :class:`.feedback_pages_only.FeedbackPagesOnly`: feedback from the graded notebook only (nothing nbgrader
+  copied beside the pages).
 - :class:`.redact_hidden_tests.RedactHiddenTests`, :class:`.hide_hidden_tests.HideHiddenTests`: feedback
   without the hidden tests.
 

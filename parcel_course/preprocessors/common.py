@@ -6,7 +6,7 @@ import os
 
 from ..limits import Limits, resolve_limits
 
-__all__ = ["notebook_limits", "course_root", "append_flags", "append_timing", "LIMITS_KEY"]
+__all__ = ["notebook_limits", "course_root", "append_flags", "append_timing", "append_sandbox_check", "LIMITS_KEY"]
 
 #: Where a notebook's resolved :class:`~parcel_course.limits.Limits` travel along nbgrader's resources.
 LIMITS_KEY = "parcel_limits"
@@ -54,6 +54,18 @@ def append_timing(path: str, notebook: str, **seconds) -> None:
 
     ``parcel-course grade`` reads them into the ledger (``GradeResult.phases``); the benchmark sums them.
     """
+    _append_line(path, dict(notebook=notebook, **{k: round(float(v), 3) for k, v in seconds.items()}))
+
+
+def append_sandbox_check(path: str, notebook: str, verdict: str) -> None:
+    """Append how a notebook's kernel check went ('passed', or the refusal's sentence) to the timings file
+    ``path`` ('' : nowhere): the grader's process writes it, where the kernel cannot, and ``parcel-course
+    grade`` reads it (a refusal stops the batch; a pass lets its results be merged)."""
+    if verdict:
+        _append_line(path, dict(notebook=notebook, sandbox_check=verdict))
+
+
+def _append_line(path: str, record: dict) -> None:
     if path:
         with open(path, "a") as fh:
-            fh.write(json.dumps(dict(notebook=notebook, **{k: round(float(v), 3) for k, v in seconds.items()})) + "\n")
+            fh.write(json.dumps(record) + "\n")

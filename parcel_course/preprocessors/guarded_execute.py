@@ -8,7 +8,7 @@ import nbformat
 from traitlets import Unicode
 
 from ..scratch import drop_scratch, ensure_scratch
-from .common import append_flags, append_timing
+from .common import append_flags, append_sandbox_check, append_timing
 from .sandboxed_execute import SandboxedExecute
 
 __all__ = ["GuardedExecute"]
@@ -58,6 +58,7 @@ class GuardedExecute(SandboxedExecute):
             # the kernel's start and shut-down (sandbox, interpreter) is what the run took beyond its cells
             append_timing(self.timings_path, name, cells=self._cell_seconds,
                           kernel=time.perf_counter() - t0 - self._cell_seconds)
+            append_sandbox_check(self.timings_path, name, self.sandbox_check)
 
     def preprocess_cell(self, cell, resources, index):
         t0 = time.perf_counter()

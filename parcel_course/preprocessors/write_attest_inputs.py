@@ -5,14 +5,11 @@ import os
 import pickle
 
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool
 
 from parcel_utils.attest import ATTEST_DIR, INPUTS_DIR
 
 from .. import registry
-from ..preflight import preflight
 from ..scratch import ensure_scratch
-from .common import course_root, notebook_limits
 
 __all__ = ["WriteAttestInputs"]
 
@@ -26,16 +23,8 @@ class WriteAttestInputs(NbGraderPreprocessor):
     reads them back, it builds the cases again itself.
     """
 
-    preflight = Bool(True, help=(
-        "Before the first notebook of an assignment, check once per process in a sandboxed kernel that the "
-        "student package and the assignment's libraries load and that the grader's check passes the "
-        "reference (parcel_course.preflight); refuse to grade if not. parcel-course grade does it once "
-        "before its batch and turns it off in its workers.")).tag(config=True)
-
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
-        if self.preflight:      # with the notebook's limits, resolved here first (the first preprocessor to need them)
-            preflight(self.config, info["assignment"], course_root(self.config), notebook_limits(self.config, resources))
         where = ensure_scratch(resources)
         checks = [c for c in registry.checks_of(info["assignment"])
                   if c.notebook == info["notebook"] and c.kind == "value"]
