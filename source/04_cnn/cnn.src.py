@@ -116,7 +116,7 @@ from parcel_utils.checks import training_budget, publish_metric
 SEED = 0
 BUDGET = training_budget()   # "full" when you run it; "grading" when the grader runs your notebook
 FULL = BUDGET == "full"      # the comparisons and figures that are not graded run only at the full budget
-EPOCHS = 25 if FULL else 8          # the scratch CNN on the full training split (2-5 s per epoch on two CPU cores)
+EPOCHS = 25 if FULL else 8          # the scratch CNN on the full training split (about 5 s per epoch, 3-9 s, on two shared CPU cores)
 SMALL_EPOCHS = 40 if FULL else 12   # with 10 % of the labels: ten times fewer maps per epoch
 FT_EPOCHS = 30 if FULL else 8       # fine-tuning the transfer model at 10 % of the labels
 keras.utils.set_random_seed(SEED)         # seeds Python, NumPy and TensorFlow
@@ -569,7 +569,8 @@ attest_model("scratch_model", scratch_model)
 # a fraction of the full run's steps and stop while still improving, and
 # the comparison with transfer learning would be unfair to it. So it gets **the same number
 # of optimiser steps** as the full-data run's budget (`EPOCHS` epochs of the
-# full training split), `SMALL_SCRATCH_EPOCHS` epochs of 13 batches, the
+# full training split), `SMALL_SCRATCH_EPOCHS` epochs of 13 batches (that
+# budget rounded up to a whole epoch), the
 # cosine decay over all of them, and no early stopping (the checkpoint still
 # restores the epoch of the best validation loss). The output gives the
 # steps of both runs and the training accuracy at the end.
@@ -1228,7 +1229,7 @@ if "tta_test_accuracy" in globals():
 # [0.967, 0.983] with the two sensor transforms and 0.975 [0.966, 0.982]
 # with all eight symmetries, against 0.973 [0.964, 0.980] without: no
 # difference we can measure either way. On the 213 maps the CNN was unsure
-# of, 0.845 (sensor TTA) and 0.840 (eight) against 0.826, intervals about 5
+# of, 0.845 (sensor TTA) and 0.840 (eight) against 0.826, intervals about 10
 # points wide: no difference we can measure. Per class, the sensor TTA gained
 # most on boxes (0.973 against 0.963) and lost on polybags (0.984 against
 # 0.987), each within its interval. So TTA neither helped nor hurt this CNN
