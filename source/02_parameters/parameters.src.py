@@ -839,8 +839,9 @@ for r in rows:
 # * **Size** is the size of the downloadable weight file, in MB. For most models it is
 #   within a megabyte of the parameters at 4 bytes each, in MiB (VGG16: 527.8 against 528);
 #   DenseNet121 (33 against 30.8) and above all EfficientNetB0 (29 against 20.3) are
-#   larger (as are the DenseNets and NASNets not built here, by 2 to 4 MB): a file holds
-#   more than the float32 weights. The parameter count is the exact column; the size is a
+#   larger (as are the DenseNets and NASNets not built here, by 2 to 4 MB, and, by the
+#   lecture's table, ResNet152, ResNet152V2 and InceptionResNetV2, by about 2 MB: 232 MB
+#   against 60.4M x 4 bytes = 230.4 MiB): a file holds more than the float32 weights. The parameter count is the exact column; the size is a
 #   rough guide.
 #
 # ## Summary
