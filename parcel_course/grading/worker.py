@@ -282,33 +282,32 @@ def _read_back(tmp: Path, job: GradeJob, res: GradeResult) -> None:
             "notebook it was running got credit, those after that point did not run")))
 
 
+def _timing_records(path: Path) -> list:
+    """The JSON lines of the timings file the grader's preprocessors wrote (dicts; a broken line skipped)."""
+    found = []
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            found.append(rec)
+    return found
+
+
 def _read_sandbox_checks(path: Path) -> list:
     """How the kernels' checks went ('passed' or a refusal), as the grader's preprocessor recorded them in
     the timings file (:func:`parcel_course.preprocessors.common.append_sandbox_check`)."""
-    found = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("sandbox_check"), str):
-                found.append(rec["sandbox_check"])
-    return found
+    return [r["sandbox_check"] for r in _timing_records(path) if isinstance(r.get("sandbox_check"), str)]
 
 
 def _read_phases(path: Path, execution_seconds: float) -> dict:
     """The seconds of each phase in :data:`PHASES` the grader's preprocessors recorded (summed over notebooks);
     what nbgrader's run took beyond them is nbgrader's own."""
     phases = {k: 0.0 for k in ("kernel", "cells", "verify_values", "verify_models")}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            for k in phases:
-                phases[k] += float(rec.get(k, 0.0))
+    for rec in _timing_records(path):
+        for k in phases:
+            phases[k] += float(rec.get(k, 0.0))
     phases["nbgrader"] = max(0.0, execution_seconds - sum(phases.values()))
     return {k: round(v, 3) for k, v in phases.items()}
 
