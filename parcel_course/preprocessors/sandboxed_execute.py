@@ -56,6 +56,7 @@ class SandboxedExecute(Execute):
         super().__init__(*args, **kwargs)
         self.limits = None
         self.sandbox_check = ""
+        self._checking = None           # (assignment, notebook) while preprocess runs with the check on
 
     def preprocess(self, nb, resources=None, km=None):
         resources = {} if resources is None else resources
@@ -77,16 +78,19 @@ class SandboxedExecute(Execute):
         km.limits = self.limits             # the kernel manager reads no configuration of limits itself
         return km
 
-    def start_new_kernel_client(self):
-        kc = super().start_new_kernel_client()
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
         if self._checking:
             try:
-                run_sync(self._async_check_kernel)()
+                await self._async_check_kernel()
             except BaseException:
-                self._cleanup_kernel()      # setup_kernel's own clean-up is not armed yet
+                await self._async_cleanup_kernel()      # setup_kernel's own clean-up is not armed yet
                 raise
             self.sandbox_check = "passed"
         return kc
+
+    # nbclient binds its sync name to its own coroutine: bind it to this one (the sync and async paths alike)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     def _check_modules(self, assignment: str, notebook: str) -> list:
         if notebook in self.check_imports:
