@@ -181,14 +181,11 @@ def judge(assignment: str, mode: str, found: dict) -> None:
     The reference's check runs once per process and assignment; a refusal is kept (:func:`known`).
     """
     ident = (assignment, mode)
-    why = ""
     if found.get("missing"):
-        why = (f"the sandboxed grading kernel of {assignment} cannot load {', '.join(found['missing'])[:600]}; "
-               f"it sees only the Python environment ({', '.join(python_paths())}): install the student "
-               f"package into this environment from this course folder (`pip install -e ./student`, or "
-               f"`make install`), or set c.GradingLimits.sandbox = 'none' to grade without the sandbox")
+        _DONE[ident] = (f"the sandboxed grading kernel of {assignment} cannot load {', '.join(found['missing'])[:600]}; "
+                        f"it sees only the Python environment ({', '.join(python_paths())}): install the student "
+                        f"package into this environment from this course folder (`pip install -e ./student`, or "
+                        f"`make install`), or set c.GradingLimits.sandbox = 'none' to grade without the sandbox")
     elif ident not in _DONE:
-        why = _reference_fails(assignment)
-    if why or ident not in _DONE:
-        _DONE[ident] = why
+        _DONE[ident] = _reference_fails(assignment)
     known(assignment, mode)
